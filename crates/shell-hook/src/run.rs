@@ -1,0 +1,312 @@
+//! The run loop: CLI, input loading, the handler call, write-on-success, exit codes.
+//!
+//! `main` of every hook is one call to [`run`]. The loop
+//! 1. parses the arguments (`--config`, run mode, or the local debugging mode);
+//! 2. in run mode resolves every input and output path from the environment *before* running, so a
+//!    missing variable fails without side effects;
+//! 3. parses the binding contexts and values, calls the handler with fresh collectors, catching
+//!    panics;
+//! 4. only when the handler returned `Ok`, serialises every collector and writes the files.
+//!
+//! Any failure ends with exactly one JSON error line on stderr and exit code 1.
+
+use std::fs;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::Value;
+
+use crate::context::BindingContexts;
+use crate::env;
+use crate::log::Logger;
+use crate::output::kube::KubeOperations;
+use crate::output::metrics::Metrics;
+use crate::output::values::ValuesPatch;
+use crate::values::Values;
+
+/// What a hook reads besides the binding contexts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reads {
+    /// `$VALUES_PATH` (module hooks).
+    pub values: bool,
+    /// `$CONFIG_VALUES_PATH` (module hooks).
+    pub config_values: bool,
+}
+
+/// Which outputs a hook may write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Writes {
+    /// `$METRICS_PATH`.
+    pub metrics: bool,
+    /// `$KUBERNETES_PATCH_PATH`.
+    pub kubernetes: bool,
+    /// `$VALUES_JSON_PATCH_PATH`.
+    pub values: bool,
+}
+
+/// A hook: its embedded config and its declared inputs and outputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Hook {
+    /// The hook's `config.yaml`, embedded with `include_str!`.
+    pub config: &'static str,
+    /// Inputs besides the binding contexts.
+    pub reads: Reads,
+    /// Outputs.
+    pub writes: Writes,
+}
+
+/// Everything a handler gets: inputs, a logger and the three collectors.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// The parsed binding contexts and their effective state.
+    pub contexts: BindingContexts<'a>,
+    /// Module values (`Value::Null` unless the hook reads them).
+    pub values: Value,
+    /// Config values (`Value::Null` unless the hook reads them).
+    pub config_values: Value,
+    /// The stderr logger.
+    pub log: Logger,
+    /// Metric operations.
+    pub metrics: Metrics,
+    /// Kubernetes operations.
+    pub kube: KubeOperations,
+    /// Values patch.
+    pub values_patch: ValuesPatch,
+}
+
+impl Input<'_> {
+    /// Typed access to the module values.
+    #[must_use]
+    pub fn values(&self) -> Values<'_> {
+        Values::new(&self.values)
+    }
+
+    /// Typed access to the config values.
+    #[must_use]
+    pub fn config_values(&self) -> Values<'_> {
+        Values::new(&self.config_values)
+    }
+}
+
+/// A handler: computes all outputs from the inputs.
+pub type Handler = for<'a, 'b> fn(&'b mut Input<'a>) -> anyhow::Result<()>;
+
+struct Paths {
+    binding_context: PathBuf,
+    values: Option<PathBuf>,
+    config_values: Option<PathBuf>,
+    metrics: Option<PathBuf>,
+    kubernetes: Option<PathBuf>,
+    values_patch: Option<PathBuf>,
+}
+
+enum Mode {
+    Config,
+    Run(Paths),
+}
+
+static PANIC_MESSAGE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Runs a hook as the operators do and returns the process exit code.
+#[must_use]
+pub fn run(hook: &Hook, handler: Handler) -> ExitCode {
+    let log = Logger::from_env();
+    panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        if let Ok(mut slot) = PANIC_MESSAGE.lock() {
+            *slot = Some(format!("{msg}{place}"));
+        }
+    }));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| run_inner(hook, handler, log)));
+    let result = result.unwrap_or_else(|_| {
+        let msg = PANIC_MESSAGE.lock().ok().and_then(|mut m| m.take()).unwrap_or_default();
+        Err(anyhow!("hook panicked: {msg}"))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log.error(&format!("{e:#}"), &[]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(hook: &Hook, handler: Handler, log: Logger) -> anyhow::Result<()> {
+    match parse_args(hook, std::env::args_os().skip(1))? {
+        Mode::Config => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(hook.config.as_bytes()).context("failed to write the config to stdout")?;
+            out.flush().context("failed to write the config to stdout")?;
+            Ok(())
+        }
+        Mode::Run(paths) => execute(hook, handler, log, &paths),
+    }
+}
+
+fn parse_args(hook: &Hook, args: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result<Mode> {
+    use clap::{Arg, ArgAction, Command};
+    let cmd = Command::new("hook")
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .arg(Arg::new("config").long("config").action(ArgAction::SetTrue))
+        .arg(Arg::new("binding-context").long("binding-context").value_parser(clap::value_parser!(PathBuf)))
+        .arg(Arg::new("values").long("values").value_parser(clap::value_parser!(PathBuf)))
+        .arg(Arg::new("config-values").long("config-values").value_parser(clap::value_parser!(PathBuf)))
+        .arg(Arg::new("out").long("out").value_parser(clap::value_parser!(PathBuf)));
+    let m = cmd.try_get_matches_from(args).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+        anyhow!("invalid arguments: {first}")
+    })?;
+    let bc = m.get_one::<PathBuf>("binding-context").cloned();
+    let values = m.get_one::<PathBuf>("values").cloned();
+    let config_values = m.get_one::<PathBuf>("config-values").cloned();
+    let out = m.get_one::<PathBuf>("out").cloned();
+    if m.get_flag("config") {
+        if bc.is_some() || values.is_some() || config_values.is_some() || out.is_some() {
+            bail!("invalid arguments: --config takes no other argument");
+        }
+        return Ok(Mode::Config);
+    }
+    if let Some(bc) = bc {
+        let dir = out.unwrap_or_else(|| PathBuf::from("."));
+        let w = hook.writes;
+        return Ok(Mode::Run(Paths {
+            binding_context: bc,
+            values: values.filter(|_| hook.reads.values),
+            config_values: config_values.filter(|_| hook.reads.config_values),
+            metrics: w.metrics.then(|| dir.join("metrics.json")),
+            kubernetes: w.kubernetes.then(|| dir.join("kubernetes.json")),
+            values_patch: w.values.then(|| dir.join("values.json")),
+        }));
+    }
+    if values.is_some() || config_values.is_some() || out.is_some() {
+        bail!("invalid arguments: --values, --config-values and --out need --binding-context");
+    }
+    let need = |name: &str| -> anyhow::Result<PathBuf> {
+        match env::var(name) {
+            Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
+            _ => bail!("environment variable {name} is not set"),
+        }
+    };
+    let w = hook.writes;
+    let r = hook.reads;
+    Ok(Mode::Run(Paths {
+        binding_context: need(env::BINDING_CONTEXT_PATH)?,
+        values: if r.values { Some(need(env::VALUES_PATH)?) } else { None },
+        config_values: if r.config_values { Some(need(env::CONFIG_VALUES_PATH)?) } else { None },
+        metrics: if w.metrics { Some(need(env::METRICS_PATH)?) } else { None },
+        kubernetes: if w.kubernetes { Some(need(env::KUBERNETES_PATCH_PATH)?) } else { None },
+        values_patch: if w.values { Some(need(env::VALUES_JSON_PATCH_PATH)?) } else { None },
+    }))
+}
+
+fn read_json_object(path: &Path, what: &str) -> anyhow::Result<Value> {
+    let text = fs::read_to_string(path).with_context(|| format!("failed to read {what} {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow!("{what} {} is not valid JSON: {}", path.display(), crate::context::scrub(&e.to_string()))
+    })?;
+    if !v.is_object() {
+        bail!("{what} {}: expected a JSON object, got {}", path.display(), crate::values::type_name(&v));
+    }
+    Ok(v)
+}
+
+fn execute(hook: &Hook, handler: Handler, log: Logger, paths: &Paths) -> anyhow::Result<()> {
+    let text = fs::read_to_string(&paths.binding_context)
+        .with_context(|| format!("failed to read binding context {}", paths.binding_context.display()))?;
+    let contexts = BindingContexts::parse(&text).context("bad binding context")?;
+    let values = match &paths.values {
+        Some(p) => read_json_object(p, "values file")?,
+        None if hook.reads.values => Value::Object(serde_json::Map::new()),
+        None => Value::Null,
+    };
+    let config_values = match &paths.config_values {
+        Some(p) => read_json_object(p, "config values file")?,
+        None if hook.reads.config_values => Value::Object(serde_json::Map::new()),
+        None => Value::Null,
+    };
+    if contexts.is_empty() {
+        log.debug("empty binding context: nothing to do", &[]);
+        return Ok(());
+    }
+    let values_patch = ValuesPatch::new(&values);
+    let mut input = Input {
+        contexts,
+        values,
+        config_values,
+        log,
+        metrics: Metrics::new(log),
+        kube: KubeOperations::default(),
+        values_patch,
+    };
+    handler(&mut input)?;
+
+    // Serialise everything first, then write: a serialisation error writes nothing.
+    let mut files: Vec<(&Path, String)> = Vec::new();
+    match &paths.metrics {
+        Some(p) => files.push((p, input.metrics.to_json_lines())),
+        None if !input.metrics.is_empty() => bail!("hook produced metrics but does not declare them"),
+        None => {}
+    }
+    match &paths.kubernetes {
+        Some(p) => files.push((p, input.kube.to_json_lines().context("failed to serialise Kubernetes operations")?)),
+        None if !input.kube.is_empty() => bail!("hook produced Kubernetes operations but does not declare them"),
+        None => {}
+    }
+    match &paths.values_patch {
+        Some(p) => files.push((p, input.values_patch.to_json().context("failed to serialise the values patch")?)),
+        None if !input.values_patch.is_empty() => bail!("hook produced a values patch but does not declare it"),
+        None => {}
+    }
+    for (path, content) in files {
+        fs::write(path, content).with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOOK: Hook = Hook {
+        config: "configVersion: v1\n",
+        reads: Reads { values: false, config_values: false },
+        writes: Writes { metrics: true, kubernetes: false, values: false },
+    };
+
+    fn args<'a>(list: &'a [&'a str]) -> impl Iterator<Item = std::ffi::OsString> + 'a {
+        list.iter().map(std::ffi::OsString::from)
+    }
+
+    #[test]
+    fn config_and_unknown_arguments() {
+        assert!(matches!(parse_args(&HOOK, args(&["--config"])).unwrap(), Mode::Config));
+        for bad in [&["hook", "list"][..], &["--help"], &["--config", "--out", "x"], &["--values", "v"]] {
+            let e = parse_args(&HOOK, args(bad)).err().unwrap().to_string();
+            assert!(e.starts_with("invalid arguments"), "{bad:?}: {e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn local_mode_names_output_files_in_the_out_dir() {
+        let Mode::Run(p) = parse_args(&HOOK, args(&["--binding-context", "bc.json", "--out", "o"])).unwrap() else {
+            panic!("expected run mode")
+        };
+        assert_eq!(p.binding_context, PathBuf::from("bc.json"));
+        assert_eq!(p.metrics, Some(PathBuf::from("o/metrics.json")));
+        assert_eq!(p.kubernetes, None);
+    }
+}

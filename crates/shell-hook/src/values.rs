@@ -1,0 +1,141 @@
+//! Reading module values (`$VALUES_PATH`, `$CONFIG_VALUES_PATH`) with errors that name the path.
+//!
+//! Paths are dotted (`global.modulesImages.registry.base`). An absent path is `None`; a path whose
+//! value has the wrong JSON type is a [`ValuesError`] naming the path and the expected type, which
+//! the run loop turns into the one-line fatal error the contract asks for.
+
+use serde_json::Value;
+
+/// A value at a known path has the wrong type.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: expected {expected}, got {got}")]
+pub struct ValuesError {
+    /// Dotted path.
+    pub path: String,
+    /// Expected JSON type.
+    pub expected: &'static str,
+    /// Actual JSON type.
+    pub got: &'static str,
+}
+
+/// Read-only access to a values document.
+#[derive(Debug, Clone)]
+pub struct Values<'a> {
+    root: &'a Value,
+}
+
+/// The JSON type name of a value, for error messages.
+#[must_use]
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl<'a> Values<'a> {
+    /// Wraps a document.
+    #[must_use]
+    pub fn new(root: &'a Value) -> Self {
+        Self { root }
+    }
+
+    /// The value at a dotted path; `None` when any segment is absent or `null`. An intermediate
+    /// segment that is not an object is a type error.
+    pub fn get(&self, path: &str) -> Result<Option<&'a Value>, ValuesError> {
+        let mut node = self.root;
+        let mut walked = String::new();
+        for seg in path.split('.') {
+            match node {
+                Value::Object(map) => match map.get(seg) {
+                    None | Some(Value::Null) => return Ok(None),
+                    Some(v) => node = v,
+                },
+                other => {
+                    return Err(ValuesError {
+                        path: if walked.is_empty() { "values".into() } else { walked },
+                        expected: "an object",
+                        got: type_name(other),
+                    })
+                }
+            }
+            if !walked.is_empty() {
+                walked.push('.');
+            }
+            walked.push_str(seg);
+        }
+        Ok(Some(node))
+    }
+
+    fn typed<T>(
+        &self,
+        path: &str,
+        expected: &'static str,
+        f: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, ValuesError> {
+        match self.get(path)? {
+            None => Ok(None),
+            Some(v) => f(v).map(Some).ok_or(ValuesError { path: path.into(), expected, got: type_name(v) }),
+        }
+    }
+
+    /// A string at `path`.
+    pub fn str(&self, path: &str) -> Result<Option<&'a str>, ValuesError> {
+        self.typed(path, "a string", Value::as_str)
+    }
+
+    /// A boolean at `path`.
+    pub fn bool(&self, path: &str) -> Result<Option<bool>, ValuesError> {
+        self.typed(path, "a boolean", Value::as_bool)
+    }
+
+    /// An object at `path`.
+    pub fn object(&self, path: &str) -> Result<Option<&'a serde_json::Map<String, Value>>, ValuesError> {
+        self.typed(path, "an object", Value::as_object)
+    }
+
+    /// An integer at `path` (a JSON number with no fractional part).
+    pub fn i64(&self, path: &str) -> Result<Option<i64>, ValuesError> {
+        self.typed(path, "an integer", |v| {
+            v.as_i64().or_else(|| {
+                v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| {
+                    // Whole and in range, checked above.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = f as i64;
+                    i
+                })
+            })
+        })
+    }
+
+    /// A list of strings at `path`.
+    pub fn str_list(&self, path: &str) -> Result<Option<Vec<&'a str>>, ValuesError> {
+        self.typed(path, "a list of strings", |v| v.as_array()?.iter().map(Value::as_str).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn typed_access_names_the_path() {
+        let doc = json!({"global": {"enabledModules": ["a", 1], "x": "s", "n": 3.0}, "f": null});
+        let v = Values::new(&doc);
+        assert_eq!(v.str("global.x").unwrap(), Some("s"));
+        assert_eq!(v.str("global.missing.deeper").unwrap(), None);
+        assert_eq!(v.str("f").unwrap(), None);
+        assert_eq!(v.i64("global.n").unwrap(), Some(3));
+        let e = v.str_list("global.enabledModules").unwrap_err().to_string();
+        assert_eq!(e, "global.enabledModules: expected a list of strings, got a list");
+        let e = v.str("global.x.y").unwrap_err().to_string();
+        assert_eq!(e, "global.x: expected an object, got a string");
+        let e = v.bool("global.x").unwrap_err().to_string();
+        assert_eq!(e, "global.x: expected a boolean, got a string");
+    }
+}

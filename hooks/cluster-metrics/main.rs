@@ -1,0 +1,101 @@
+//! `cluster-metrics`: cluster facts rendered into `FP_*` env vars, as metrics
+//! (`pricing-hooks.md` §3, decision 7).
+//!
+//! Label values are used verbatim (the serialiser escapes them); a numeric variable that is unset,
+//! empty or not a finite JSON number is skipped with one error line and never fails the run.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+use shell_hook::env::var_lossy;
+use shell_hook::{run, Hook, Input, Reads, Writes};
+
+const HOOK: Hook = Hook {
+    config: include_str!("config.yaml"),
+    reads: Reads { values: false, config_values: false },
+    writes: Writes { metrics: true, kubernetes: false, values: false },
+};
+
+const GROUP: &str = "group_cluster_metrics";
+const CLUSTER_INFO: &str = "flant_pricing_cluster_info";
+const KUBEALL: &str = "flant_pricing_kubeall";
+
+/// Labels of `flant_pricing_cluster_info` and their env vars.
+const INFO_LABELS: [(&str, &str); 8] = [
+    ("release_channel", "FP_RELEASE_CHANNEL"),
+    ("bundle", "FP_BUNDLE"),
+    ("cloud_provider", "FP_CLOUD_PROVIDER"),
+    ("cloud_layout", "FP_CLOUD_LAYOUT"),
+    ("control_plane_version", "FP_CONTROL_PLANE_VERSION"),
+    ("minimal_kubelet_version", "FP_MINIMAL_KUBELET_VERSION"),
+    ("deckhouse_version", "FP_DECKHOUSE_VERSION"),
+    ("pricing_cluster_type", "FP_CLUSTER_TYPE"),
+];
+
+/// Numeric gauges, in output order.
+const NUMERIC: [(&str, &str); 9] = [
+    ("flant_pricing_masters_count", "FP_MASTERS_COUNT"),
+    ("flant_pricing_master_is_dedicated", "FP_MASTER_IS_DEDICATED"),
+    ("flant_pricing_master_min_cpu", "FP_MASTER_MIN_CPU"),
+    ("flant_pricing_master_min_memory", "FP_MASTER_MIN_MEMORY"),
+    ("flant_pricing_plan_is_bought_as_bundle", "FP_PLAN_IS_BOUGHT_AS_BUNDLE"),
+    ("flant_pricing_do_not_charge_for_rock_solid", "FP_DO_NOT_CHARGE_FOR_ROCK_SOLID"),
+    ("flant_pricing_contacts", "FP_CONTACTS"),
+    ("flant_pricing_auxiliary_cluster", "FP_AUXILIARY_CLUSTER"),
+    ("flant_pricing_nodes_discount", "FP_NODES_DISCOUNT"),
+];
+
+const KUBEALL_LABELS: [(&str, &str); 4] = [
+    ("host", "FP_KUBEALL_HOST"),
+    ("kubectl", "FP_KUBEALL_KUBECTL"),
+    ("kubeconfig", "FP_KUBEALL_KUBECONFIG"),
+    ("context", "FP_KUBEALL_CONTEXT"),
+];
+
+/// Parses env text as a finite decimal number in JSON number syntax.
+fn parse_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    serde_json::from_str::<f64>(text).ok().filter(|v| v.is_finite())
+}
+
+#[allow(clippy::unnecessary_wraps)] // every handler has the fallible `Handler` signature
+fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp() as f64;
+    let m = &mut input.metrics;
+    m.expire(GROUP);
+    m.set(CLUSTER_INFO, GROUP, now, INFO_LABELS.map(|(label, env)| (label, var_lossy(env))));
+    for (metric, env) in NUMERIC {
+        match parse_number(&var_lossy(env)) {
+            Some(v) => m.set(metric, GROUP, v, Vec::<(String, String)>::new()),
+            None => input
+                .log
+                .error("skipping metric: value is not a number", &[("metric", json!(metric)), ("env", json!(env))]),
+        }
+    }
+    if !var_lossy("FP_KUBEALL_HOST").is_empty() {
+        m.set(KUBEALL, GROUP, now, KUBEALL_LABELS.map(|(label, env)| (label, var_lossy(env))));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    run(&HOOK, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_number;
+
+    #[test]
+    fn numbers_in_json_syntax_only() {
+        assert_eq!(parse_number(" 3 "), Some(3.0));
+        assert_eq!(parse_number("8.265010916e+09"), Some(8_265_010_916.0));
+        assert_eq!(parse_number("10.5"), Some(10.5));
+        for bad in ["", "abc", "true", "null", "+3", "0x10", "NaN", "Infinity", "1e999", "\"3\"", "1 2"] {
+            assert_eq!(parse_number(bad), None, "{bad}");
+        }
+    }
+}

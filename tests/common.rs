@@ -1,0 +1,218 @@
+//! Shared test helpers: the hook table, running a hook like the operator, and rendering a run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Every hook binary, by name (folder = binary name = fixture dir).
+pub const HOOKS: &[(&str, &str)] = &[
+    ("cluster-metrics", env!("CARGO_BIN_EXE_cluster-metrics")),
+    ("node-group-metrics", env!("CARGO_BIN_EXE_node-group-metrics")),
+    ("node-metrics", env!("CARGO_BIN_EXE_node-metrics")),
+];
+
+/// Path of a hook binary.
+pub fn hook_bin(name: &str) -> &'static str {
+    HOOKS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no hook binary named {name}")).1
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Output files the operator creates empty before a run, with their env vars.
+pub const OUTPUTS: [(&str, &str); 4] = [
+    ("METRICS_PATH", "metrics.json"),
+    ("KUBERNETES_PATCH_PATH", "kubernetes.json"),
+    ("VALUES_JSON_PATCH_PATH", "values_patch.json"),
+    ("CONFIG_VALUES_JSON_PATCH_PATH", "config_values_patch.json"),
+];
+
+/// What one run produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Output file name → content.
+    pub files: BTreeMap<&'static str, String>,
+    /// Unix seconds before and after the run (for redacting "now").
+    pub window: (i64, i64),
+}
+
+/// Inputs of one run.
+#[derive(Debug, Default, Clone)]
+pub struct RunInput {
+    pub binding_context: Option<Vec<u8>>,
+    pub values: Option<Value>,
+    pub config_values: Option<Value>,
+    /// Extra env vars; `None` unsets a variable the runner would set.
+    pub env: BTreeMap<String, Option<String>>,
+}
+
+impl RunInput {
+    /// Reads a fixture case directory.
+    pub fn from_case(dir: &Path) -> Self {
+        let read_json = |name: &str| -> Option<Value> {
+            let p = dir.join(name);
+            p.exists().then(|| serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
+        };
+        let env: BTreeMap<String, Option<String>> = {
+            let p = dir.join("env.yaml");
+            if p.exists() {
+                serde_yaml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+            } else {
+                BTreeMap::new()
+            }
+        };
+        Self {
+            binding_context: Some(std::fs::read(dir.join("binding_context.json")).unwrap()),
+            values: read_json("values.json"),
+            config_values: read_json("config_values.json"),
+            env,
+        }
+    }
+}
+
+/// Runs a hook binary in run mode with a clean environment, exactly as the operator would.
+pub fn run_hook(hook: &str, input: &RunInput) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(hook_bin(hook));
+    cmd.env_clear().current_dir(dir.path());
+    if let Some(bc) = &input.binding_context {
+        let p = dir.path().join("binding_context.json");
+        std::fs::write(&p, bc).unwrap();
+        cmd.env("BINDING_CONTEXT_PATH", &p);
+    }
+    for (var, name) in OUTPUTS {
+        let p = dir.path().join(name);
+        std::fs::write(&p, "").unwrap();
+        cmd.env(var, &p);
+    }
+    if let Some(v) = &input.values {
+        let p = dir.path().join("values.json");
+        std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
+        cmd.env("VALUES_PATH", &p);
+    }
+    if let Some(v) = &input.config_values {
+        let p = dir.path().join("config_values.json");
+        std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
+        cmd.env("CONFIG_VALUES_PATH", &p);
+    }
+    for (k, v) in &input.env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let start = chrono::Utc::now().timestamp();
+    let out = cmd.output().unwrap();
+    let end = chrono::Utc::now().timestamp();
+    let files =
+        OUTPUTS.iter().map(|(_, name)| (*name, std::fs::read_to_string(dir.path().join(name)).unwrap())).collect();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        files,
+        window: (start, end),
+    }
+}
+
+impl Run {
+    /// Contract checks that hold for every run: stderr is JSON lines; a failure ends with an
+    /// error line and leaves every output file empty; stdout is empty in run mode.
+    pub fn assert_contract(&self) {
+        assert_eq!(self.stdout, "", "run mode must not write stdout");
+        let lines = self.stderr_lines();
+        for l in &lines {
+            assert!(l.get("level").and_then(Value::as_str).is_some() && l.get("msg").is_some(), "bad log line {l}");
+        }
+        if self.code != 0 {
+            assert_eq!(self.code, 1, "failures exit 1");
+            let last = lines.last().expect("a failure writes an error line");
+            assert_eq!(last["level"], "error", "the last line of a failure is an error line");
+            for (name, content) in &self.files {
+                assert_eq!(content, "", "{name} must stay empty on failure");
+            }
+        }
+    }
+
+    /// stderr parsed as JSON lines (panics on a line that is not JSON).
+    pub fn stderr_lines(&self) -> Vec<Value> {
+        self.stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// The metrics file parsed as JSON lines.
+    pub fn metrics(&self) -> Vec<Value> {
+        self.files["metrics.json"]
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("metrics line is not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// Metric lines rendered compactly, with "now" timestamps redacted as `"<now>"`.
+    pub fn metric_lines(&self) -> Vec<String> {
+        self.metrics()
+            .into_iter()
+            .map(|mut m| {
+                if let Some(v) = m.get("value").and_then(Value::as_i64) {
+                    if v >= self.window.0 && v <= self.window.1 + 1 {
+                        m["value"] = Value::from("<now>");
+                    }
+                }
+                m.to_string()
+            })
+            .collect()
+    }
+
+    /// A JSON-lines output parsed into a list.
+    pub fn json_lines(&self, name: &str) -> Vec<Value> {
+        self.files[name].lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// The values patch (an array) or `None` when the file is empty.
+    pub fn values_patch(&self) -> Option<Value> {
+        let text = &self.files["values_patch.json"];
+        (!text.trim().is_empty()).then(|| serde_json::from_str(text).unwrap())
+    }
+
+    /// The record a snapshot stores: exit code, then every non-empty output as compact JSON lines
+    /// (values patch pretty-printed), then the stderr lines.
+    pub fn record(&self) -> String {
+        let mut out = format!("exit_code: {}\n", self.code);
+        let metrics = self.metric_lines();
+        out.push_str("----- metrics -----\n");
+        for l in &metrics {
+            out.push_str(l);
+            out.push('\n');
+        }
+        let kube = self.json_lines("kubernetes.json");
+        if !kube.is_empty() {
+            out.push_str("----- kubernetes -----\n");
+            for k in kube {
+                out.push_str(&k.to_string());
+                out.push('\n');
+            }
+        }
+        if let Some(p) = self.values_patch() {
+            out.push_str("----- values patch -----\n");
+            for op in p.as_array().expect("values patch is an array") {
+                out.push_str(&op.to_string());
+                out.push('\n');
+            }
+        }
+        out.push_str("----- stderr -----\n");
+        for l in self.stderr_lines() {
+            out.push_str(&l.to_string());
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,100 @@
+//! `--config` of every hook: strict parse, equal to `config.yaml`, and jq filters that the real
+//! `jq` accepts and that produce the documented shapes for sample objects.
+
+use std::process::Command;
+
+use shell_hook::HookConfig;
+
+use crate::common::{hook_bin, root, HOOKS};
+
+#[test]
+fn hook_table_matches_the_hooks_directory() {
+    let mut dirs: Vec<String> = std::fs::read_dir(root().join("hooks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let table: Vec<String> = HOOKS.iter().map(|(n, _)| (*n).to_string()).collect();
+    assert_eq!(dirs, table);
+    for d in &dirs {
+        for f in ["main.rs", "config.yaml", "README.md"] {
+            assert!(root().join("hooks").join(d).join(f).exists(), "hooks/{d}/{f} is missing");
+        }
+    }
+}
+
+#[test]
+fn config_prints_config_yaml_and_parses_strictly() {
+    for (hook, _) in HOOKS {
+        let out = Command::new(hook_bin(hook)).arg("--config").env_clear().output().unwrap();
+        assert!(out.status.success(), "{hook} --config failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{hook} --config wrote stderr");
+        let printed = String::from_utf8(out.stdout).unwrap();
+        let file = std::fs::read_to_string(root().join("hooks").join(hook).join("config.yaml")).unwrap();
+        assert_eq!(printed, file, "{hook}: --config differs from config.yaml");
+        let config = HookConfig::parse(&printed).unwrap_or_else(|e| panic!("{hook}: {e}"));
+        // Project rules: every kubernetes binding has a group; a jqFilter implies no full objects.
+        for k in &config.kubernetes {
+            let name = k.name.as_deref().unwrap_or("kubernetes");
+            assert!(k.group.is_some(), "{hook}/{name}: every kubernetes binding sets a group");
+            if k.jq_filter.is_some() {
+                assert_eq!(k.keep_full_objects_in_memory, Some(false), "{hook}/{name}: keepFullObjectsInMemory");
+            }
+        }
+    }
+}
+
+/// The jq cases of one binding: objects and the filter result the real jq must give.
+#[derive(serde::Deserialize)]
+struct JqCase {
+    object: serde_json::Value,
+    expect: serde_json::Value,
+}
+
+fn run_jq(filter: &str, object: &serde_json::Value) -> Result<serde_json::Value, String> {
+    use std::io::Write;
+    let mut child = Command::new("jq")
+        .args(["-c", filter])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("jq is installed (make test installs it)");
+    child.stdin.take().unwrap().write_all(object.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let outputs: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // shell-operator: zero outputs → null, one → the value, several → an array.
+    Ok(match outputs.len() {
+        0 => serde_json::Value::Null,
+        1 => outputs.into_iter().next().unwrap(),
+        _ => serde_json::Value::Array(outputs),
+    })
+}
+
+#[test]
+fn jq_filters_give_the_documented_results_with_real_jq() {
+    let mut checked = 0;
+    for (hook, _) in HOOKS {
+        let config =
+            HookConfig::parse(&std::fs::read_to_string(root().join("hooks").join(hook).join("config.yaml")).unwrap())
+                .unwrap();
+        for (binding, filter) in config.jq_filters() {
+            let path = root().join("tests/jq").join(hook).join(format!("{binding}.yaml"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("{hook}/{binding}: jq cases missing at {}", path.display()));
+            let cases: Vec<JqCase> = serde_yaml::from_str(&text).unwrap();
+            assert!(!cases.is_empty());
+            for (i, c) in cases.iter().enumerate() {
+                let got =
+                    run_jq(filter, &c.object).unwrap_or_else(|e| panic!("{hook}/{binding} case {i}: jq failed: {e}"));
+                assert_eq!(got, c.expect, "{hook}/{binding} case {i}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0);
+}

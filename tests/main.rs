@@ -1,0 +1,10 @@
+//! The one integration-test binary: every hook binary run as the operators run it.
+
+// Shared helpers: hook table, fixture runner, record rendering.
+mod common;
+// Golden binding-context fixtures of every hook, snapshotted with insta.
+mod golden;
+// `--config` of every hook parses strictly and equals its config.yaml; jq filters checked with real jq.
+mod config;
+// Bad arguments, missing env vars, unreadable inputs: exit 1, one JSON error line, nothing written.
+mod bad_input;
