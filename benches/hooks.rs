@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use test_support::prometheus::{counter, gauge, Prometheus, Series};
+
 const NODE_METRICS: &str = env!("CARGO_BIN_EXE_node-metrics");
+const PROMETHEUS_METRICS: &str = env!("CARGO_BIN_EXE_prometheus-metrics");
+const CONTROLLER_METRICS: &str = env!("CARGO_BIN_EXE_controller-metrics");
 const RUNS: usize = 15;
 
 /// A small deterministic generator (64-bit LCG), enough to vary synthetic clusters reproducibly.
@@ -63,17 +67,17 @@ fn synthetic_cluster(n: usize, seed: u64) -> String {
 }
 
 /// Runs one hook once (in this helper process) and prints `<wall ns> <peak rss KiB>`.
-fn measure(bin: &str, bc: &Path) -> ExitCode {
+fn measure(bin: &str, bc: &Path, prometheus_url: Option<&str>) -> ExitCode {
     let dir = bc.parent().unwrap_or(Path::new("."));
     let metrics = dir.join("metrics.json");
     let _ = std::fs::write(&metrics, "");
+    let mut cmd = Command::new(bin);
+    cmd.env_clear().env("BINDING_CONTEXT_PATH", bc).env("METRICS_PATH", &metrics).env("LOG_LEVEL", "error");
+    if let Some(url) = prometheus_url {
+        cmd.env("PROMETHEUS_URL", url).env("FP_TERRAFORM_MANAGER_ENABLED", "true").env("FP_CLUSTER_TYPE", "Cloud");
+    }
     let start = Instant::now();
-    let status = Command::new(bin)
-        .env_clear()
-        .env("BINDING_CONTEXT_PATH", bc)
-        .env("METRICS_PATH", &metrics)
-        .status()
-        .expect("run hook");
+    let status = cmd.status().expect("run hook");
     let wall = start.elapsed();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
     if !status.success() {
@@ -91,13 +95,13 @@ struct Sample {
     rss_kib: i64,
 }
 
-fn run_measured(bin: &str, bc: &Path) -> Sample {
-    let out = Command::new(std::env::current_exe().expect("current exe"))
-        .arg("--measure")
-        .arg(bin)
-        .arg(bc)
-        .output()
-        .expect("run helper");
+fn run_measured(bin: &str, bc: &Path, prometheus_url: Option<&str>) -> Sample {
+    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    cmd.arg("--measure").arg(bin).arg(bc);
+    if let Some(url) = prometheus_url {
+        cmd.arg(url);
+    }
+    let out = cmd.output().expect("run helper");
     assert!(out.status.success(), "hook run failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf8");
     let mut parts = text.split_whitespace();
@@ -125,7 +129,7 @@ fn bench_node_metrics(dir: &Path, report: &mut String) {
         let bc = dir.join(format!("node-metrics-{n}.json"));
         let text = synthetic_cluster(n, 42);
         std::fs::write(&bc, &text).expect("write input");
-        let mut samples: Vec<Sample> = (0..RUNS).map(|_| run_measured(NODE_METRICS, &bc)).collect();
+        let mut samples: Vec<Sample> = (0..RUNS).map(|_| run_measured(NODE_METRICS, &bc, None)).collect();
         samples.sort_by_key(|s| s.wall);
         let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
         let _ = writeln!(
@@ -139,6 +143,203 @@ fn bench_node_metrics(dir: &Path, report: &mut String) {
         );
     }
     let _ = writeln!(report);
+}
+
+/// A usage-sized cluster in Prometheus: 300 nodes, 3000 pods, 400 controllers, terraform series.
+fn usage_series(rng: &mut Lcg) -> Vec<Series> {
+    let mut s = Vec::new();
+    let os = [
+        "Ubuntu 22.04.3 LTS",
+        "Ubuntu 24.04.1 LTS",
+        "Debian GNU/Linux 12 (bookworm)",
+        "Red Hat Enterprise Linux 9.4 (Plow)",
+    ];
+    let cri = ["containerd://1.7.13", "containerd://1.6.20", "docker://20.10.7"];
+    for i in 0..300 {
+        let node = format!("node-{i}");
+        s.push(gauge(
+            "kube_node_info",
+            &[("node", &node), ("os_image", rng.pick(&os)), ("container_runtime_version", rng.pick(&cri))],
+            1.0,
+        ));
+        s.push(gauge(
+            "candi_converge_node_status",
+            &[
+                ("name", &node),
+                ("node_group", &format!("ng-{}", i % 12)),
+                ("status", rng.pick(&["ok", "ok", "changed"])),
+            ],
+            1.0,
+        ));
+    }
+    for i in 0..12 {
+        s.push(gauge("candi_converge_node_template_status", &[("name", &format!("ng-{i}")), ("status", "ok")], 1.0));
+    }
+    s.push(gauge("candi_converge_cluster_status", &[("status", "ok")], 1.0));
+    for i in 0..3000 {
+        s.push(gauge("kube_pod_container_status_ready", &[("pod", &format!("pod-{i}")), ("container", "c")], 1.0));
+    }
+    for i in 0..400 {
+        let kind = rng.pick(&["Deployment", "DaemonSet", "StatefulSet"]);
+        s.push(gauge(
+            "kube_controller_replicas",
+            &[("controller_type", kind), ("controller_name", &format!("c-{i}"))],
+            1.0,
+        ));
+    }
+    for i in 0..60 {
+        s.push(gauge("kube_namespace_created", &[("namespace", &format!("ns-{i}"))], 1.7e9));
+        s.push(gauge("kube_service_created", &[("service", &format!("svc-{i}"))], 1.7e9));
+        s.push(gauge("kube_ingress_created", &[("ingress", &format!("ing-{i}"))], 1.7e9));
+        s.push(counter("ingress_nginx_overall_requests_total", &[("pod", &format!("ingress-{i}"))], 3.0));
+        s.push(gauge("resource_versions_compatibility", &[("resource", &format!("r-{i}"))], f64::from(i % 2)));
+    }
+    s.push(gauge("helm_releases_count", &[("helm_version", "3")], 42.0));
+    s.push(gauge("prometheus_tsdb_head_series", &[("service", "prometheus")], 654_321.0));
+    s.push(gauge("deckhouse_convergence_seconds", &[("activation", "OperatorStartup")], 77.5));
+    s
+}
+
+fn bench_prometheus_metrics(dir: &Path, report: &mut String) {
+    let mut rng = Lcg(7);
+    let prom = Prometheus::start(&usage_series(&mut rng)).expect("start Prometheus (make deps)");
+    let bc = dir.join("prometheus-metrics.json");
+    std::fs::write(&bc, r#"[{"binding":"prometheus_metrics","type":"Group","groupName":"main"}]"#).expect("write");
+    let mut samples: Vec<Sample> =
+        (0..RUNS).map(|_| run_measured(PROMETHEUS_METRICS, &bc, Some(&prom.url()))).collect();
+    samples.sort_by_key(|s| s.wall);
+    // Each query alone, sequentially, through the same client the hook uses.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let config = prometheus_query::Config {
+        url: prom.url(),
+        token_file: dir.join("no-token"),
+        ca_file: dir.join("no-ca"),
+        insecure_skip_verify: false,
+    };
+    let client = prometheus_query::Client::new(&config, shell_hook::Logger::new(shell_hook::Level::Error));
+    let queries = [
+        "max(candi_converge_cluster_status) by (status) == 1",
+        "max(candi_converge_node_status) by (name,node_group,status) == 1",
+        "max(candi_converge_node_template_status) by (name,status) == 1",
+        "helm_releases_count",
+        "count(resource_versions_compatibility > 0)",
+        r#"count(kube_controller_replicas{controller_type="DaemonSet"})"#,
+        r#"count(kube_controller_replicas{controller_type="Deployment"})"#,
+        r#"count(kube_controller_replicas{controller_type="StatefulSet"})"#,
+        "count(sum(kube_pod_container_status_ready) by (pod))",
+        "count(kube_namespace_created)",
+        "count(kube_service_created)",
+        "count(kube_ingress_created)",
+        "sum(rate(ingress_nginx_overall_requests_total[20m])) or vector(0)",
+        r#"max(prometheus_tsdb_head_series{service="prometheus"})"#,
+        "sum(kube_node_info) by (os_image)",
+        "sum(kube_node_info) by (container_runtime_version)",
+        r#"max(deckhouse_convergence_seconds{activation="OperatorStartup"})"#,
+    ];
+    let mut slowest = (Duration::ZERO, "");
+    let mut sum = Duration::ZERO;
+    for q in queries {
+        let best = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                rt.block_on(client.query(q)).expect("query");
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        sum += best;
+        if best > slowest.0 {
+            slowest = (best, q);
+        }
+    }
+    let _ = writeln!(report, "## prometheus-metrics (usage and terraform state)\n");
+    let _ = writeln!(
+        report,
+        "A real Prometheus 2.42 on 127.0.0.1 with 300 nodes, 3000 pods, 400 controllers and terraform series \
+         (backfilled); terraform manager enabled, so all 17 queries run (at most 8 in flight). {RUNS} runs of the \
+         release binary; single queries timed alone (best of 5) through the same client.\n"
+    );
+    let _ = writeln!(report, "| measure | value |");
+    let _ = writeln!(report, "|---|---:|");
+    let _ = writeln!(report, "| whole run, median | {} ms |", ms(samples[RUNS / 2].wall));
+    let _ = writeln!(report, "| whole run, min / max | {} / {} ms |", ms(samples[0].wall), ms(samples[RUNS - 1].wall));
+    let _ = writeln!(report, "| slowest single query | {} ms (`{}`) |", ms(slowest.0), slowest.1.replace('|', "\\|"));
+    let _ = writeln!(report, "| sum of the 17 queries run one by one | {} ms |", ms(sum));
+    let _ = writeln!(
+        report,
+        "| peak RSS | {:.1} MiB |\n",
+        samples.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0
+    );
+}
+
+fn bench_controller_metrics(dir: &Path, report: &mut String) {
+    let kinds = [("deploy", "Deployment"), ("ds", "DaemonSet"), ("sts", "StatefulSet")];
+    let mut series = Vec::new();
+    let mut snapshots: std::collections::BTreeMap<&str, Vec<String>> = std::collections::BTreeMap::new();
+    for i in 0..200 {
+        let (binding, kind) = kinds[i % 3];
+        let ns = format!("d8-ns-{}", i % 25);
+        let name = format!("ctrl-{i}");
+        snapshots
+            .entry(binding)
+            .or_default()
+            .push(format!(r#"{{"filterResult":{{"name":"{name}","namespace":"{ns}","module":"m-{}"}}}}"#, i % 25));
+        for p in 0..2 {
+            let pod = format!("{name}-{p}");
+            series.push(gauge(
+                "kube_controller_pod",
+                &[("namespace", &ns), ("pod", &pod), ("controller_name", &name), ("controller_type", kind)],
+                1.0,
+            ));
+            series.push(counter(
+                "container_cpu_usage_seconds_total",
+                &[("namespace", &ns), ("pod", &pod), ("container", "c")],
+                0.25,
+            ));
+            series.push(gauge(
+                "container_memory_working_set_bytes:without_kmem",
+                &[("namespace", &ns), ("pod", &pod), ("container", "c")],
+                1e8,
+            ));
+        }
+    }
+    let prom = Prometheus::start(&series).expect("start Prometheus (make deps)");
+    let snap = |b: &str| snapshots.get(b).map(|v| v.join(",")).unwrap_or_default();
+    let bc = dir.join("controller-metrics.json");
+    std::fs::write(
+        &bc,
+        format!(
+            r#"[{{"binding":"d8_controllers_schedule","type":"Group","groupName":"main","snapshots":{{"deploy":[{}],"ds":[{}],"sts":[{}]}}}}]"#,
+            snap("deploy"),
+            snap("ds"),
+            snap("sts")
+        ),
+    )
+    .expect("write");
+    let runs = 5;
+    let mut samples: Vec<Sample> =
+        (0..runs).map(|_| run_measured(CONTROLLER_METRICS, &bc, Some(&prom.url()))).collect();
+    samples.sort_by_key(|s| s.wall);
+    let _ = writeln!(report, "## controller-metrics (200 controllers)\n");
+    let _ = writeln!(
+        report,
+        "200 controllers in 25 namespaces, 2 pods each, in a real local Prometheus: 400 queries per run, at most 8 \
+         in flight. {runs} runs of the release binary.\n"
+    );
+    let _ = writeln!(report, "| measure | value |");
+    let _ = writeln!(report, "|---|---:|");
+    let _ = writeln!(report, "| whole run, median | {} ms |", ms(samples[runs / 2].wall));
+    let _ = writeln!(report, "| whole run, min / max | {} / {} ms |", ms(samples[0].wall), ms(samples[runs - 1].wall));
+    let _ = writeln!(
+        report,
+        "| per query (median run / 400) | {:.2} ms |",
+        samples[runs / 2].wall.as_secs_f64() * 1000.0 / 400.0
+    );
+    let _ = writeln!(
+        report,
+        "| peak RSS | {:.1} MiB |\n",
+        samples.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0
+    );
 }
 
 fn machine() -> String {
@@ -161,7 +362,7 @@ fn machine() -> String {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--measure") {
-        return measure(&args[1], Path::new(&args[2]));
+        return measure(&args[1], Path::new(&args[2]), args.get(3).map(String::as_str));
     }
     // cargo passes `--bench`; anything ending in .md is the output file.
     let out = args
@@ -180,6 +381,8 @@ fn main() -> ExitCode {
     let _ = writeln!(report, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(report, "- build: release profile (LTO fat, codegen-units 1)\n");
     bench_node_metrics(&dir, &mut report);
+    bench_prometheus_metrics(&dir, &mut report);
+    bench_controller_metrics(&dir, &mut report);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::write(&out, &report).expect("write report");
     #[allow(clippy::print_stdout)]

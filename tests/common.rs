@@ -9,8 +9,10 @@ use serde_json::Value;
 /// Every hook binary, by name (folder = binary name = fixture dir).
 pub const HOOKS: &[(&str, &str)] = &[
     ("cluster-metrics", env!("CARGO_BIN_EXE_cluster-metrics")),
+    ("controller-metrics", env!("CARGO_BIN_EXE_controller-metrics")),
     ("node-group-metrics", env!("CARGO_BIN_EXE_node-group-metrics")),
     ("node-metrics", env!("CARGO_BIN_EXE_node-metrics")),
+    ("prometheus-metrics", env!("CARGO_BIN_EXE_prometheus-metrics")),
 ];
 
 /// Path of a hook binary.
@@ -166,6 +168,10 @@ impl Run {
                     if v >= self.window.0 && v <= self.window.1 + 1 {
                         m["value"] = Value::from("<now>");
                     }
+                } else if let Some(v) = m.get("value").and_then(Value::as_f64) {
+                    // PromQL extrapolation leaves float noise in the last bits; keep 9 decimals.
+                    let r = (v * 1e9).round() / 1e9;
+                    m["value"] = if r.fract() == 0.0 { Value::from(r as i64) } else { Value::from(r) };
                 }
                 m.to_string()
             })
@@ -215,4 +221,14 @@ impl Run {
         }
         out
     }
+}
+
+/// Snapshots a record with loopback ports and temp paths masked.
+pub fn snapshot(name: &str, record: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+    settings.add_filter(r"/tmp/[^\s\x22]+", "[tmp]");
+    settings.bind(|| insta::assert_snapshot!(name, record));
 }

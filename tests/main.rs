@@ -1,5 +1,8 @@
 //! The one integration-test binary: every hook binary run as the operators run it.
 
+// Test data helpers convert small known numbers between f64 and integers.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::type_complexity)]
+
 // Shared helpers: hook table, fixture runner, record rendering.
 mod common;
 // Golden binding-context fixtures of every hook, snapshotted with insta.
@@ -8,3 +11,7 @@ mod golden;
 mod config;
 // Bad arguments, missing env vars, unreadable inputs: exit 1, one JSON error line, nothing written.
 mod bad_input;
+// prometheus-metrics against a real Prometheus: terraform cases, usage, faults, TLS, token.
+mod prometheus;
+// controller-metrics against a real Prometheus.
+mod controllers;

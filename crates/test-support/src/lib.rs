@@ -2,7 +2,15 @@
 //!
 //! * [`operator`]: builds binding contexts from Kubernetes objects with the real `jq`, as
 //!   shell-operator would;
-//! * [`exposition`]: renders metrics files as the Prometheus text shell-operator serves.
+//! * [`exposition`]: renders metrics files as the Prometheus text shell-operator serves;
+//! * [`http`]: real HTTP servers on 127.0.0.1, stopped on drop;
+//! * [`prometheus`]: a real Prometheus (Debian package) on backfilled fixture data;
+//! * [`front`]: a fault-injecting, recording front for Prometheus;
+//! * [`tls`]: a throwaway CA and server certificates.
 
 pub mod exposition;
+pub mod front;
+pub mod http;
 pub mod operator;
+pub mod prometheus;
+pub mod tls;

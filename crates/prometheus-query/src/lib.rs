@@ -1,0 +1,391 @@
+//! PromQL instant queries for the pricing hooks (`pricing-hooks.md` §2, decisions 4 and 24).
+//!
+//! * Configuration from `PROMETHEUS_URL`, `PROMETHEUS_TOKEN_FILE`, `PROMETHEUS_CA_FILE`,
+//!   `PROMETHEUS_INSECURE_SKIP_VERIFY`, read at the start of each run ([`Config::from_env`]).
+//! * TLS verified against the CA file by default; the opt-out is explicit and logged.
+//! * The bearer token is re-read every run and held in a [`Secret`]: no error or log line can
+//!   carry it.
+//! * Each attempt has a 10 s timeout; connection errors, timeouts and 5xx are retried up to three
+//!   attempts with 0.5 s and 1 s backoff; nothing else is retried.
+//! * [`Client::query_all`] runs a run's queries concurrently (at most 8 in flight) under a 240 s
+//!   deadline and returns results in the order asked, whatever the completion order.
+//!
+//! ```no_run
+//! # async fn demo(log: shell_hook::Logger) {
+//! let client = prometheus_query::Client::new(&prometheus_query::Config::from_env(), log);
+//! let results = client.query_all(&["sum(kube_node_info) by (os_image)"]).await;
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use shell_hook::{Logger, Secret};
+use tls_client::Roots;
+
+/// `PROMETHEUS_URL`.
+pub const ENV_URL: &str = "PROMETHEUS_URL";
+/// `PROMETHEUS_TOKEN_FILE`.
+pub const ENV_TOKEN_FILE: &str = "PROMETHEUS_TOKEN_FILE";
+/// `PROMETHEUS_CA_FILE`.
+pub const ENV_CA_FILE: &str = "PROMETHEUS_CA_FILE";
+/// `PROMETHEUS_INSECURE_SKIP_VERIFY`.
+pub const ENV_INSECURE: &str = "PROMETHEUS_INSECURE_SKIP_VERIFY";
+/// Default base URL.
+pub const DEFAULT_URL: &str = "https://prometheus.d8-monitoring:9090";
+/// Default token file (the service-account token).
+pub const DEFAULT_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+/// Default CA file (the service-account CA).
+pub const DEFAULT_CA_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
+/// Timeout of one attempt (connect, TLS, headers and body).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per query.
+pub const ATTEMPTS: u32 = 3;
+/// Backoff before attempt 2 and 3.
+pub const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(1)];
+/// Queries in flight at once.
+pub const MAX_IN_FLIGHT: usize = 8;
+/// Overall deadline of one run's queries.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(240);
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL without a trailing `/`.
+    pub url: String,
+    /// Bearer token file.
+    pub token_file: PathBuf,
+    /// PEM trust anchors for `https`.
+    pub ca_file: PathBuf,
+    /// Skip certificate and host name verification.
+    pub insecure_skip_verify: bool,
+}
+
+impl Config {
+    /// Reads the four variables, applying the defaults.
+    #[must_use]
+    pub fn from_env() -> Self {
+        let get = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string());
+        Self {
+            url: get(ENV_URL, DEFAULT_URL).trim_end_matches('/').to_string(),
+            token_file: PathBuf::from(get(ENV_TOKEN_FILE, DEFAULT_TOKEN_FILE)),
+            ca_file: PathBuf::from(get(ENV_CA_FILE, DEFAULT_CA_FILE)),
+            insecure_skip_verify: std::env::var(ENV_INSECURE).is_ok_and(|v| v.eq_ignore_ascii_case("true")),
+        }
+    }
+}
+
+/// One sample of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Series labels.
+    pub labels: BTreeMap<String, String>,
+    /// A finite value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// A label value, `""` when absent.
+    #[must_use]
+    pub fn label(&self, name: &str) -> &str {
+        self.labels.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Why a query failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// A status other than 200 (after retries for 5xx).
+    Http(u16),
+    /// Prometheus answered `status: "error"`.
+    PrometheusError(String),
+    /// The body is not the JSON Prometheus sends.
+    NotJson,
+    /// The result is not an instant vector.
+    NotVector(String),
+    /// Every attempt timed out.
+    TimedOut {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The server certificate was rejected.
+    CertificateVerifyFailed(String),
+    /// Connecting (or reading the response) failed on every attempt.
+    Connect {
+        /// The transport error.
+        detail: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The TLS configuration could not be built (CA file unreadable, ...).
+    TlsSetup(String),
+    /// The run's 240 s deadline passed first.
+    DeadlineExceeded,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Http(code) => write!(f, "HTTP {code}"),
+            Cause::PrometheusError(text) => write!(f, "status \"error\": {text}"),
+            Cause::NotJson => f.write_str("body is not JSON"),
+            Cause::NotVector(t) => write!(f, "result type is {t:?}, expected \"vector\""),
+            Cause::TimedOut { attempts } => {
+                write!(f, "timed out after {}s ({attempts} attempts)", ATTEMPT_TIMEOUT.as_secs())
+            }
+            Cause::CertificateVerifyFailed(e) => write!(f, "certificate verify failed: {e}"),
+            Cause::Connect { detail, attempts } => write!(f, "connection failed ({attempts} attempts): {detail}"),
+            Cause::TlsSetup(e) => write!(f, "TLS setup failed: {e}"),
+            Cause::DeadlineExceeded => write!(f, "run deadline of {}s exceeded", RUN_DEADLINE.as_secs()),
+        }
+    }
+}
+
+/// A failed query: which one, against which URL, and why. Never carries the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query {query:?} to {url} failed: {cause}")]
+pub struct QueryError {
+    /// The PromQL text.
+    pub query: String,
+    /// The base URL (credentials removed).
+    pub url: String,
+    /// Why.
+    pub cause: Cause,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    data: Option<Data>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<RawSample>,
+}
+
+#[derive(Deserialize)]
+struct RawSample {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    value: (serde_json::Value, String),
+}
+
+/// A Prometheus client for one run.
+pub struct Client {
+    http: Result<reqwest::Client, String>,
+    url: String,
+    display_url: String,
+    token: Option<Secret<String>>,
+    log: Logger,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("url", &self.display_url).field("token", &self.token).finish_non_exhaustive()
+    }
+}
+
+/// The URL with any user information removed, for messages.
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string().trim_end_matches('/').to_string()
+        }
+        Err(_) => "<invalid URL>".to_string(),
+    }
+}
+
+impl Client {
+    /// Builds the run's client: reads the token (a warning if it cannot) and the CA file. A TLS
+    /// setup failure does not fail here: every query of the run then fails with it.
+    #[must_use]
+    pub fn new(config: &Config, log: Logger) -> Self {
+        let token = match std::fs::read_to_string(&config.token_file) {
+            Ok(t) => Some(Secret::new(t.trim_end().to_string())),
+            Err(e) => {
+                log.warn(
+                    "cannot read the Prometheus token file, querying without Authorization",
+                    &[("file", json!(config.token_file.display().to_string())), ("error", json!(e.to_string()))],
+                );
+                None
+            }
+        };
+        if config.insecure_skip_verify {
+            log.warn("Prometheus TLS certificate verification is disabled (PROMETHEUS_INSECURE_SKIP_VERIFY)", &[]);
+        }
+        let http = Self::build_http(config);
+        Self { http, url: config.url.clone(), display_url: without_credentials(&config.url), token, log }
+    }
+
+    fn build_http(config: &Config) -> Result<reqwest::Client, String> {
+        tls_client::install_default_provider();
+        let mut builder = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).no_proxy().http1_only();
+        if config.url.starts_with("https://") {
+            let tls = tls_client::client_config(&Roots::PemFile(config.ca_file.clone()), !config.insecure_skip_verify)
+                .map_err(|e| e.to_string())?;
+            builder = builder.tls_backend_preconfigured(tls);
+        }
+        builder.build().map_err(|e| e.without_url().to_string())
+    }
+
+    /// Runs one query with retries.
+    pub async fn query(&self, promql: &str) -> Result<Vec<Sample>, QueryError> {
+        let err = |cause| QueryError { query: promql.to_string(), url: self.display_url.clone(), cause };
+        let http = self.http.as_ref().map_err(|e| err(Cause::TlsSetup(e.clone())))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(http, promql).await {
+                Ok(samples) => return Ok(samples),
+                Err((cause, retry)) => {
+                    if !retry || attempt >= ATTEMPTS {
+                        let cause = match cause {
+                            Cause::TimedOut { .. } => Cause::TimedOut { attempts: attempt },
+                            Cause::Connect { detail, .. } => Cause::Connect { detail, attempts: attempt },
+                            c => c,
+                        };
+                        return Err(err(cause));
+                    }
+                    self.log.debug(
+                        "retrying Prometheus query",
+                        &[("query", json!(promql)), ("attempt", json!(attempt)), ("error", json!(cause.to_string()))],
+                    );
+                    tokio::time::sleep(BACKOFF[(attempt - 1) as usize]).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt; the error says whether it may be retried.
+    async fn attempt(&self, http: &reqwest::Client, promql: &str) -> Result<Vec<Sample>, (Cause, bool)> {
+        let mut url = url::Url::parse(&format!("{}/api/v1/query", self.url))
+            .map_err(|e| (Cause::Connect { detail: format!("invalid PROMETHEUS_URL: {e}"), attempts: 1 }, false))?;
+        url.query_pairs_mut().append_pair("query", promql);
+        let mut req = http.get(url).header(reqwest::header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token.expose());
+        }
+        let resp = req.send().await.map_err(|e| classify(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| classify(&e))?;
+        let parsed: Option<Response> = serde_json::from_slice(&body).ok();
+        if status != 200 {
+            if let Some(Response { status: s, error: Some(text), error_type, .. }) = &parsed {
+                if s == "error" && status < 500 {
+                    let kind = error_type.as_deref().map(|t| format!("{t}: ")).unwrap_or_default();
+                    return Err((Cause::PrometheusError(format!("{kind}{text} (HTTP {status})")), false));
+                }
+            }
+            return Err((Cause::Http(status), status >= 500));
+        }
+        let parsed = parsed.ok_or((Cause::NotJson, false))?;
+        if parsed.status != "success" {
+            return Err((Cause::PrometheusError(parsed.error.unwrap_or_default()), false));
+        }
+        let data = parsed.data.ok_or((Cause::NotJson, false))?;
+        if data.result_type != "vector" {
+            return Err((Cause::NotVector(data.result_type), false));
+        }
+        let mut samples = Vec::with_capacity(data.result.len());
+        for s in data.result {
+            match s.value.1.parse::<f64>() {
+                Ok(v) if v.is_finite() => samples.push(Sample { labels: s.metric, value: v }),
+                _ => self.log.warn(
+                    "dropping sample: value is not a finite number",
+                    &[("query", json!(promql)), ("value", json!(s.value.1))],
+                ),
+            }
+        }
+        Ok(samples)
+    }
+
+    /// Runs all queries concurrently (at most [`MAX_IN_FLIGHT`]) under [`RUN_DEADLINE`]; results
+    /// come back in the order of `queries`.
+    pub async fn query_all<S: AsRef<str>>(&self, queries: &[S]) -> Vec<Result<Vec<Sample>, QueryError>> {
+        let deadline = tokio::time::Instant::now() + RUN_DEADLINE;
+        stream::iter(queries.iter().map(|q| async move {
+            let q = q.as_ref();
+            match tokio::time::timeout_at(deadline, self.query(q)).await {
+                Ok(r) => r,
+                Err(_) => Err(QueryError {
+                    query: q.to_string(),
+                    url: self.display_url.clone(),
+                    cause: Cause::DeadlineExceeded,
+                }),
+            }
+        }))
+        .buffered(MAX_IN_FLIGHT)
+        .collect()
+        .await
+    }
+}
+
+/// Maps a transport error to a cause; built from our own words and the error's sources only, so
+/// the URL (and any credential in it) never appears.
+fn classify(e: &reqwest::Error) -> (Cause, bool) {
+    if let Some(v) = tls_client::verification_failure(e) {
+        return (Cause::CertificateVerifyFailed(v), false);
+    }
+    if e.is_timeout() {
+        return (Cause::TimedOut { attempts: 1 }, true);
+    }
+    let mut detail = String::new();
+    let mut cur = std::error::Error::source(e);
+    while let Some(s) = cur {
+        detail = s.to_string();
+        cur = s.source();
+    }
+    if detail.is_empty() {
+        detail = "request failed".into();
+    }
+    if e.is_decode() || e.is_body() {
+        return (Cause::Connect { detail: format!("reading the body: {detail}"), attempts: 1 }, true);
+    }
+    (Cause::Connect { detail, attempts: 1 }, true)
+}
+
+/// Escapes a string for a PromQL double-quoted literal (`\` → `\\`, `"` → `\"`).
+#[must_use]
+pub fn escape_label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_promql_strings() {
+        assert_eq!(escape_label_value(r#"a"b\c"#), r#"a\"b\\c"#);
+    }
+
+    #[test]
+    fn urls_lose_credentials() {
+        assert_eq!(without_credentials("https://user:pw@prom:9090/x"), "https://prom:9090/x");
+        assert_eq!(without_credentials("http://127.0.0.1:9090"), "http://127.0.0.1:9090");
+    }
+
+    #[test]
+    fn causes_read_as_the_spec_words_them() {
+        assert_eq!(Cause::Http(503).to_string(), "HTTP 503");
+        assert_eq!(Cause::NotJson.to_string(), "body is not JSON");
+        assert_eq!(Cause::TimedOut { attempts: 3 }.to_string(), "timed out after 10s (3 attempts)");
+        assert_eq!(Cause::PrometheusError("boom".into()).to_string(), "status \"error\": boom");
+    }
+}

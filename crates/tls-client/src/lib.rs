@@ -1,0 +1,179 @@
+//! rustls client configurations for every outgoing TLS connection of the project.
+//!
+//! Prometheus queries verify against the service-account CA, Connect against the system roots,
+//! madison-proxy against the system roots or `MADISON_CA_FILE`. All three can opt out of
+//! verification only explicitly. One crate builds those configs so the rules (ring provider,
+//! HTTP/1.1 ALPN, what counts as a verification failure) are written once.
+//!
+//! ```no_run
+//! let cfg = tls_client::client_config(&tls_client::Roots::PemFile("/ca.crt".into()), true)?;
+//! # Ok::<(), tls_client::TlsError>(())
+//! ```
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// Where the trust anchors come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// The operating system's CA bundle.
+    System,
+    /// A PEM bundle.
+    PemFile(PathBuf),
+}
+
+/// Failures building a client config.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The CA file could not be read.
+    #[error("cannot read CA file {path}: {source}")]
+    ReadCa {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CA file holds no usable certificate.
+    #[error("CA file {0} contains no valid PEM certificate")]
+    EmptyCa(String),
+    /// The system trust store could not be loaded.
+    #[error("no system CA certificates could be loaded")]
+    NoSystemRoots,
+    /// rustls rejected the configuration.
+    #[error("invalid TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// Installs ring as the process-wide default provider (idempotent). reqwest consults the default
+/// even for plain-HTTP clients, so every client builder calls this first.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Loads trust anchors.
+pub fn root_store(roots: &Roots) -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        Roots::PemFile(path) => {
+            let display = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|source| TlsError::ReadCa { path: display.clone(), source })?;
+            let certs: Vec<CertificateDer<'static>> =
+                rustls_pemfile::certs(&mut bytes.as_slice()).filter_map(Result::ok).collect();
+            let (added, _) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(TlsError::EmptyCa(display));
+            }
+        }
+        Roots::System => {
+            let result = rustls_native_certs::load_native_certs();
+            store.add_parsable_certificates(result.certs);
+            if store.is_empty() {
+                return Err(TlsError::NoSystemRoots);
+            }
+        }
+    }
+    Ok(store)
+}
+
+/// A client config offering only HTTP/1.1 by ALPN. With `verify` false every certificate and
+/// host name is accepted (signatures are still checked, so the handshake stays well-formed).
+pub fn client_config(roots: &Roots, verify: bool) -> Result<ClientConfig, TlsError> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let mut config = if verify {
+        builder.with_root_certificates(root_store(roots)?).with_no_client_auth()
+    } else {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider))).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// If an error chain contains a certificate verification failure, its description.
+#[must_use]
+pub fn verification_failure(err: &(dyn StdError + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            if matches!(tls, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) {
+                return Some(tls.to_string());
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(found) = verification_failure(inner) {
+                    return Some(found);
+                }
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// Accepts any certificate; used only with an explicit opt-out.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_file_errors_name_the_file() {
+        let e = client_config(&Roots::PemFile("/nonexistent/ca.crt".into()), true).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read CA file /nonexistent/ca.crt"), "{e}");
+        let dir = std::env::temp_dir().join(format!("tls-client-test-{}", std::process::id()));
+        std::fs::write(&dir, "not a certificate").unwrap();
+        let e = client_config(&Roots::PemFile(dir.clone()), true).unwrap_err().to_string();
+        assert!(e.contains("contains no valid PEM certificate"), "{e}");
+        let _ = std::fs::remove_file(dir);
+        // Without verification the CA file is not read at all.
+        assert!(client_config(&Roots::PemFile("/nonexistent".into()), false).is_ok());
+    }
+}

@@ -1,0 +1,241 @@
+//! `prometheus-metrics`: usage and terraform-state figures from PromQL (`pricing-hooks.md` §4).
+//!
+//! All queries of a run are issued at once (at most 8 in flight); the metrics file is written in
+//! the spec's step order. A failed query never fails the run: its group is expired and left empty
+//! (resources: only that kind is omitted) and one error line names the query and the cause.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use pricing::{
+    os_image_label, split_runtime, terraform_from_queries, terraform_without_manager, NodeStatus, TemplateStatus,
+};
+use prometheus_query::{Client, Config, QueryError, Sample};
+use serde_json::json;
+use shell_hook::env::var_lossy;
+use shell_hook::{run, Hook, Input, Logger, Metrics, Reads, Writes};
+
+const HOOK: Hook = Hook {
+    config: include_str!("config.yaml"),
+    reads: Reads { values: false, config_values: false },
+    writes: Writes { metrics: true, kubernetes: false, values: false },
+};
+
+const G_TERRAFORM: &str = "group_terraform_state_metrics";
+const G_HELM: &str = "group_helm_releases_metrics";
+const G_DEPRECATED: &str = "group_helm_deprecated_resources_metrics";
+const G_RESOURCES: &str = "group_resources_metrics";
+const G_RPS: &str = "group_rps_metrics";
+const G_SERIES: &str = "group_prometheus_series_metrics";
+const G_OS: &str = "group_node_os_image_metrics";
+const G_CRI: &str = "group_node_cri_metrics";
+const G_DECKHOUSE: &str = "group_deckhouse_metrics";
+
+const Q_CLUSTER: &str = "max(candi_converge_cluster_status) by (status) == 1";
+const Q_NODES: &str = "max(candi_converge_node_status) by (name,node_group,status) == 1";
+const Q_TEMPLATES: &str = "max(candi_converge_node_template_status) by (name,status) == 1";
+const Q_HELM: &str = "helm_releases_count";
+const Q_DEPRECATED: &str = "count(resource_versions_compatibility > 0)";
+const RESOURCES: [(&str, &str); 7] = [
+    ("DaemonSet", r#"count(kube_controller_replicas{controller_type="DaemonSet"})"#),
+    ("Deployment", r#"count(kube_controller_replicas{controller_type="Deployment"})"#),
+    ("StatefulSet", r#"count(kube_controller_replicas{controller_type="StatefulSet"})"#),
+    ("Pod", "count(sum(kube_pod_container_status_ready) by (pod))"),
+    ("Namespace", "count(kube_namespace_created)"),
+    ("Service", "count(kube_service_created)"),
+    ("Ingress", "count(kube_ingress_created)"),
+];
+/// The range equals the schedule period (20 minutes): change both together.
+const Q_RPS: &str = "sum(rate(ingress_nginx_overall_requests_total[20m])) or vector(0)";
+const Q_SERIES: &str = r#"max(prometheus_tsdb_head_series{service="prometheus"})"#;
+const Q_OS: &str = "sum(kube_node_info) by (os_image)";
+const Q_CRI: &str = "sum(kube_node_info) by (container_runtime_version)";
+const Q_CONVERGE: &str = r#"max(deckhouse_convergence_seconds{activation="OperatorStartup"})"#;
+
+const M_TERRAFORM: &str = "flant_pricing_terraform_state";
+const M_TERRAFORM_NG: &str = "flant_pricing_terraform_state_node_group";
+const M_HELM: &str = "flant_pricing_helm_releases_count";
+const M_DEPRECATED: &str = "flant_pricing_deprecated_resources_in_helm_releases";
+const M_RESOURCES: &str = "flant_pricing_resources_count";
+const M_RPS: &str = "flant_pricing_ingress_nginx_controllers_rps";
+const M_SERIES: &str = "flant_pricing_prometheus_series";
+const M_OS: &str = "flant_pricing_node_os_image_count";
+const M_CRI: &str = "flant_pricing_node_cri_count";
+const M_CONVERGE: &str = "flant_pricing_deckhouse_startup_converge_duration_seconds";
+
+type QueryResult = Result<Vec<Sample>, QueryError>;
+const NO_LABELS: [(&str, &str); 0] = [];
+
+fn log_failure(log: Logger, msg: &str, group: &str, e: &QueryError, extra: &[(&str, serde_json::Value)]) {
+    let mut fields = vec![
+        ("group", json!(group)),
+        ("query", json!(e.query)),
+        ("url", json!(e.url)),
+        ("error", json!(e.cause.to_string())),
+    ];
+    fields.extend(extra.iter().cloned());
+    log.error(msg, &fields);
+}
+
+/// Steps other than terraform and resources: the whole group is empty on failure.
+fn step(m: &mut Metrics, log: Logger, group: &str, result: QueryResult, write: impl FnOnce(&mut Metrics, Vec<Sample>)) {
+    m.expire(group);
+    match result {
+        Ok(samples) => write(m, samples),
+        Err(e) => log_failure(log, "skipping metric group: Prometheus query failed", group, &e, &[]),
+    }
+}
+
+fn terraform(m: &mut Metrics, log: Logger, results: Option<[QueryResult; 3]>, cluster_type: &str, now: f64) {
+    m.expire(G_TERRAFORM);
+    let state = match results {
+        None => terraform_without_manager(cluster_type),
+        Some(results) => {
+            let mut ok = Vec::with_capacity(3);
+            let mut failed = false;
+            for r in results {
+                match r {
+                    Ok(s) => ok.push(s),
+                    Err(e) => {
+                        failed = true;
+                        log_failure(
+                            log,
+                            "skipping terraform state metrics: a crucial Prometheus query failed",
+                            G_TERRAFORM,
+                            &e,
+                            &[],
+                        );
+                    }
+                }
+            }
+            if failed {
+                return;
+            }
+            let [q1, q2, q3] = [&ok[0], &ok[1], &ok[2]];
+            let cluster: Vec<&str> = q1.iter().map(|s| s.label("status")).collect();
+            let nodes: Vec<NodeStatus<'_>> = q2
+                .iter()
+                .map(|s| NodeStatus {
+                    node_group: s.labels.get("node_group").map(String::as_str),
+                    status: s.label("status"),
+                })
+                .collect();
+            let templates: Vec<TemplateStatus<'_>> =
+                q3.iter().map(|s| TemplateStatus { name: s.label("name"), status: s.label("status") }).collect();
+            terraform_from_queries(&cluster, &nodes, &templates)
+        }
+    };
+    for (name, status) in &state.node_groups {
+        m.set(M_TERRAFORM_NG, G_TERRAFORM, now, [("name", name.as_str()), ("status", status)]);
+    }
+    m.set(
+        M_TERRAFORM,
+        G_TERRAFORM,
+        now,
+        [("cluster", state.cluster), ("master", state.master), ("terranode", state.terranode)],
+    );
+}
+
+fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    let log = input.log;
+    let enabled = var_lossy("FP_TERRAFORM_MANAGER_ENABLED").eq_ignore_ascii_case("true");
+    let cluster_type = var_lossy("FP_CLUSTER_TYPE");
+
+    let mut queries: Vec<&str> = Vec::new();
+    if enabled {
+        queries.extend([Q_CLUSTER, Q_NODES, Q_TEMPLATES]);
+    }
+    queries.extend([Q_HELM, Q_DEPRECATED]);
+    queries.extend(RESOURCES.iter().map(|(_, q)| *q));
+    queries.extend([Q_RPS, Q_SERIES, Q_OS, Q_CRI, Q_CONVERGE]);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let client = Client::new(&Config::from_env(), log);
+    let mut results = runtime.block_on(client.query_all(&queries)).into_iter();
+    let mut next = || results.next().unwrap_or_else(|| unreachable!("one result per query"));
+    let now = chrono::Utc::now().timestamp() as f64;
+    let m = &mut input.metrics;
+
+    let tf = if enabled { Some([next(), next(), next()]) } else { None };
+    terraform(m, log, tf, &cluster_type, now);
+
+    step(m, log, G_HELM, next(), |m, samples| {
+        let mut by_version: BTreeMap<String, f64> = BTreeMap::new();
+        for s in samples {
+            let v = by_version.entry(s.label("helm_version").to_string()).or_insert(s.value);
+            *v = v.max(s.value);
+        }
+        for (version, value) in by_version {
+            m.set(M_HELM, G_HELM, value, [("helm_version", version)]);
+        }
+    });
+
+    step(m, log, G_DEPRECATED, next(), |m, samples| {
+        if let Some(s) = samples.first() {
+            m.set(M_DEPRECATED, G_DEPRECATED, s.value, NO_LABELS);
+        }
+    });
+
+    m.expire(G_RESOURCES);
+    for (kind, _) in RESOURCES {
+        match next() {
+            Ok(samples) => match samples.first() {
+                Some(s) => m.set(M_RESOURCES, G_RESOURCES, s.value, [("kind", kind)]),
+                None => {
+                    log.info("skipping metric: empty result", &[("metric", json!(M_RESOURCES)), ("kind", json!(kind))]);
+                }
+            },
+            Err(e) => {
+                log_failure(log, "skipping metric: Prometheus query failed", G_RESOURCES, &e, &[("kind", json!(kind))]);
+            }
+        }
+    }
+
+    step(m, log, G_RPS, next(), |m, samples| {
+        if let Some(s) = samples.first() {
+            m.set(M_RPS, G_RPS, s.value, NO_LABELS);
+        }
+    });
+
+    step(m, log, G_SERIES, next(), |m, samples| {
+        if let Some(s) = samples.first() {
+            m.set(M_SERIES, G_SERIES, s.value, NO_LABELS);
+        }
+    });
+
+    step(m, log, G_OS, next(), |m, samples| {
+        let mut by_label: BTreeMap<String, f64> = BTreeMap::new();
+        for s in samples {
+            *by_label.entry(os_image_label(s.label("os_image"))).or_default() += s.value;
+        }
+        for (label, value) in by_label {
+            m.set(M_OS, G_OS, value, [("os_image", label)]);
+        }
+    });
+
+    step(m, log, G_CRI, next(), |m, samples| {
+        let mut by_pair: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for s in &samples {
+            let (cri, version) = split_runtime(s.label("container_runtime_version"));
+            *by_pair.entry((cri.to_string(), version.to_string())).or_default() += s.value;
+        }
+        for ((cri, version), value) in by_pair {
+            m.set(M_CRI, G_CRI, value, [("cri", cri), ("version", version)]);
+        }
+    });
+
+    step(m, log, G_DECKHOUSE, next(), |m, samples| {
+        if let Some(s) = samples.first() {
+            m.set(M_CONVERGE, G_DECKHOUSE, s.value.floor(), NO_LABELS);
+        }
+    });
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    run(&HOOK, handle)
+}
