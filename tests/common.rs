@@ -8,10 +8,17 @@ use serde_json::Value;
 
 /// Every hook binary, by name (folder = binary name = fixture dir).
 pub const HOOKS: &[(&str, &str)] = &[
+    ("cloud-layout", env!("CARGO_BIN_EXE_cloud-layout")),
+    ("cluster-facts", env!("CARGO_BIN_EXE_cluster-facts")),
     ("cluster-metrics", env!("CARGO_BIN_EXE_cluster-metrics")),
     ("controller-metrics", env!("CARGO_BIN_EXE_controller-metrics")),
+    ("deckhouse-release", env!("CARGO_BIN_EXE_deckhouse-release")),
+    ("ingress-controller-metrics", env!("CARGO_BIN_EXE_ingress-controller-metrics")),
+    ("license", env!("CARGO_BIN_EXE_license")),
+    ("misconfiguration-metric", env!("CARGO_BIN_EXE_misconfiguration-metric")),
     ("node-group-metrics", env!("CARGO_BIN_EXE_node-group-metrics")),
     ("node-metrics", env!("CARGO_BIN_EXE_node-metrics")),
+    ("node-stats", env!("CARGO_BIN_EXE_node-stats")),
     ("prometheus-metrics", env!("CARGO_BIN_EXE_prometheus-metrics")),
 ];
 

@@ -60,10 +60,30 @@ fn golden_fixtures() {
     assert!(failed.is_empty(), "failing fixtures: {failed:#?}");
 }
 
-/// A values patch must apply cleanly to the input values (RFC 6902, `json-patch`).
+/// Secret values used by fixtures; none may ever appear on stderr.
+const SECRETS: [&str; 3] = ["TeStLiCeNsE", "s3cr3t-license", "s3cr3t-auth-key"];
+
+/// A values patch must apply cleanly to the input values (RFC 6902, `json-patch`) and, when the
+/// run succeeded, the resulting module values must validate against `openapi/values.yaml`.
 fn check_values_patch(input: &RunInput, run: &crate::common::Run) {
-    let Some(patch) = run.values_patch() else { return };
-    let mut doc = input.values.clone().unwrap_or_else(|| serde_json::json!({}));
-    let patch: json_patch::Patch = serde_json::from_value(patch).expect("values patch is RFC 6902");
-    json_patch::patch(&mut doc, &patch).expect("values patch applies to the input values");
+    for secret in SECRETS {
+        assert!(!run.stderr.contains(secret), "a secret reached stderr: {}", run.stderr);
+    }
+    let Some(values) = &input.values else { return };
+    let mut doc = values.clone();
+    if let Some(patch) = run.values_patch() {
+        let patch: json_patch::Patch = serde_json::from_value(patch).expect("values patch is RFC 6902");
+        json_patch::patch(&mut doc, &patch).expect("values patch applies to the input values");
+    }
+    if run.code == 0 {
+        let validator = test_support::openapi::validator(
+            &crate::common::root().join("openapi"),
+            "values.yaml",
+            test_support::openapi::Mode::Patch,
+        )
+        .unwrap();
+        let module = doc.get("flantIntegration").cloned().unwrap_or_else(|| serde_json::json!({}));
+        let errors = test_support::openapi::errors(&validator, &module);
+        assert!(errors.is_empty(), "resulting values do not validate against openapi/values.yaml: {errors:?}");
+    }
 }

@@ -15,3 +15,5 @@ mod bad_input;
 mod prometheus;
 // controller-metrics against a real Prometheus.
 mod controllers;
+// The OpenAPI schemas: the spec's positive and negative cases.
+mod openapi;

@@ -18,10 +18,11 @@
 //! # Other rules
 //! [`os_image_label`], [`parse_quantity_ceil`] (Kubernetes quantities, exact, rounded up),
 //! [`Version`] (kubelet and Kubernetes versions), [`split_runtime`] (CRI label),
-//! [`ingress`] (ingress controller aggregation).
+//! [`ingress`] (ingress controller aggregation), [`madison`] (Madison key settings).
 
 mod billing;
 pub mod ingress;
+pub mod madison;
 mod os_image;
 mod quantity;
 mod terraform;

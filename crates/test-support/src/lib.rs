@@ -6,11 +6,13 @@
 //! * [`http`]: real HTTP servers on 127.0.0.1, stopped on drop;
 //! * [`prometheus`]: a real Prometheus (Debian package) on backfilled fixture data;
 //! * [`front`]: a fault-injecting, recording front for Prometheus;
-//! * [`tls`]: a throwaway CA and server certificates.
+//! * [`tls`]: a throwaway CA and server certificates;
+//! * [`openapi`]: the module schemas as addon-operator validates them.
 
 pub mod exposition;
 pub mod front;
 pub mod http;
+pub mod openapi;
 pub mod operator;
 pub mod prometheus;
 pub mod tls;

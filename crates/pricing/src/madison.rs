@@ -1,0 +1,77 @@
+//! Madison key rules shared by the module hooks (`module-hooks.md` §2, decision 17).
+//!
+//! * The configuration key `flantIntegration.madisonAuthKey` is a [`KeySetting`]: disabled
+//!   (boolean `false` or the string `false`), a key (any other non-empty string), or unset
+//!   (absent or `""`).
+//! * The effective key `internal.madisonAuthKey` enables Madison when it is a non-empty string
+//!   other than `false` ([`is_enabled`]); the templates use the same test.
+
+use serde_json::Value;
+
+/// How the configuration sets the Madison key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySetting<'a> {
+    /// Madison is switched off by configuration.
+    Disabled,
+    /// An explicit key.
+    Key(&'a str),
+    /// Not configured: recover or register automatically.
+    Unset,
+}
+
+/// Reads the configuration key; `Err` holds the JSON type name when the value is neither a
+/// string nor `false`.
+pub fn key_setting(value: Option<&Value>) -> Result<KeySetting<'_>, &'static str> {
+    match value {
+        None | Some(Value::Null) => Ok(KeySetting::Unset),
+        Some(Value::Bool(false)) => Ok(KeySetting::Disabled),
+        Some(Value::String(s)) if s == "false" => Ok(KeySetting::Disabled),
+        Some(Value::String(s)) if s.is_empty() => Ok(KeySetting::Unset),
+        Some(Value::String(s)) => Ok(KeySetting::Key(s)),
+        Some(Value::Bool(true)) => Err("true"),
+        Some(Value::Number(_)) => Err("a number"),
+        Some(Value::Array(_)) => Err("a list"),
+        Some(Value::Object(_)) => Err("an object"),
+    }
+}
+
+/// Whether an effective key (`internal.madisonAuthKey`) enables Madison.
+#[must_use]
+pub fn is_enabled(value: Option<&Value>) -> bool {
+    matches!(value, Some(Value::String(s)) if !s.is_empty() && s != "false")
+}
+
+/// The enabled key itself, if any.
+#[must_use]
+pub fn enabled_key(value: Option<&Value>) -> Option<&str> {
+    match value {
+        Some(Value::String(s)) if !s.is_empty() && s != "false" => Some(s),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_and_enabled() {
+        let rows = [
+            (None, Ok(KeySetting::Unset), false),
+            (Some(json!(null)), Ok(KeySetting::Unset), false),
+            (Some(json!(false)), Ok(KeySetting::Disabled), false),
+            (Some(json!("false")), Ok(KeySetting::Disabled), false),
+            (Some(json!("")), Ok(KeySetting::Unset), false),
+            (Some(json!("abc")), Ok(KeySetting::Key("abc")), true),
+            (Some(json!(true)), Err("true"), false),
+            (Some(json!(5)), Err("a number"), false),
+        ];
+        for (v, want, enabled) in rows {
+            assert_eq!(key_setting(v.as_ref()), want, "{v:?}");
+            assert_eq!(is_enabled(v.as_ref()), enabled, "{v:?}");
+        }
+        assert_eq!(enabled_key(Some(&json!("k"))), Some("k"));
+        assert_eq!(enabled_key(Some(&json!("false"))), None);
+    }
+}

@@ -1,0 +1,64 @@
+//! `cluster-facts`: cloud provider, control-plane version, cluster type and terraform manager
+//! (`module-hooks.md` §9, decision 10). A pure function of the values: no API call.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail};
+use pricing::Version;
+use serde_json::Value;
+use shell_hook::{run, type_name, Hook, Input, Reads, Writes};
+
+const HOOK: Hook = Hook {
+    config: include_str!("config.yaml"),
+    reads: Reads { values: true, config_values: false },
+    writes: Writes { metrics: false, kubernetes: false, values: true },
+};
+
+const CLOUD_PROVIDER: &str = "/flantIntegration/internal/cloudProvider";
+const CONTROL_PLANE_VERSION: &str = "/flantIntegration/internal/controlPlaneVersion";
+const CLUSTER_TYPE: &str = "/flantIntegration/internal/clusterType";
+const TERRAFORM_MANAGER_ENABLED: &str = "/flantIntegration/internal/terraformManagerEnabled";
+
+fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    let values = input.values();
+    let modules =
+        values.str_list("global.enabledModules")?.ok_or_else(|| anyhow!("global.enabledModules is not set"))?;
+    let cloud_provider = modules.iter().filter_map(|m| m.strip_prefix("cloud-provider-")).next_back().unwrap_or("none");
+    let terraform = modules.contains(&"terraform-manager");
+
+    let version_text = match values.get("global.discovery.kubernetesVersion")? {
+        None => bail!("global.discovery.kubernetesVersion is not set"),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            bail!("global.discovery.kubernetesVersion: expected a string, got {}", type_name(other))
+        }
+    };
+    let version =
+        Version::parse(&version_text).map_err(|_| anyhow!("can't parse Kubernetes version {version_text:?}"))?;
+
+    let mut cluster_type = "Cloud".to_string();
+    if values.object("global.clusterConfiguration")?.is_some() {
+        cluster_type = values.str("global.clusterConfiguration.clusterType")?.unwrap_or("Cloud").to_string();
+        let static_nodes = values
+            .i64("flantIntegration.internal.nodeStats.staticNodesCount")?
+            .ok_or_else(|| anyhow!("waiting for internal.nodeStats.staticNodesCount to be defined"))?;
+        if (cluster_type == "Static" && cloud_provider != "none") || (cluster_type == "Cloud" && static_nodes > 0) {
+            cluster_type = "Hybrid".into();
+        }
+    }
+    if let Some(o) = values.str("flantIntegration.clusterType")?.filter(|s| !s.is_empty()) {
+        cluster_type = o.to_string();
+    }
+    let cloud_provider = cloud_provider.to_string();
+    let p = &mut input.values_patch;
+    p.add(CLOUD_PROVIDER, Value::from(cloud_provider))?;
+    p.add(CONTROL_PLANE_VERSION, Value::from(version.major_minor()))?;
+    p.add(CLUSTER_TYPE, Value::from(cluster_type))?;
+    p.add(TERRAFORM_MANAGER_ENABLED, Value::from(terraform))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    run(&HOOK, handle)
+}

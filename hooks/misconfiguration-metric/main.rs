@@ -1,0 +1,52 @@
+//! `misconfiguration-metric`: reports an inconsistent configuration as
+//! `d8_flant_integration_misconfiguration_detected` (`module-hooks.md` §7, decision 20).
+//!
+//! 0 fine; 1 Madison on but billing metrics disabled or sent elsewhere; 2 Madison and metrics on
+//! but no kubeall host. The name does not match `flant_pricing_.+`, so it stays in the cluster.
+
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use pricing::madison::{key_setting, KeySetting};
+use serde_json::Value;
+use shell_hook::{run, type_name, Hook, Input, Reads, Writes};
+
+const HOOK: Hook = Hook {
+    config: include_str!("config.yaml"),
+    reads: Reads { values: true, config_values: false },
+    writes: Writes { metrics: true, kubernetes: false, values: false },
+};
+
+const GROUP: &str = "group_d8_flant_integration_misconfiguration";
+const METRIC: &str = "d8_flant_integration_misconfiguration_detected";
+const CONNECT_REMOTE_WRITE: &str = "https://connect.deckhouse.io/v1/remote_write";
+
+fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    let values = input.values();
+    let setting = key_setting(values.get("flantIntegration.madisonAuthKey")?)
+        .map_err(|got| anyhow!("flantIntegration.madisonAuthKey: expected a string or false, got {got}"))?;
+    let url = match values.get("flantIntegration.metrics")? {
+        None | Some(Value::Bool(false)) => None,
+        Some(Value::Object(_)) => values.str("flantIntegration.metrics.url")?,
+        Some(other) => {
+            return Err(anyhow!("flantIntegration.metrics: expected an object or false, got {}", type_name(other)))
+        }
+    };
+    let host = values.str("flantIntegration.kubeall.host")?.unwrap_or_default();
+    let value = if setting == KeySetting::Disabled {
+        0.0
+    } else if url != Some(CONNECT_REMOTE_WRITE) {
+        1.0
+    } else if host.is_empty() {
+        2.0
+    } else {
+        0.0
+    };
+    input.metrics.expire(GROUP);
+    input.metrics.set(METRIC, GROUP, value, std::iter::empty::<(&str, &str)>());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    run(&HOOK, handle)
+}
