@@ -1,7 +1,12 @@
 //! The one integration-test binary: every hook binary run as the operators run it.
 
 // Test data helpers convert small known numbers between f64 and integers.
-#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::type_complexity)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::type_complexity,
+    clippy::needless_pass_by_value
+)]
 
 // Shared helpers: hook table, fixture runner, record rendering.
 mod common;
@@ -17,3 +22,5 @@ mod prometheus;
 mod controllers;
 // The OpenAPI schemas: the spec's positive and negative cases.
 mod openapi;
+// Madison hooks against a recording Connect fake and a real DNS server on loopback.
+mod madison;

@@ -39,6 +39,14 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+/// Secrets can be read from input documents; there is deliberately no `Serialize`, so a secret
+/// can only be written out through an explicit [`Secret::expose`].
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Secret)
+    }
+}
+
 impl<T> From<T> for Secret<T> {
     fn from(value: T) -> Self {
         Self(value)

@@ -7,12 +7,21 @@
 //! * [`prometheus`]: a real Prometheus (Debian package) on backfilled fixture data;
 //! * [`front`]: a fault-injecting, recording front for Prometheus;
 //! * [`tls`]: a throwaway CA and server certificates;
-//! * [`openapi`]: the module schemas as addon-operator validates them.
+//! * [`openapi`]: the module schemas as addon-operator validates them;
+//! * [`dns`]: an authoritative DNS server on loopback;
+//! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison).
 
+pub mod dns;
 pub mod exposition;
+pub mod fake;
 pub mod front;
 pub mod http;
 pub mod openapi;
 pub mod operator;
 pub mod prometheus;
 pub mod tls;
+
+/// Installs the ring provider for rustls servers in tests (idempotent).
+pub fn tls_server_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

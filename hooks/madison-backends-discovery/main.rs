@@ -1,0 +1,243 @@
+//! `madison-backends-discovery`: the Madison backend addresses madison-proxy connects to
+//! (`module-hooks.md` §4, decisions 11, 14, 18, 19).
+//!
+//! Target: the cluster proxy's host and port when one is configured, else `MADISON_DIRECT_NAME`
+//! (default `madison-direct.flant.com`) on 443. Names are resolved for A and AAAA (the system
+//! resolver, or the server in `DNS_SERVER`); addresses are formatted `ip:port` / `[ipv6]:port`,
+//! de-duplicated, sorted as strings and cut to three, so the Deployments do not churn. Any failure
+//! is logged and leaves the values as they are (the schedule binding also has `allowFailure`).
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::Resolver;
+use serde_json::{json, Value};
+use shell_hook::{run, Hook, Input, Logger, Reads, Values, Writes};
+
+const HOOK: Hook = Hook {
+    config: include_str!("config.yaml"),
+    reads: Reads { values: true, config_values: true },
+    writes: Writes { metrics: false, kubernetes: false, values: true },
+};
+
+const BACKENDS: &str = "/flantIntegration/internal/madison/backends";
+const DEFAULT_NAME: &str = "madison-direct.flant.com";
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_BACKENDS: usize = 3;
+
+/// Where to connect: a host (name or IP) and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    host: url::Host,
+    port: u16,
+}
+
+/// Parses a proxy setting with or without a scheme (`https://` assumed for httpsProxy, `http://`
+/// for httpProxy); user information is dropped; the port defaults from the scheme.
+fn parse_proxy(value: &str, default_scheme: &str) -> anyhow::Result<Target> {
+    let text = if value.contains("://") { value.to_string() } else { format!("{default_scheme}://{value}") };
+    let url = url::Url::parse(&text).map_err(|e| anyhow!("cannot parse proxy {value:?}: {e}"))?;
+    let host = url.host().ok_or_else(|| anyhow!("proxy {value:?} has no host"))?.to_owned();
+    let port = url.port_or_known_default().ok_or_else(|| anyhow!("proxy {value:?} has no port"))?;
+    Ok(Target { host, port })
+}
+
+/// The configured proxy, if any: values `global.clusterConfiguration.proxy` first, then config
+/// values `global.modules.proxy`; httpsProxy before httpProxy within a source.
+fn proxy_target(values: &Values<'_>, config: &Values<'_>) -> anyhow::Result<Option<Target>> {
+    for (source, prefix) in [(values, "global.clusterConfiguration.proxy"), (config, "global.modules.proxy")] {
+        for (key, scheme) in [("httpsProxy", "https"), ("httpProxy", "http")] {
+            if let Some(v) = source.str(&format!("{prefix}.{key}"))?.filter(|v| !v.is_empty()) {
+                return parse_proxy(v, scheme).map(Some);
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn usable(ip: &IpAddr) -> bool {
+    !(ip.is_unspecified() || ip.is_ipv6() && ip.to_string().starts_with("::"))
+}
+
+/// The backend list for addresses: formatted, de-duplicated, sorted as strings, at most three.
+fn backends(addrs: impl IntoIterator<Item = IpAddr>, port: u16) -> Vec<String> {
+    let set: BTreeSet<String> =
+        addrs.into_iter().filter(usable).map(|ip| SocketAddr::new(ip, port).to_string()).collect();
+    set.into_iter().take(MAX_BACKENDS).collect()
+}
+
+fn resolver() -> anyhow::Result<Resolver<TokioRuntimeProvider>> {
+    let mut opts = ResolverOpts::default();
+    opts.timeout = DNS_TIMEOUT;
+    opts.attempts = 1;
+    let builder = match std::env::var("DNS_SERVER").ok().filter(|s| !s.is_empty()) {
+        Some(server) => {
+            let addr: SocketAddr = server.parse().map_err(|_| anyhow!("DNS_SERVER {server:?} is not ip:port"))?;
+            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+            for c in &mut ns.connections {
+                c.port = addr.port();
+            }
+            Resolver::builder_with_config(ResolverConfig::from_name_servers(vec![ns]), TokioRuntimeProvider::default())
+        }
+        None => Resolver::builder_tokio().map_err(|e| anyhow!("cannot read the system resolver configuration: {e}"))?,
+    };
+    builder.with_options(opts).build().map_err(|e| anyhow!("cannot build the DNS resolver: {e}"))
+}
+
+/// What one record type gave: addresses, or why not.
+fn family(result: Result<hickory_resolver::lookup::Lookup, NetError>) -> Result<Vec<IpAddr>, String> {
+    match result {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+            .collect()),
+        Err(NetError::Dns(DnsError::NoRecordsFound(nr))) if nr.response_code == ResponseCode::NoError => Ok(Vec::new()),
+        Err(NetError::Dns(DnsError::NoRecordsFound(nr))) if nr.response_code == ResponseCode::NXDomain => {
+            Err("NXDOMAIN".into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Resolves a name for A and AAAA; one failing family is tolerated with a warning.
+async fn resolve(name: &str, log: Logger) -> anyhow::Result<Vec<IpAddr>> {
+    let resolver = resolver()?;
+    let fqdn = if std::env::var("DNS_SERVER").is_ok_and(|s| !s.is_empty()) && !name.ends_with('.') {
+        format!("{name}.")
+    } else {
+        name.to_string()
+    };
+    let lookups = async {
+        tokio::join!(resolver.lookup(fqdn.as_str(), RecordType::A), resolver.lookup(fqdn.as_str(), RecordType::AAAA))
+    };
+    let (a, aaaa) = tokio::time::timeout(DNS_TIMEOUT + Duration::from_secs(1), lookups)
+        .await
+        .map_err(|_| anyhow!("timed out after {}s", DNS_TIMEOUT.as_secs()))?;
+    match (family(a), family(aaaa)) {
+        (Ok(mut v4), Ok(v6)) => {
+            v4.extend(v6);
+            Ok(v4)
+        }
+        (Ok(addrs), Err(e)) | (Err(e), Ok(addrs)) if !addrs.is_empty() => {
+            log.warn(
+                "one address family failed to resolve, using the other",
+                &[("name", json!(name)), ("error", json!(e))],
+            );
+            Ok(addrs)
+        }
+        (Err(e), _) | (_, Err(e)) => bail!("{e}"),
+    }
+}
+
+/// The target: the configured proxy, else `MADISON_DIRECT_NAME` on 443.
+fn target(input: &Input<'_>) -> anyhow::Result<Target> {
+    if let Some(t) = proxy_target(&input.values(), &input.config_values())? {
+        return Ok(t);
+    }
+    let name =
+        std::env::var("MADISON_DIRECT_NAME").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_NAME.into());
+    let host = url::Host::parse(&name).map_err(|e| anyhow!("MADISON_DIRECT_NAME {name:?}: {e}"))?;
+    Ok(Target { host, port: 443 })
+}
+
+/// The backend list for a target.
+fn discover(target: &Target, log: Logger) -> anyhow::Result<Vec<String>> {
+    let addrs = match &target.host {
+        url::Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
+        url::Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
+        url::Host::Domain(name) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("failed to start the async runtime")?;
+            runtime.block_on(resolve(name, log))?
+        }
+    };
+    let list = backends(addrs, target.port);
+    if list.is_empty() {
+        bail!("no usable address");
+    }
+    Ok(list)
+}
+
+fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    let values = input.values();
+    let license = values.str("flantIntegration.internal.licenseKey")?.unwrap_or_default();
+    let current = values.get("flantIntegration.internal.madison.backends")?.cloned();
+    if license.is_empty() {
+        input.values_patch.remove(BACKENDS)?;
+        return Ok(());
+    }
+    let failed = |log: Logger, target: Option<&str>, e: &anyhow::Error| {
+        let mut fields = Vec::with_capacity(2);
+        if let Some(t) = target {
+            fields.push(("target", json!(t)));
+        }
+        fields.push(("error", json!(format!("{e:#}"))));
+        log.error("cannot discover madison backends, keeping the current ones", &fields);
+    };
+    let target = match target(input) {
+        Ok(t) => t,
+        Err(e) => {
+            failed(input.log, None, &e);
+            return Ok(());
+        }
+    };
+    let shown = target.host.to_string();
+    match discover(&target, input.log) {
+        Ok(list) => {
+            let new = Value::from(list);
+            if current.as_ref() != Some(&new) {
+                input.log.info("madison backends discovered", &[("target", json!(shown)), ("backends", new.clone())]);
+            }
+            input.values_patch.add(BACKENDS, new)?;
+        }
+        Err(e) => failed(input.log, Some(&shown), &e),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    run(&HOOK, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_with_and_without_scheme() {
+        let t = |v: &str, s: &str| parse_proxy(v, s).map(|t| format!("{}:{}", t.host, t.port)).unwrap();
+        assert_eq!(t("http://user:pw@proxy.corp:3128", "http"), "proxy.corp:3128");
+        assert_eq!(t("proxy.corp:3128", "http"), "proxy.corp:3128");
+        assert_eq!(t("https://10.1.1.1", "https"), "10.1.1.1:443");
+        assert_eq!(t("10.1.1.1", "http"), "10.1.1.1:80");
+        assert_eq!(t("[2001:db8::1]:8443", "https"), "[2001:db8::1]:8443");
+        assert!(parse_proxy("http://", "http").is_err());
+    }
+
+    #[test]
+    fn formats_sorts_and_cuts() {
+        let ips: Vec<IpAddr> = ["203.0.113.7", "198.51.100.2", "192.0.2.9", "198.51.100.1", "192.0.2.9"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(backends(ips, 443), vec!["192.0.2.9:443", "198.51.100.1:443", "198.51.100.2:443"]);
+        let ips: Vec<IpAddr> =
+            ["2001:DB8:0:0::5", "::1", "::ffff:1.2.3.4", "0.0.0.0", "::"].iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(backends(ips, 443), vec!["[2001:db8::5]:443"]);
+    }
+}

@@ -1,0 +1,86 @@
+//! `madison-revoke`: detects an archived project and switches the integration off
+//! (`module-hooks.md` §6).
+//!
+//! On `401` with `{"error": "Archived setup"}` from the status endpoint it creates ConfigMap
+//! `d8-monitoring/madison-revoked-project` (`CreateIfNotExists`) and removes both internal keys;
+//! `license` then keeps the license key removed until someone deletes the ConfigMap. Every other
+//! answer, and any transport failure, leaves everything as it is.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context as _};
+use pricing::madison::{enabled_key, key_setting, KeySetting};
+use serde_json::{json, Value};
+use shell_hook::{run, Hook, Input, KubeOperation, Reads, Secret, Writes};
+
+const HOOK: Hook = Hook {
+    config: include_str!("config.yaml"),
+    reads: Reads { values: true, config_values: true },
+    writes: Writes { metrics: false, kubernetes: true, values: true },
+};
+
+const ARCHIVED: &str = "Archived setup";
+
+fn revoked_config_map() -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "madison-revoked-project",
+            "namespace": "d8-monitoring",
+            "labels": {"heritage": "flant-integration"}
+        }
+    })
+}
+
+fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    let values = input.values();
+    let license = values.str("flantIntegration.internal.licenseKey")?.unwrap_or_default();
+    if license.is_empty() {
+        return Ok(());
+    }
+    let setting = key_setting(input.config_values().get("flantIntegration.madisonAuthKey")?)
+        .map_err(|got| anyhow!("flantIntegration.madisonAuthKey: expected a string or false, got {got}"))?;
+    if setting == KeySetting::Disabled {
+        return Ok(());
+    }
+    let Some(key) = enabled_key(values.get("flantIntegration.internal.madisonAuthKey")?) else {
+        return Ok(());
+    };
+    let (license, key) = (Secret::new(license.to_string()), Secret::new(key.to_string()));
+
+    let client = connect::Client::from_env().map_err(|e| anyhow!("cannot check the madison status: {e}"))?;
+    let url = client.url("/v1/madison_status");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let answer = match runtime.block_on(client.status(&license, &key)) {
+        Ok(a) => a,
+        Err(e) => {
+            input.log.warn("cannot check the madison status", &[("url", json!(url)), ("error", json!(e.to_string()))]);
+            return Ok(());
+        }
+    };
+    if answer.code != 401 {
+        input.log.debug("madison status checked", &[("status", json!(answer.code))]);
+        return Ok(());
+    }
+    let Some(body) = answer.body else {
+        input.log.warn("madison status answered 401 with a body that is not JSON", &[("url", json!(url))]);
+        return Ok(());
+    };
+    if body.get("error").and_then(Value::as_str) != Some(ARCHIVED) {
+        input.log.debug("madison status answered 401", &[("error", body.get("error").cloned().unwrap_or(Value::Null))]);
+        return Ok(());
+    }
+    input.kube.push(KubeOperation::CreateIfNotExists { object: revoked_config_map(), subresource: None });
+    input.values_patch.remove("/flantIntegration/internal/madisonAuthKey")?;
+    input.values_patch.remove("/flantIntegration/internal/licenseKey")?;
+    input.log.info("project is archived, disabling the integration", &[]);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    run(&HOOK, handle)
+}
