@@ -442,7 +442,7 @@ fn discovery_without_license_makes_no_query() {
         out.push(format!("# {name}\n{}", run.record()));
     }
     assert!(dns.questions().is_empty());
-    snapshot("madison-backends-discovery__no-license", &out.join("\n"));
+    snapshot("madison-backends-discovery__dns-no-license", &out.join("\n"));
 }
 
 #[test]

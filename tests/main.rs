@@ -24,3 +24,7 @@ mod controllers;
 mod openapi;
 // Madison hooks against a recording Connect fake and a real DNS server on loopback.
 mod madison;
+// madison-proxy, the binary: routes, limits, TLS, shutdown, and Prometheus → proxy → Madison.
+mod proxy;
+// A bounded load-and-fault check of madison-proxy: nothing lost, nothing duplicated.
+mod load;

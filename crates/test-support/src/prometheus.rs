@@ -68,6 +68,8 @@ pub struct Options {
     pub extra_config: String,
     /// Rule files to write into the data directory: (file name, content).
     pub rule_files: Vec<(String, String)>,
+    /// Extra command-line flags.
+    pub args: Vec<String>,
 }
 
 /// A running Prometheus.
@@ -151,7 +153,8 @@ impl Prometheus {
         cmd.arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=1d");
+            .arg("--storage.tsdb.retention.time=1d")
+            .args(&options.args);
         let scheme = if let Some(tls) = &options.tls {
             let web = format!(
                 "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",

@@ -1,0 +1,125 @@
+//! The madison-proxy binary: reads its environment, listens, forwards, shuts down gracefully.
+//!
+//! Usage: `madison-proxy` (configuration from `LISTEN_HOST`, `LISTEN_PORT`, `MADISON_BACKEND`,
+//! `MADISON_AUTH_KEY`, `MADISON_HOST`, `MADISON_SCHEME`, `MADISON_INSECURE_SKIP_VERIFY`,
+//! `MADISON_CA_FILE`, `LOG_LEVEL`); `--help` and `--version` print to stdout.
+//! On SIGTERM or SIGINT it stops accepting, lets in-flight requests finish for up to 30 s, and
+//! exits 0. Any start-up failure is one JSON error line on stderr and exit code 1.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::json;
+use shell_hook::Logger;
+
+/// In-flight requests get this long after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+const USAGE: &str = "madison-proxy: forwards Alertmanager pushes to one Madison backend.
+
+Usage: madison-proxy
+
+Environment:
+  MADISON_BACKEND               backend host:port to dial (required)
+  MADISON_AUTH_KEY              the project's Madison key (required)
+  MADISON_HOST                  Host, TLS SNI and certificate name (default madison.flant.com)
+  MADISON_SCHEME                https (default) or http
+  MADISON_INSECURE_SKIP_VERIFY  true disables certificate verification
+  MADISON_CA_FILE               PEM trust anchors instead of the system roots
+  LISTEN_HOST, LISTEN_PORT      listen address (default 0.0.0.0:8080)
+  LOG_LEVEL                     debug, info (default), warn, error
+";
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn serve(log: Logger) -> Result<(), String> {
+    let config = madison_proxy::Config::from_env().map_err(|e| e.to_string())?;
+    if !config.tls_verify && config.scheme == madison_proxy::Scheme::Https {
+        log.warn("TLS certificate verification of the backend is disabled (MADISON_INSECURE_SKIP_VERIFY)", &[]);
+    }
+    let state = madison_proxy::state(&config, log)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    log.info(
+        "listening",
+        &[
+            ("listen", json!(listener.local_addr().map(|a| a.to_string()).unwrap_or_default())),
+            ("backend", json!(config.backend.to_string())),
+            ("host", json!(config.host)),
+            ("scheme", json!(config.scheme.as_str())),
+            ("tls_verify", json!(config.tls_verify)),
+        ],
+    );
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        log.info("shutting down", &[]);
+        let _ = stop_tx.send(true);
+    });
+    let mut stopped = stop_rx.clone();
+    let server = axum::serve(listener, madison_proxy::app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+    let deadline = async {
+        let _ = stop_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        r = server => r.map_err(|e| format!("server failed: {e}")),
+        () = deadline => {
+            log.warn("shutdown deadline reached, aborting in-flight requests", &[]);
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let log = Logger::from_env();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--help" | "-h") if args.len() == 1 => {
+            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V") if args.len() == 1 => {
+            let _ = writeln!(std::io::stdout(), "madison-proxy {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            log.error(&format!("invalid arguments: unexpected argument {other:?} (see --help)"), &[]);
+            return ExitCode::FAILURE;
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            log.error(&format!("cannot start the async runtime: {e}"), &[]);
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(log)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log.error(&e, &[]);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! Routes and forwarding (`madison-proxy.md` §2–§4).
+//!
+//! Only two upstream paths can ever be requested: `/api/events/prometheus/<key>` (alert pushes)
+//! and `/healthz` (readiness). The backend is dialled at `MADISON_BACKEND` while the URL, SNI,
+//! certificate name and `Host` are `MADISON_HOST`; a custom resolver maps that name to the
+//! backend, so no DNS lookup of `MADISON_HOST` ever happens.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use http_body_util::BodyExt;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use serde_json::{json, Value};
+use shell_hook::{Logger, Secret};
+
+use crate::config::{Backend, Config, Scheme};
+
+/// Largest accepted body (1 MiB).
+pub const BODY_LIMIT: usize = 1_048_576;
+/// Connect, including the TLS handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Waiting for the response headers.
+pub const HEADERS_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole exchange.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle keep-alive connections to the backend are closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Logged request bodies are cut here.
+pub const LOGGED_BODY_LIMIT: usize = 64 * 1024;
+/// What the access log shows instead of the key.
+pub const REDACTED_UPSTREAM: &str = "/api/events/prometheus/<redacted>";
+
+/// Characters escaped when the key becomes one path segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Hop-by-hop headers, never forwarded in either direction.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Shared state of the handlers.
+pub struct AppState {
+    client: reqwest::Client,
+    /// The key as sent by clients (raw and escaped), to redact it from logged paths.
+    key_forms: Secret<Vec<String>>,
+    /// `<scheme>://<MADISON_HOST>:<port>/api/events/prometheus/<escaped key>` — holds the key.
+    events_url: Secret<String>,
+    healthz_url: String,
+    host: HeaderValue,
+    backend: String,
+    log: Logger,
+}
+
+/// Resolves every name the client asks for to the backend address.
+struct BackendResolver(Backend);
+
+impl reqwest::dns::Resolve for BackendResolver {
+    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let Backend { host, port } = self.0.clone();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+                Ok(ip) => vec![SocketAddr::new(ip, port)],
+                Err(_) => tokio::net::lookup_host((host.as_str(), port)).await?.collect(),
+            };
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Builds the shared state: the HTTP/1.1 client and the two upstream URLs.
+pub fn state(config: &Config, log: Logger) -> Result<Arc<AppState>, String> {
+    tls_client::install_default_provider();
+    let mut builder = reqwest::Client::builder()
+        .http1_only()
+        .no_proxy()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(EXCHANGE_TIMEOUT)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(BackendResolver(config.backend.clone())));
+    if config.scheme == Scheme::Https {
+        let roots = config.ca_file.clone().map_or(tls_client::Roots::System, tls_client::Roots::PemFile);
+        let tls = tls_client::client_config(&roots, config.tls_verify).map_err(|e| format!("MADISON_CA_FILE: {e}"))?;
+        builder = builder.tls_backend_preconfigured(tls);
+    }
+    let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
+    let base = format!("{}://{}:{}", config.scheme.as_str(), config.host, config.backend.port);
+    let key = utf8_percent_encode(config.auth_key.expose(), SEGMENT).to_string();
+    let host = HeaderValue::from_str(&config.host).map_err(|_| "MADISON_HOST is not a valid host name".to_string())?;
+    let key_forms = Secret::new(vec![config.auth_key.expose().clone(), key.clone()]);
+    Ok(Arc::new(AppState {
+        client,
+        key_forms,
+        events_url: Secret::new(format!("{base}/api/events/prometheus/{key}")),
+        healthz_url: format!("{base}/healthz"),
+        host,
+        backend: config.backend.to_string(),
+        log,
+    }))
+}
+
+/// The router.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", any(healthz))
+        .route("/readyz", any(readyz))
+        .route("/api/v1/alerts", any(alerts))
+        .route("/api/v2/alerts", any(alerts))
+        .fallback(unknown)
+        .with_state(state)
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn bad_gateway() -> Response {
+    text(StatusCode::BAD_GATEWAY, "bad gateway")
+}
+
+/// The causes of a transport error, without the URL (which holds the key).
+fn describe(e: &reqwest::Error) -> String {
+    if let Some(v) = tls_client::verification_failure(e) {
+        return format!("certificate verify failed: {v}");
+    }
+    if e.is_timeout() {
+        return format!("timed out after {}s", EXCHANGE_TIMEOUT.as_secs());
+    }
+    let mut parts = Vec::new();
+    let mut cur = std::error::Error::source(e);
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    if e.is_connect() {
+        parts.insert(0, "connect".into());
+    }
+    if parts.is_empty() {
+        "request failed".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "ok")
+}
+
+impl AppState {
+    /// A client path for the log, with any occurrence of the key replaced by `<redacted>`.
+    fn loggable(&self, path: &str) -> String {
+        let mut out = path.to_string();
+        for form in self.key_forms.expose().iter().filter(|f| !f.is_empty()) {
+            out = out.replace(form.as_str(), "<redacted>");
+        }
+        out
+    }
+}
+
+fn remote(req: &Request) -> Option<SocketAddr> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+fn refuse(state: &AppState, req: &Request, status: StatusCode, reason: &str) {
+    state.log.warn(
+        "request answered without the backend",
+        &[
+            ("method", json!(req.method().as_str())),
+            ("path", json!(state.loggable(req.uri().path()))),
+            ("status", json!(status.as_u16())),
+            ("reason", json!(reason)),
+        ],
+    );
+}
+
+async fn unknown(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    refuse(&state, &req, StatusCode::BAD_GATEWAY, "path is not forwarded");
+    bad_gateway()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let sent = state.client.get(&state.healthz_url).header(header::HOST, state.host.clone()).send();
+    let answer = match tokio::time::timeout(HEADERS_TIMEOUT, sent).await {
+        Err(_) => Err(format!("timed out after {}s", HEADERS_TIMEOUT.as_secs())),
+        Ok(Err(e)) => Err(describe(&e)),
+        Ok(Ok(resp)) => {
+            let status = resp.status().as_u16();
+            resp.bytes().await.map(|b| (status, b)).map_err(|e| describe(&e))
+        }
+    };
+    match answer {
+        Ok((status, body)) => {
+            let fields = [("backend", json!(state.backend)), ("status", json!(status))];
+            if (200..300).contains(&status) {
+                state.log.debug("readiness forwarded", &fields);
+            } else {
+                state.log.warn("readiness forwarded", &fields);
+            }
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), body).into_response()
+        }
+        Err(error) => {
+            state
+                .log
+                .warn("readiness: backend unreachable", &[("backend", json!(state.backend)), ("error", json!(error))]);
+            bad_gateway()
+        }
+    }
+}
+
+/// Request headers to forward: end-to-end ones only, without `Host` and `Content-Length`.
+fn forward_headers(incoming: &HeaderMap, remote: Option<SocketAddr>, host: &HeaderValue) -> HeaderMap {
+    let listed: Vec<String> = incoming
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    let mut out = HeaderMap::new();
+    for (name, value) in incoming {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n)
+            || n == "host"
+            || n == "content-length"
+            || n == "x-forwarded-for"
+            || listed.iter().any(|l| l == n)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    let mut xff: Vec<String> =
+        incoming.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+    if let Some(r) = remote {
+        xff.push(r.ip().to_string());
+    }
+    if let Ok(v) = HeaderValue::from_str(&xff.join(", ")) {
+        if !xff.is_empty() {
+            out.insert(HeaderName::from_static("x-forwarded-for"), v);
+        }
+    }
+    out.insert(header::HOST, host.clone());
+    out
+}
+
+/// Reads the body up to the limit; `Err(true)` means too large, `Err(false)` a broken body.
+async fn read_body(body: Body) -> Result<Bytes, bool> {
+    match http_body_util::Limited::new(body, BODY_LIMIT).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => Err(e.downcast_ref::<http_body_util::LengthLimitError>().is_some()),
+    }
+}
+
+async fn alerts(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    if req.method() != Method::POST {
+        refuse(&state, &req, StatusCode::NOT_FOUND, "only POST is forwarded");
+        return text(StatusCode::NOT_FOUND, "not found");
+    }
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        refuse(&state, &req, StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
+    }
+    let started = Instant::now();
+    let remote = remote(&req);
+    let (method, path) = (req.method().clone(), state.loggable(req.uri().path()));
+    let headers = forward_headers(req.headers(), remote, &state.host);
+    let body = match read_body(req.into_body()).await {
+        Ok(b) => b,
+        Err(too_large) => {
+            let (status, reason) = if too_large {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB")
+            } else {
+                (StatusCode::BAD_REQUEST, "request body could not be read")
+            };
+            state.log.warn(
+                "request answered without the backend",
+                &[
+                    ("method", json!(method.as_str())),
+                    ("path", json!(path)),
+                    ("status", json!(status.as_u16())),
+                    ("reason", json!(reason)),
+                ],
+            );
+            return text(status, if too_large { "payload too large" } else { "bad request" });
+        }
+    };
+    let sent = state.client.post(state.events_url.expose()).headers(headers).body(body.clone()).send();
+    let outcome = match tokio::time::timeout(HEADERS_TIMEOUT, sent).await {
+        Err(_) => Err(format!("no response headers within {}s", HEADERS_TIMEOUT.as_secs())),
+        Ok(Err(e)) => Err(describe(&e)),
+        Ok(Ok(resp)) => {
+            let status = resp.status();
+            let resp_headers = resp.headers().clone();
+            match resp.bytes().await {
+                Ok(b) => Ok((status, resp_headers, b)),
+                Err(e) => Err(describe(&e)),
+            }
+        }
+    };
+    let truncated = body.len() > LOGGED_BODY_LIMIT;
+    let logged = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY_LIMIT)]).into_owned();
+    let mut fields: Vec<(&str, Value)> = vec![
+        ("method", json!(method.as_str())),
+        ("path", json!(path)),
+        ("upstream", json!(REDACTED_UPSTREAM)),
+        ("backend", json!(state.backend)),
+    ];
+    let response = match outcome {
+        Ok((status, resp_headers, resp_body)) => {
+            fields.push(("status", json!(status.as_u16())));
+            let mut out = Response::new(Body::from(resp_body));
+            *out.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            for (name, value) in &resp_headers {
+                if !HOP_BY_HOP.contains(&name.as_str()) && name != header::CONTENT_LENGTH {
+                    out.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            out
+        }
+        Err(error) => {
+            fields.push(("status", json!(502)));
+            fields.push(("error", json!(error)));
+            bad_gateway()
+        }
+    };
+    fields.extend([
+        ("duration_ms", json!(started.elapsed().as_secs_f64() * 1000.0)),
+        ("request_bytes", json!(body.len())),
+        ("remote", json!(remote.map(|r| r.to_string()))),
+        ("body", json!(logged)),
+    ]);
+    if truncated {
+        fields.push(("body_truncated", json!(true)));
+    }
+    state.log.info("forwarded request", &fields);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_host_are_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("proxy:8080"));
+        h.insert("connection", HeaderValue::from_static("keep-alive, x-custom-hop"));
+        h.insert("x-custom-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert("content-length", HeaderValue::from_static("12"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+        let out = forward_headers(
+            &h,
+            Some("127.0.0.1:5555".parse().unwrap()),
+            &HeaderValue::from_static("madison.flant.com"),
+        );
+        assert_eq!(out.get("host").unwrap(), "madison.flant.com");
+        assert_eq!(out.get("content-type").unwrap(), "application/json");
+        assert_eq!(out.get("x-forwarded-for").unwrap(), "192.0.2.1, 127.0.0.1");
+        for gone in ["connection", "x-custom-hop", "keep-alive", "content-length"] {
+            assert!(out.get(gone).is_none(), "{gone}");
+        }
+    }
+
+    #[test]
+    fn key_is_one_escaped_segment() {
+        assert_eq!(utf8_percent_encode("a/b?c#d e%", SEGMENT).to_string(), "a%2Fb%3Fc%23d%20e%25");
+        assert_eq!(utf8_percent_encode("testkey", SEGMENT).to_string(), "testkey");
+    }
+}
