@@ -490,7 +490,11 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("--measure") {
         return measure(&args[1], Path::new(&args[2]), args.get(3).map(String::as_str));
     }
-    // cargo passes `--bench`; anything ending in .md is the output file.
+    // `cargo bench` passes `--bench`; anything else (a test-mode run) must not rewrite the report.
+    if !args.iter().any(|a| a == "--bench") {
+        return ExitCode::SUCCESS;
+    }
+    // Anything ending in .md is the output file.
     let out = args
         .iter()
         .find(|a| Path::new(a).extension().is_some_and(|e| e == "md"))
