@@ -28,3 +28,5 @@ mod madison;
 mod proxy;
 // A bounded load-and-fault check of madison-proxy: nothing lost, nothing duplicated.
 mod load;
+// Prometheus rules: promtool check and unit tests.
+mod rules;
