@@ -18,10 +18,15 @@ demo: deps
 	@echo "# flant-integration demo: docs/demo/cluster.yaml through the pricing hooks" >&2
 	@target/release/demo target/release
 
-## test: everything — unit, golden fixtures, real-Prometheus/HTTP/DNS tests, lint.
-test: deps fmt-check
-	$(CARGO) test --workspace --all-targets --no-fail-fast
-	$(MAKE) --no-print-directory lint
+## test: everything — formatting, clippy, doc tests, then unit, golden fixture and
+## real-server tests (cargo-nextest when present: its summary line closes the run).
+test: deps fmt-check lint
+	$(CARGO) test --workspace --doc
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast --test-threads 4; \
+	else \
+		$(CARGO) test --workspace --lib --bins --tests --no-fail-fast; \
+	fi
 
 ## deps: install the Debian packages the tests use when they are missing.
 deps:
