@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the tests use: jq (cross-checks every jqFilter), prometheus (PromQL tests).
-DEB_PACKAGES := jq prometheus
+# PyPI packages: pytest and helm-python-sdk (Helm's own Go engine) for the template tests.
+PYTHON ?= python3
+PIP_PACKAGES := pytest pyyaml helm-python-sdk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all demo test deps lint fmt fmt-check bench build clean
@@ -18,10 +20,11 @@ demo: deps
 	@echo "# flant-integration demo: docs/demo/cluster.yaml through the pricing hooks" >&2
 	@target/release/demo target/release
 
-## test: everything — formatting, clippy, doc tests, then unit, golden fixture and
-## real-server tests (cargo-nextest when present: its summary line closes the run).
+## test: everything — formatting, clippy, doc tests, Helm template tests, then unit, golden
+## fixture and real-server tests (cargo-nextest when present: its summary line closes the run).
 test: deps fmt-check lint
 	$(CARGO) test --workspace --doc
+	$(PYTHON) -m pytest -q tests/templates
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast --test-threads 4; \
 	else \
@@ -37,6 +40,9 @@ deps:
 		echo "installing:$$missing" >&2; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@$(PYTHON) -c "import pytest, yaml, helm_python" 2>/dev/null || { \
+		echo "installing: $(PIP_PACKAGES)" >&2; \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check $(PIP_PACKAGES); }
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
