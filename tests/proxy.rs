@@ -117,15 +117,17 @@ pub fn post(port: u16, path: &str, body: &[u8]) -> Option<(u16, String)> {
     exchange(port, &req)
 }
 
+/// The fake Madison's answers: 200 on the two paths the proxy may use, 500 otherwise.
+fn madison_reply(r: &test_support::fake::Request) -> Reply {
+    if r.path == format!("/api/events/prometheus/{KEY}") || r.path == "/healthz" {
+        Reply::json(200, "{}")
+    } else {
+        Reply::text(500, "unexpected")
+    }
+}
+
 fn madison() -> FakeServer {
-    FakeServer::start(|r| {
-        if r.path == format!("/api/events/prometheus/{KEY}") || r.path == "/healthz" {
-            Reply::json(200, "{}")
-        } else {
-            Reply::text(500, "unexpected")
-        }
-    })
-    .unwrap()
+    FakeServer::start(madison_reply).unwrap()
 }
 
 #[test]
@@ -258,14 +260,7 @@ fn backend_refusing_connections_gives_502() {
 
 fn tls_backend(ca: &TestCa, names: &[&str]) -> FakeServer {
     let cert = ca.server_cert(names, &[]).unwrap();
-    FakeServer::start_tls(&cert, |r| {
-        if r.path == format!("/api/events/prometheus/{KEY}") || r.path == "/healthz" {
-            Reply::json(200, "{}")
-        } else {
-            Reply::text(500, "unexpected")
-        }
-    })
-    .unwrap()
+    FakeServer::start_tls(&cert, madison_reply).unwrap()
 }
 
 #[test]
