@@ -30,3 +30,5 @@ mod proxy;
 mod load;
 // Prometheus rules: promtool check and unit tests.
 mod rules;
+// The demo pipeline (jq-built binding contexts → hooks → exposition) gives the expected bill.
+mod demo;

@@ -406,3 +406,15 @@ fn unreadable_token_file_warns_and_sends_no_authorization() {
     let warnings: Vec<_> = run.stderr_lines().into_iter().filter(|l| l["level"] == "warn").collect();
     assert_eq!(warnings.len(), 1);
 }
+
+#[test]
+fn queries_run_concurrently_but_never_more_than_eight() {
+    let prom = Prometheus::start(&cri_series()).unwrap();
+    // Every query waits a moment, so concurrent ones overlap at the front.
+    let front = Front::start(Some(prom.url()), vec![("", Fault::Delay(Duration::from_millis(300)))]).unwrap();
+    let run = prometheus_metrics(&front.url(), TF_ON);
+    assert_eq!(run.code, 0);
+    assert_eq!(front.requests().len(), 17);
+    assert_eq!(front.max_in_flight(), 8, "17 queries, at most 8 in flight, and that many at once");
+    assert!(cri_present(&run), "results still land in their own groups");
+}

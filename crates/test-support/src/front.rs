@@ -44,12 +44,36 @@ struct Shared {
     rules: Arc<Vec<(String, Fault)>>,
     log: Arc<Mutex<Vec<Recorded>>>,
     http: reqwest::Client,
+    /// (requests in flight now, the most ever in flight at once).
+    in_flight: Arc<Mutex<(usize, usize)>>,
+}
+
+/// Decrements the in-flight count when a request is done, whatever way it ends.
+struct InFlight(Arc<Mutex<(usize, usize)>>);
+
+impl InFlight {
+    fn enter(counter: &Arc<Mutex<(usize, usize)>>) -> Self {
+        if let Ok(mut c) = counter.lock() {
+            c.0 += 1;
+            c.1 = c.1.max(c.0);
+        }
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.0.lock() {
+            c.0 -= 1;
+        }
+    }
 }
 
 /// The running front.
 pub struct Front {
     server: TestServer,
     log: Arc<Mutex<Vec<Recorded>>>,
+    in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 impl Front {
@@ -58,20 +82,28 @@ impl Front {
     pub fn start(upstream: Option<String>, rules: Vec<(&str, Fault)>) -> anyhow::Result<Self> {
         tls_client::install_default_provider();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new(Mutex::new((0, 0)));
         let shared = Shared {
             upstream,
             rules: Arc::new(rules.into_iter().map(|(k, f)| (k.to_string(), f)).collect()),
             log: log.clone(),
             http: reqwest::Client::builder().no_proxy().build()?,
+            in_flight: in_flight.clone(),
         };
         let router = axum::Router::new().fallback(handle).with_state(shared);
-        Ok(Self { server: TestServer::start(router)?, log })
+        Ok(Self { server: TestServer::start(router)?, log, in_flight })
     }
 
     /// Base URL of the front.
     #[must_use]
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The largest number of requests that were in flight at the same time.
+    #[must_use]
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.lock().map(|c| c.1).unwrap_or_default()
     }
 
     /// Every request so far.
@@ -90,6 +122,7 @@ fn query_param(uri: &Uri) -> String {
 }
 
 async fn handle(State(s): State<Shared>, uri: Uri, headers: HeaderMap, _body: Bytes) -> Response {
+    let _in_flight = InFlight::enter(&s.in_flight);
     let query = query_param(&uri);
     if let Ok(mut log) = s.log.lock() {
         log.push(Recorded {

@@ -9,8 +9,10 @@
 //! * [`tls`]: a throwaway CA and server certificates;
 //! * [`openapi`]: the module schemas as addon-operator validates them;
 //! * [`dns`]: an authoritative DNS server on loopback;
-//! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison).
+//! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison);
+//! * [`demo`]: the `make demo` pipeline.
 
+pub mod demo;
 pub mod dns;
 pub mod exposition;
 pub mod fake;
