@@ -1,6 +1,7 @@
 //! Metric operations for `$METRICS_PATH` (`hook-contract.md` §5).
 //!
-//! Only `expire` and `set` are produced, always with a group and an explicit label map. The
+//! `expire`, `set` (gauge) and `add` (counter) are modelled; this project's hooks use only
+//! `expire` and `set`, always with a group and an explicit label map. The
 //! serialisation is canonical so fixtures are stable: compact JSON lines with keys in the order
 //! `name`, `group`, `action`, `value`, `labels`, labels sorted by key, whole numbers below 2^53
 //! without a fractional part.
@@ -23,6 +24,17 @@ pub enum MetricOperation {
     Expire {
         /// Group name.
         group: String,
+    },
+    /// `{"name":N,"group":G,"action":"add","value":V,"labels":{...}}`: a counter increment.
+    Add {
+        /// Metric name, used as-is.
+        name: String,
+        /// Group name.
+        group: String,
+        /// A finite increment.
+        value: f64,
+        /// Labels, sorted by key.
+        labels: BTreeMap<String, String>,
     },
     /// `{"name":N,"group":G,"action":"set","value":V,"labels":{...}}`: a gauge.
     Set {
@@ -63,15 +75,41 @@ impl Metrics {
         K: Into<String>,
         V: Into<String>,
     {
+        if let Some(labels) = self.checked(name, value, labels) {
+            self.ops.push(MetricOperation::Set { name: name.to_string(), group: group.to_string(), value, labels });
+        }
+    }
+
+    /// Records a counter increment; non-finite values are dropped like for [`Metrics::set`].
+    pub fn add<K, V>(&mut self, name: &str, group: &str, value: f64, labels: impl IntoIterator<Item = (K, V)>)
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        if let Some(labels) = self.checked(name, value, labels) {
+            self.ops.push(MetricOperation::Add { name: name.to_string(), group: group.to_string(), value, labels });
+        }
+    }
+
+    /// The sorted labels, or `None` (with a warning) when the value cannot be written.
+    fn checked<K, V>(
+        &self,
+        name: &str,
+        value: f64,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Option<BTreeMap<String, String>>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
         if !value.is_finite() {
             self.log.warn(
                 "dropping metric: value is not finite",
                 &[("metric", json!(name)), ("value", json!(value.to_string()))],
             );
-            return;
+            return None;
         }
-        let labels = labels.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        self.ops.push(MetricOperation::Set { name: name.to_string(), group: group.to_string(), value, labels });
+        Some(labels.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
     }
 
     /// The recorded operations.
@@ -97,12 +135,16 @@ impl Metrics {
                     push_json_str(&mut out, group);
                     out.push('}');
                 }
-                MetricOperation::Set { name, group, value, labels } => {
+                MetricOperation::Set { name, group, value, labels }
+                | MetricOperation::Add { name, group, value, labels } => {
+                    let action = if matches!(op, MetricOperation::Add { .. }) { "add" } else { "set" };
                     out.push_str(r#"{"name":"#);
                     push_json_str(&mut out, name);
                     out.push_str(r#","group":"#);
                     push_json_str(&mut out, group);
-                    out.push_str(r#","action":"set","value":"#);
+                    out.push_str(r#","action":""#);
+                    out.push_str(action);
+                    out.push_str(r#"","value":"#);
                     out.push_str(&format_value(*value));
                     out.push_str(r#","labels":{"#);
                     for (i, (k, v)) in labels.iter().enumerate() {
@@ -156,6 +198,8 @@ mod tests {
         m.set("x", "g", 0.5, [("b", "2"), ("a", "say \"hi\"\n")]);
         m.set("y", "g", f64::NAN, Vec::<(String, String)>::new());
         m.set("z", "g", 8_265_010_916.0, Vec::<(String, String)>::new());
+        m.add("c_total", "g", 2.0, [("k", "v")]);
+        m.add("c_total", "g", f64::INFINITY, [("k", "v")]);
         assert_eq!(
             m.to_json_lines(),
             concat!(
@@ -163,6 +207,7 @@ mod tests {
                 "{\"name\":\"flant_pricing_nodes\",\"group\":\"g\",\"action\":\"set\",\"value\":3,\"labels\":{\"type\":\"vm\"}}\n",
                 "{\"name\":\"x\",\"group\":\"g\",\"action\":\"set\",\"value\":0.5,\"labels\":{\"a\":\"say \\\"hi\\\"\\n\",\"b\":\"2\"}}\n",
                 "{\"name\":\"z\",\"group\":\"g\",\"action\":\"set\",\"value\":8265010916,\"labels\":{}}\n",
+                "{\"name\":\"c_total\",\"group\":\"g\",\"action\":\"add\",\"value\":2,\"labels\":{\"k\":\"v\"}}\n",
             )
         );
     }
