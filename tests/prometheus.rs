@@ -418,3 +418,20 @@ fn queries_run_concurrently_but_never_more_than_eight() {
     assert_eq!(front.max_in_flight(), 8, "17 queries, at most 8 in flight, and that many at once");
     assert!(cri_present(&run), "results still land in their own groups");
 }
+
+#[test]
+fn url_path_prefix_is_kept_and_trailing_slash_ignored() {
+    // Answer every query with a Prometheus error (not retried) and look at the paths asked for.
+    let front = Front::start(None, vec![("", Fault::PrometheusError("test".into()))]).unwrap();
+    for url in [format!("{}/prom/prefix", front.url()), format!("{}/prom/prefix/", front.url())] {
+        let run = prometheus_metrics(&url, &[]);
+        assert_eq!(run.code, 0);
+    }
+    let requests = front.requests();
+    assert_eq!(requests.len(), 2 * 14);
+    assert!(
+        requests.iter().all(|r| r.path == "/prom/prefix/api/v1/query"),
+        "{:?}",
+        requests.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+}
