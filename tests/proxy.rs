@@ -421,3 +421,27 @@ fn end_to_end_prometheus_alert_reaches_madison() {
     assert_eq!(access["path"], "/api/v2/alerts");
     assert!(access["body"].as_str().unwrap().contains("AlwaysFiring"));
 }
+
+#[test]
+fn client_disconnect_cancels_the_backend_request() {
+    let backend = FakeServer::start(|_| Reply::json(200, "{}").after(Duration::from_secs(2))).unwrap();
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+        s.write_all(b"POST /api/v2/alerts HTTP/1.1\r\nHost: proxy\r\nContent-Length: 2\r\n\r\n[]").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while backend.requests().is_empty() {
+            assert!(Instant::now() < deadline, "the push reached the backend");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    } // the client goes away while the backend is still thinking
+    std::thread::sleep(Duration::from_secs(3));
+    // Had the handler kept running, the backend's answer (after 2 s) would have produced an access line.
+    assert!(
+        !proxy.log_lines().iter().any(|l| l["msg"] == "forwarded request"),
+        "the in-flight request was cancelled with the client: {}",
+        proxy.logs()
+    );
+    assert_eq!(backend.requests().len(), 1, "sent once, never retried");
+    assert_eq!(get(proxy.port, "/healthz").unwrap().0, 200, "the proxy is fine afterwards");
+}
