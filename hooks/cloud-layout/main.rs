@@ -21,7 +21,7 @@ const BINDING: &str = "providerClusterConfigurationSecret";
 
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     input.values().object("flantIntegration.internal")?;
-    let items = input.contexts.snapshot_owned::<String>(BINDING)?;
+    let items = input.contexts.snapshot::<String>(BINDING)?;
     let Some(data) = items.items.first() else {
         input.log.info("no provider cluster configuration received, skipping setting values", &[]);
         return Ok(());

@@ -35,7 +35,7 @@ fn decode(key: &str, data: &str) -> anyhow::Result<String> {
 
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     input.values().object("flantIntegration.internal")?;
-    let secrets = input.contexts.snapshot_owned::<Discovery>("deckhouseSecret")?;
+    let secrets = input.contexts.snapshot::<Discovery>("deckhouseSecret")?;
     let Some(secret) = secrets.items.first() else {
         input.log.info("no deckhouse secret received, skipping setting values", &[]);
         return Ok(());

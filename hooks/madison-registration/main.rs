@@ -78,8 +78,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         return Ok(());
     }
     let license = Secret::new(license.to_string());
-    let setting = key_setting(input.config_values().get("flantIntegration.madisonAuthKey")?)
-        .map_err(|got| anyhow!("flantIntegration.madisonAuthKey: expected a string or false, got {got}"))?;
+    let setting = key_setting(input.config_values().get("flantIntegration.madisonAuthKey")?)?;
     match setting {
         KeySetting::Disabled => {
             input.values_patch.add(AUTH_KEY, Value::Bool(false))?;
@@ -92,11 +91,11 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         }
         KeySetting::Unset => {}
     }
-    let secrets = input.contexts.snapshot_owned::<String>("madison-proxy")?;
+    let secrets = input.contexts.snapshot::<String>("madison-proxy")?;
     if let Some(raw) = secrets.items.first().filter(|s| !s.is_empty()) {
         match decode(raw) {
             Some(key) => {
-                input.values_patch.add(AUTH_KEY, Value::from(Secret::new(key).expose().as_str()))?;
+                input.values_patch.add(AUTH_KEY, Value::from(key))?;
                 return Ok(());
             }
             None => input.log.warn("ignoring undecodable auth-key of Secret d8-monitoring/madison-proxy", &[]),
@@ -106,7 +105,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let schema_items = input.contexts.snapshot_owned::<String>("prometheus-url-schema")?;
+    let schema_items = input.contexts.snapshot::<String>("prometheus-url-schema")?;
     let schema = match schema_items.items.first().and_then(|s| decode(s)).as_deref() {
         Some("https") => "https",
         _ => "http",

@@ -39,8 +39,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     if license.is_empty() {
         return Ok(());
     }
-    let setting = key_setting(input.config_values().get("flantIntegration.madisonAuthKey")?)
-        .map_err(|got| anyhow!("flantIntegration.madisonAuthKey: expected a string or false, got {got}"))?;
+    let setting = key_setting(input.config_values().get("flantIntegration.madisonAuthKey")?)?;
     if setting == KeySetting::Disabled {
         return Ok(());
     }

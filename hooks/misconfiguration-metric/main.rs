@@ -23,8 +23,7 @@ const CONNECT_REMOTE_WRITE: &str = "https://connect.deckhouse.io/v1/remote_write
 
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let values = input.values();
-    let setting = key_setting(values.get("flantIntegration.madisonAuthKey")?)
-        .map_err(|got| anyhow!("flantIntegration.madisonAuthKey: expected a string or false, got {got}"))?;
+    let setting = key_setting(values.get("flantIntegration.madisonAuthKey")?)?;
     let url = match values.get("flantIntegration.metrics")? {
         None | Some(Value::Bool(false)) => None,
         Some(Value::Object(_)) => values.str("flantIntegration.metrics.url")?,

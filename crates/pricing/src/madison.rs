@@ -19,19 +19,23 @@ pub enum KeySetting<'a> {
     Unset,
 }
 
-/// Reads the configuration key; `Err` holds the JSON type name when the value is neither a
-/// string nor `false`.
-pub fn key_setting(value: Option<&Value>) -> Result<KeySetting<'_>, &'static str> {
+/// `flantIntegration.madisonAuthKey` is neither a string nor `false`; holds what it is instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("flantIntegration.madisonAuthKey: expected a string or false, got {0}")]
+pub struct KeyTypeError(pub &'static str);
+
+/// Reads the configuration key.
+pub fn key_setting(value: Option<&Value>) -> Result<KeySetting<'_>, KeyTypeError> {
     match value {
         None | Some(Value::Null) => Ok(KeySetting::Unset),
         Some(Value::Bool(false)) => Ok(KeySetting::Disabled),
         Some(Value::String(s)) if s == "false" => Ok(KeySetting::Disabled),
         Some(Value::String(s)) if s.is_empty() => Ok(KeySetting::Unset),
         Some(Value::String(s)) => Ok(KeySetting::Key(s)),
-        Some(Value::Bool(true)) => Err("true"),
-        Some(Value::Number(_)) => Err("a number"),
-        Some(Value::Array(_)) => Err("a list"),
-        Some(Value::Object(_)) => Err("an object"),
+        Some(Value::Bool(true)) => Err(KeyTypeError("true")),
+        Some(Value::Number(_)) => Err(KeyTypeError("a number")),
+        Some(Value::Array(_)) => Err(KeyTypeError("a list")),
+        Some(Value::Object(_)) => Err(KeyTypeError("an object")),
     }
 }
 
@@ -64,8 +68,8 @@ mod tests {
             (Some(json!("false")), Ok(KeySetting::Disabled), false),
             (Some(json!("")), Ok(KeySetting::Unset), false),
             (Some(json!("abc")), Ok(KeySetting::Key("abc")), true),
-            (Some(json!(true)), Err("true"), false),
-            (Some(json!(5)), Err("a number"), false),
+            (Some(json!(true)), Err(KeyTypeError("true")), false),
+            (Some(json!(5)), Err(KeyTypeError("a number")), false),
         ];
         for (v, want, enabled) in rows {
             assert_eq!(key_setting(v.as_ref()), want, "{v:?}");

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -202,11 +201,6 @@ impl<'a> BindingContexts<'a> {
             }
         }
         Err(bad(0, "invalid snapshot".into()))
-    }
-
-    /// Like [`BindingContexts::snapshot`] for owned types.
-    pub fn snapshot_owned<T: DeserializeOwned>(&self, binding: &str) -> Result<Snapshot<T>, ContextError> {
-        self.snapshot(binding)
     }
 }
 
