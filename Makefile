@@ -7,7 +7,12 @@ PYTHON ?= python3
 PIP_PACKAGES := pytest pyyaml helm-python-sdk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all demo test deps lint fmt fmt-check bench build clean
+.PHONY: all demo test deps lint fmt fmt-check bench build clean harness
+
+# The Go test harness: shell-operator's and addon-operator's own packages (tools/operators).
+# Go caches the modules and the build; a warm run is a no-op link check.
+HARNESS := target/operators/operator-harness
+GO ?= go
 
 all: build
 
@@ -30,6 +35,11 @@ test: deps fmt-check lint
 	else \
 		$(CARGO) test --workspace --lib --bins --tests --no-fail-fast; \
 	fi
+
+## harness: build the operator harness (tools/operators) from the Go module proxy, cached.
+harness:
+	@mkdir -p target/operators
+	cd tools/operators && GOFLAGS=-mod=readonly $(GO) build -o ../../$(HARNESS) .
 
 ## deps: install the Debian packages the tests use when they are missing.
 deps:

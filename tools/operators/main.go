@@ -1,0 +1,51 @@
+// Command operator-harness runs this project's hook binaries through shell-operator's and
+// addon-operator's own Go packages, so that the real operators — not a model of them — judge
+// every hook config, binding context, output file and values patch.
+//
+// Subcommands (all read and write JSON):
+//
+//	operator-harness run    < request.json  > results.jsonl   one JSON line per job
+//	operator-harness values --openapi DIR [--config-values FILE]
+//	                                                            module values as addon-operator
+//	                                                            computes them (schema defaults)
+//
+// The request and result shapes are documented in README.md beside this file. Nothing here
+// reimplements an operator rule where the operator's package can be imported; the two places
+// where it must (the values layering of addon-operator's ValuesStorage, whose package cannot be
+// built from the module proxy, and the raw-context runner for hand-made bad input) say so.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fail("usage: operator-harness run|values [flags]")
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = runCommand(os.Stdin, os.Stdout)
+	case "values":
+		fs := flag.NewFlagSet("values", flag.ExitOnError)
+		openapi := fs.String("openapi", "openapi", "folder with config-values.yaml and values.yaml")
+		configValues := fs.String("config-values", "", "JSON file with the module's config values (the ModuleConfig settings); empty: none")
+		_ = fs.Parse(os.Args[2:])
+		err = valuesCommand(*openapi, *configValues, os.Stdout)
+	default:
+		fail("unknown subcommand " + os.Args[1])
+	}
+	if err != nil {
+		fail(err.Error())
+	}
+}
+
+func fail(msg string) {
+	line, _ := json.Marshal(map[string]string{"level": "error", "msg": msg})
+	fmt.Fprintln(os.Stderr, string(line))
+	os.Exit(1)
+}
