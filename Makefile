@@ -5,6 +5,9 @@ CARGO ?= cargo
 # PyPI packages: pytest and helm-python-sdk (Helm's own Go engine) for the template tests.
 PYTHON ?= python3
 PIP_PACKAGES := pytest pyyaml helm-python-sdk
+# PyPI packages live in a virtual environment under the build folder, never in the system Python.
+VENV := target/venv
+PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all demo test deps lint fmt fmt-check bench build clean harness
@@ -27,9 +30,9 @@ demo: deps
 
 ## test: everything — formatting, clippy, doc tests, Helm template tests, then unit, golden
 ## fixture and real-server tests (cargo-nextest when present: its summary line closes the run).
-test: deps fmt-check lint
+test: deps fmt-check lint harness
 	$(CARGO) test --workspace --doc
-	$(PYTHON) -m pytest -q tests/templates
+	$(PY) -m pytest -q tests/templates
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast --test-threads 4; \
 	else \
@@ -46,13 +49,18 @@ deps:
 	@missing=""; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v $(GO) >/dev/null || missing="$$missing golang-go"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing" >&2; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -c "import pytest, yaml, helm_python" 2>/dev/null || { \
-		echo "installing: $(PIP_PACKAGES)" >&2; \
-		$(PYTHON) -m pip install --quiet --disable-pip-version-check $(PIP_PACKAGES); }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		echo "installing: python3-venv" >&2; rm -rf $(VENV); \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; \
+		$(PYTHON) -m venv $(VENV); }
+	@$(PY) -c "import pytest, yaml, helm_python" 2>/dev/null || { \
+		echo "installing into $(VENV): $(PIP_PACKAGES)" >&2; \
+		$(PY) -m pip install --quiet --disable-pip-version-check $(PIP_PACKAGES); }
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -1,11 +1,15 @@
-//! `--config` of every hook: strict parse, equal to `config.yaml`, and jq filters that the real
-//! `jq` accepts and that produce the documented shapes for sample objects.
+//! `--config` of every hook: loaded by the operator that runs it (shell-operator's config loader,
+//! addon-operator's module-hook config and batch-hook probe), equal to `config.yaml`, and jq
+//! filters that the real `jq` accepts and that produce the documented shapes for sample objects.
 
 use std::process::Command;
 
 use shell_hook::HookConfig;
 
+use serde_json::json;
+
 use crate::common::{hook_bin, root, HOOKS};
+use crate::harness::{self, operator_of, Job};
 
 #[test]
 fn hook_table_matches_the_hooks_directory() {
@@ -21,6 +25,30 @@ fn hook_table_matches_the_hooks_directory() {
             assert!(root().join("hooks").join(d).join(f).exists(), "hooks/{d}/{f} is missing");
         }
     }
+}
+
+/// Each hook's `--config`, run and loaded by its own operator; every module hook is classified as a
+/// shell hook by addon-operator's module loader (its `hook config` probe fails, as it must for a
+/// hook that is not a module-sdk batch binary — see docs/decisions.md).
+#[test]
+fn operators_load_every_hook_config() {
+    let jobs: Vec<Job> = HOOKS
+        .iter()
+        .map(|(hook, bin)| Job { id: (*hook).into(), hook: (*hook).into(), binary: bin.into(), case_dir: None, env: json!({}) })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = harness::run(&jobs, tmp.path(), None);
+    let mut described = serde_json::Map::new();
+    for (job, r) in jobs.iter().zip(&results) {
+        assert!(r.get("config_error").is_none(), "{}: the operator rejects the config: {}", job.id, r["config_error"]);
+        if operator_of(&job.hook) == "addon" {
+            let probe = r["batch_probe"].as_str().unwrap();
+            assert!(probe.starts_with("shell hook"), "{}: addon-operator takes it for a batch hook", job.id);
+        }
+        described.insert(job.id.clone(), r["config"].clone());
+    }
+    // What the operators will do with each hook, as they loaded it.
+    insta::assert_json_snapshot!("operator_configs", described);
 }
 
 #[test]

@@ -21,3 +21,37 @@ fn demo_cluster_bill() {
     }
     assert!(text.contains("# TYPE flant_pricing_cluster_info gauge"));
 }
+
+/// The demo builds its binding contexts itself (it needs nothing but the Rust build and jq):
+/// for the demo cluster, its snapshots equal what shell-operator's own generator makes of the same
+/// objects, binding by binding — so the demo shows what the operator would show.
+#[test]
+fn demo_snapshots_equal_shell_operators() {
+    use crate::harness::{self, Job};
+    let cluster: Vec<serde_json::Value> =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("docs/demo/cluster.yaml")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for hook in test_support::demo::HOOKS {
+        let config = shell_hook::HookConfig::parse(
+            &std::fs::read_to_string(root().join("hooks").join(hook).join("config.yaml")).unwrap(),
+        )
+        .unwrap();
+        if config.kubernetes.is_empty() {
+            continue;
+        }
+        let case = dir.path().join(hook);
+        std::fs::create_dir_all(&case).unwrap();
+        let docs: Vec<String> = cluster.iter().map(|o| serde_yaml::to_string(o).unwrap()).collect();
+        std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
+        let ours = test_support::operator::snapshots(&config, &cluster).unwrap();
+        jobs.push((Job::for_case(hook, hook_bin(hook), &case), ours));
+    }
+    assert!(!jobs.is_empty());
+    let (jobs, ours): (Vec<Job>, Vec<_>) = jobs.into_iter().unzip();
+    let tmp = tempfile::tempdir().unwrap();
+    for ((job, ours), verdict) in jobs.iter().zip(ours).zip(harness::run(&jobs, tmp.path(), None)) {
+        let theirs = &verdict["binding_context"][0]["snapshots"];
+        assert_eq!(&serde_json::Value::Object(ours), theirs, "{}: the demo's snapshots differ from the generator's", job.id);
+    }
+}

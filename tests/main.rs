@@ -10,6 +10,8 @@
 
 // Shared helpers: hook table, fixture runner, record rendering.
 mod common;
+// The operator harness client: shell-operator's and addon-operator's own code as test peers.
+mod harness;
 // Golden binding-context fixtures of every hook, snapshotted with insta.
 mod golden;
 // `--config` of every hook parses strictly and equals its config.yaml; jq filters checked with real jq.
@@ -20,7 +22,7 @@ mod bad_input;
 mod prometheus;
 // controller-metrics against a real Prometheus.
 mod controllers;
-// The OpenAPI schemas: the spec's positive and negative cases.
+// The OpenAPI schemas: the spec's cases, validated and defaulted by addon-operator's own code.
 mod openapi;
 // Madison hooks against a recording Connect fake and a real DNS server on loopback.
 mod madison;

@@ -1,15 +1,16 @@
-//! The OpenAPI schemas: every case of `templates-and-schemas.md` §3.1, validated with a JSON-schema
-//! validator the way addon-operator applies them.
+//! The OpenAPI schemas: every case of `templates-and-schemas.md` §3.1, judged by addon-operator's
+//! own validation and defaulting code (through the operator harness), never by a re-implementation.
 
 use serde_json::{json, Value};
-use test_support::openapi::{errors, validator, Mode};
 
-use crate::common::root;
+use crate::harness::{module_values, validate, Schema};
 
-fn check(file: &str, mode: Mode, instance: &Value, valid: bool) {
-    let v = validator(&root().join("openapi"), file, mode).unwrap();
-    let errs = errors(&v, instance);
-    assert_eq!(errs.is_empty(), valid, "{file} {instance}: {errs:?}");
+/// Asserts addon-operator's verdict on each case: `(schema, module values, valid?)`.
+fn check(cases: &[(Schema, Value, bool)]) {
+    let verdicts = validate(&cases.iter().map(|(s, v, _)| (*s, v.clone())).collect::<Vec<_>>());
+    for ((schema, values, valid), verdict) in cases.iter().zip(verdicts) {
+        assert_eq!(verdict.is_none(), *valid, "{schema:?} {values}: {verdict:?}");
+    }
 }
 
 fn internal() -> Value {
@@ -24,39 +25,37 @@ fn internal() -> Value {
 
 #[test]
 fn config_values_cases() {
-    let c = "config-values.yaml";
-    check(
-        c,
-        Mode::Patch,
-        &json!({"kubeall": {"host": "test.control-plane"}, "metrics": false, "madisonAuthKey": false, "logs": false}),
-        true,
-    );
-    check(c, Mode::Patch, &json!({}), true);
-    check(
-        c,
-        Mode::Patch,
-        &json!({"madisonAuthKey": "abc", "metrics": {"url": "https://example.com/rw"}, "logs": {"url": "https://example.com/loki"}}),
-        true,
-    );
-    check(c, Mode::Patch, &json!({"metrics": true, "madisonAuthKey": true, "logs": true}), false);
+    use Schema::Config as C;
+    let mut cases = vec![
+        (C, json!({"kubeall": {"host": "test.control-plane"}, "metrics": false, "madisonAuthKey": false, "logs": false}), true),
+        (C, json!({}), true),
+        (
+            C,
+            json!({"madisonAuthKey": "abc", "metrics": {"url": "https://example.com/rw"}, "logs": {"url": "https://example.com/loki"}}),
+            true,
+        ),
+        (C, json!({"metrics": true, "madisonAuthKey": true, "logs": true}), false),
+        (C, json!({"clusterType": "Mixed"}), false),
+        (C, json!({"contacts": "ten"}), false),
+        (C, json!({"kubeall": {"hots": "typo"}}), false),
+        (C, json!({"unknownKey": 1}), false),
+        // A misspelt key inside metrics/logs is rejected: the object is closed by addon-operator.
+        (C, json!({"metrics": {"ur": "https://example.com/rw"}}), false),
+        (C, json!({"logs": {"url": 1}}), false),
+    ];
     for bad in [json!({"metrics": true}), json!({"madisonAuthKey": true}), json!({"logs": true})] {
-        check(c, Mode::Patch, &bad, false);
+        cases.push((C, bad, false));
     }
-    check(c, Mode::Patch, &json!({"clusterType": "Mixed"}), false);
-    check(c, Mode::Patch, &json!({"contacts": "ten"}), false);
-    check(c, Mode::Patch, &json!({"kubeall": {"hots": "typo"}}), false);
-    check(c, Mode::Patch, &json!({"unknownKey": 1}), false);
+    check(&cases);
 }
 
 #[test]
 fn values_cases() {
-    let v = "values.yaml";
-    check(v, Mode::Helm, &json!({"internal": internal()}), true);
     let mut more = internal();
     more["madisonAuthKey"] = json!(false);
     more["licenseKey"] = json!("x");
     more["madison"] = json!({"backends": ["192.0.2.1:443"]});
-    check(v, Mode::Helm, &json!({"internal": more}), true);
+    let mut cases = vec![(Schema::Helm, json!({"internal": internal()}), true), (Schema::Helm, json!({"internal": more}), true)];
     for (path, bad) in [
         ("/clusterType", json!("Other")),
         ("/nodeStats/masterMinCPU", json!("4")),
@@ -71,21 +70,37 @@ fn values_cases() {
         let (parent, key) = path.rsplit_once('/').unwrap();
         let target = if parent.is_empty() { &mut i } else { i.pointer_mut(parent).unwrap() };
         target[key] = bad;
-        check(v, Mode::Patch, &json!({"internal": i}), false);
+        cases.push((Schema::Values, json!({"internal": i}), false));
     }
     // IPv6 backends in brackets and a config key inherited through x-extend.
     let mut i = internal();
     i["madison"] = json!({"backends": ["192.0.2.1:443", "[2001:db8::1]:443"]});
-    check(v, Mode::Helm, &json!({"internal": i, "kubeall": {"host": "h"}, "metrics": false}), true);
+    cases.push((Schema::Helm, json!({"internal": i, "kubeall": {"host": "h"}, "metrics": false}), true));
+    check(&cases);
 }
 
 #[test]
 fn required_for_helm_only_before_helm() {
-    let v = "values.yaml";
-    check(v, Mode::Patch, &json!({"internal": {}}), true);
-    check(v, Mode::Helm, &json!({"internal": {}}), false);
     let mut i = internal();
     i["nodeStats"].as_object_mut().unwrap().remove("masterMinMemory");
-    check(v, Mode::Patch, &json!({"internal": i.clone()}), true);
-    check(v, Mode::Helm, &json!({"internal": i}), false);
+    check(&[
+        (Schema::Values, json!({"internal": {}}), true),
+        (Schema::Helm, json!({"internal": {}}), false),
+        (Schema::Values, json!({"internal": i.clone()}), true),
+        (Schema::Helm, json!({"internal": i}), false),
+    ]);
+}
+
+/// The regression of the first release: defaults inside `oneOf` branches were never applied, so a
+/// default configuration gave `metrics: {}` and `logs: {}` and billing could not be switched on.
+#[test]
+fn default_configuration_switches_metrics_and_logs_on() {
+    let values = module_values(&json!({}));
+    assert_eq!(values["metrics"], json!({"url": "https://connect.deckhouse.io/v1/remote_write"}));
+    assert_eq!(values["logs"], json!({"url": "https://connect.deckhouse.io/v1/loki_push"}));
+    let off = module_values(&json!({"metrics": false, "logs": false}));
+    assert_eq!((off["metrics"].clone(), off["logs"].clone()), (json!(false), json!(false)));
+    let custom = module_values(&json!({"metrics": {"url": "https://example.com/rw"}}));
+    assert_eq!(custom["metrics"], json!({"url": "https://example.com/rw"}));
+    assert_eq!(custom["logs"]["url"], "https://connect.deckhouse.io/v1/loki_push");
 }

@@ -4,13 +4,21 @@ helm-python-sdk binds Helm's own Go SDK (v4) through a bundled native library, s
 go through exactly the template engine (text/template + sprig + Helm's functions) that Deckhouse
 uses. The chart is assembled in a temporary directory the way the module image is built:
 Chart.yaml, templates/, monitoring/, openapi/.
+
+The module values are never written by hand: the user's configuration (CONFIG) and the values the
+hooks set (INTERNAL) are layered, defaulted and validated by addon-operator's own code through the
+operator harness (tools/operators, `operator-harness values --for-helm`), so a test renders exactly
+what Helm receives in Deckhouse.
 """
 
 import base64
 import copy
 import hashlib
 import pathlib
+import json
 import shutil
+import subprocess
+import tempfile
 
 import helm_python
 import pytest
@@ -62,35 +70,63 @@ GLOBAL = {
     },
 }
 
-MODULE = {
+# The user's configuration (ModuleConfig settings).
+CONFIG = {
     "contacts": 10,
-    "doNotChargeForRockSolid": False,
-    "planIsBoughtAsBundle": False,
-    "auxiliaryCluster": False,
     "clusterType": "Hybrid",
     "nodesDiscount": 10,
     "metrics": {"url": "https://example.com/remote_write"},
-    "kubeall": {"host": "", "kubectl": "sudo kubectl", "kubeconfig": "/root/.kube/config", "context": ""},
     "logs": {"url": "https://example.com/loki"},
-    "internal": {
-        "releaseChannel": "Alpha",
-        "bundle": "Default",
-        "cloudProvider": "AWS",
-        "cloudLayout": "withoutNAT",
-        "controlPlaneVersion": 1.19,
-        "clusterType": "Hybrid",
-        "nodeStats": {"minimalKubeletVersion": 1.19, "staticNodesCount": 1, "mastersCount": 3,
-                      "masterIsDedicated": True, "masterMinCPU": 4, "masterMinMemory": 800000},
-        "terraformManagerEnabled": True,
-        "licenseKey": "s3cr3t-license",
-    },
 }
 
+# What the module hooks set under internal before Helm runs.
+INTERNAL = {
+    "releaseChannel": "Alpha",
+    "bundle": "Default",
+    "cloudProvider": "AWS",
+    "cloudLayout": "withoutNAT",
+    "controlPlaneVersion": 1.19,
+    "clusterType": "Hybrid",
+    "nodeStats": {"minimalKubeletVersion": 1.19, "staticNodesCount": 1, "mastersCount": 3,
+                  "masterIsDedicated": True, "masterMinCPU": 4, "masterMinMemory": 800000},
+    "terraformManagerEnabled": True,
+    "licenseKey": "s3cr3t-license",
+}
 
-def values(module_patch=None, global_patch=None):
+HARNESS = ROOT / "target" / "operators" / "operator-harness"
+
+
+def addon_operator_values(config, internal):
+    """The module values addon-operator gives Helm for this configuration and these hook values."""
+    assert HARNESS.exists(), "the operator harness is not built: run `make harness` (make test does)"
+    with tempfile.TemporaryDirectory() as d:
+        cfg, prior = pathlib.Path(d, "config.json"), pathlib.Path(d, "values.json")
+        cfg.write_text(json.dumps(config))
+        prior.write_text(json.dumps({"internal": internal}))
+        out = subprocess.run(
+            [str(HARNESS), "values", "--openapi", str(ROOT / "openapi"), "--config-values", str(cfg),
+             "--values", str(prior), "--for-helm"],
+            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["flantIntegration"]
+
+
+def values(module_patch=None, global_patch=None, config=None):
+    """Global values and the module's values for CONFIG + INTERNAL with patches applied.
+
+    module_patch keys starting with "internal." change what the hooks set; other keys change the
+    user's configuration. `config` replaces CONFIG altogether (e.g. {} for a default configuration).
+    """
     g = copy.deepcopy(GLOBAL)
-    m = copy.deepcopy(MODULE)
-    for target, patch in ((g, global_patch), (m, module_patch)):
+    c = copy.deepcopy(CONFIG if config is None else config)
+    i = copy.deepcopy(INTERNAL)
+    patches = [(g, global_patch)]
+    for path, value in (module_patch or {}).items():
+        if path.startswith("internal."):
+            patches.append((i, {path[len("internal."):]: value}))
+        else:
+            patches.append((c, {path: value}))
+    for target, patch in patches:
         for path, value in (patch or {}).items():
             node = target
             keys = path.split(".")
@@ -100,7 +136,7 @@ def values(module_patch=None, global_patch=None):
                 node.pop(keys[-1], None)
             else:
                 node[keys[-1]] = value
-    return {"global": g, "flantIntegration": m}
+    return {"global": g, "flantIntegration": addon_operator_values(c, i)}
 
 
 DELETE = object()
@@ -207,6 +243,29 @@ def test_3_metrics_off(chart):
     assert find(docs, "Secret", "prometheus-main-additional-configs-alert-relable-tier", "d8-monitoring")
     rules = [d["metadata"]["name"] for d in kinds(docs, "PrometheusRule")]
     assert "flant-integration-grafana-agent" not in rules, "pricing rules only with metrics on"
+
+
+def test_default_configuration_ships_billing_and_logs(chart):
+    """An empty ModuleConfig, defaulted by addon-operator, switches billing, logs and upmeter on.
+
+    Regression: with metrics.url/logs.url declared inside oneOf branches, addon-operator's defaulting
+    left `metrics: {}` and `logs: {}`, which are falsy in Helm, so none of this was ever rendered.
+    """
+    v = values(config={}, global_patch={"enabledModules": GLOBAL["enabledModules"] + ["upmeter"], "discovery.clusterUUID": "u-1"})
+    assert v["flantIntegration"]["metrics"] == {"url": "https://connect.deckhouse.io/v1/remote_write"}
+    docs = render(chart, v)
+    assert find(docs, "DaemonSet", "pricing", "d8-flant-integration")
+    agent = find(docs, "Secret", "grafana-agent-config", "d8-flant-integration")
+    cfg = yaml.safe_load(base64.b64decode(agent["data"]["agent-scraping-service.yaml"]))
+    assert cfg["prometheus"]["configs"][0]["remote_write"][0]["url"] == "https://connect.deckhouse.io/v1/remote_write"
+    dest = find(docs, "ClusterLogDestination", "flant-integration-loki-storage", None)
+    assert dest["spec"]["loki"]["endpoint"].startswith("https://connect.deckhouse.io")
+    assert find(docs, "ClusterLoggingConfig", "flant-integration-d8-logs", None)
+    assert kinds(docs, "UpmeterRemoteWrite")
+    off = render(chart, values(config={"metrics": False, "logs": False}, global_patch={"enabledModules": GLOBAL["enabledModules"] + ["upmeter"]}))
+    for kind in ("DaemonSet", "ClusterLogDestination", "ClusterLoggingConfig", "UpmeterRemoteWrite"):
+        assert not kinds(off, kind), kind
+    assert not find(off, "Secret", "grafana-agent-config", "d8-flant-integration")
 
 
 def pricing_env(docs):

@@ -5,7 +5,8 @@
 // Subcommands (all read and write JSON):
 //
 //	operator-harness run    < request.json  > results.jsonl   one JSON line per job
-//	operator-harness values --openapi DIR [--config-values FILE]
+//	operator-harness validate < cases.jsonl > errors.jsonl      schema checks, one line each
+//	operator-harness values --openapi DIR [--config-values FILE] [--values FILE] [--for-helm]
 //	                                                            module values as addon-operator
 //	                                                            computes them (schema defaults)
 //
@@ -24,18 +25,22 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: operator-harness run|values [flags]")
+		fail("usage: operator-harness run|validate|values [flags]")
 	}
 	var err error
 	switch os.Args[1] {
 	case "run":
 		err = runCommand(os.Stdin, os.Stdout)
+	case "validate":
+		err = validateCommand(os.Stdin, os.Stdout)
 	case "values":
 		fs := flag.NewFlagSet("values", flag.ExitOnError)
 		openapi := fs.String("openapi", "openapi", "folder with config-values.yaml and values.yaml")
 		configValues := fs.String("config-values", "", "JSON file with the module's config values (the ModuleConfig settings); empty: none")
+		prior := fs.String("values", "", "JSON file with module values set earlier (hooks' internal values), layered first; empty: none")
+		forHelm := fs.Bool("for-helm", false, "also validate as Helm values (x-required-for-helm enforced)")
 		_ = fs.Parse(os.Args[2:])
-		err = valuesCommand(*openapi, *configValues, os.Stdout)
+		err = valuesCommand(*openapi, *configValues, *prior, *forHelm, os.Stdout)
 	default:
 		fail("unknown subcommand " + os.Args[1])
 	}

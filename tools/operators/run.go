@@ -11,12 +11,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/deckhouse/deckhouse/pkg/log"
+	metricsstorage "github.com/deckhouse/deckhouse/pkg/metrics-storage"
+	"github.com/deckhouse/deckhouse/pkg/metrics-storage/operation"
 	"github.com/flant/addon-operator/pkg/app"
 	"github.com/flant/addon-operator/pkg/module_manager/models/hooks/kind"
 	"github.com/flant/addon-operator/pkg/utils"
@@ -87,12 +91,16 @@ type runResult struct {
 	// ValuesPatch / ConfigValuesPatch as parsed by addon-operator.
 	ValuesPatch       json.RawMessage `json:"values_patch,omitempty"`
 	ConfigValuesPatch json.RawMessage `json:"config_values_patch,omitempty"`
-	// ValuesIn is what the hook received in $VALUES_PATH (module section).
-	ValuesIn json.RawMessage `json:"values_in,omitempty"`
+	// ValuesIn / ConfigValuesIn are what the hook received in $VALUES_PATH / $CONFIG_VALUES_PATH.
+	ValuesIn       json.RawMessage `json:"values_in,omitempty"`
+	ConfigValuesIn json.RawMessage `json:"config_values_in,omitempty"`
 	// ValuesOut is the module values after addon-operator applied and validated the patch.
 	ValuesOut      json.RawMessage `json:"values_out,omitempty"`
 	ValuesChanged  bool            `json:"values_changed,omitempty"`
 	ValuesOutError string          `json:"values_out_error,omitempty"`
+	// Exposition is /metrics/hooks of shell-operator's hook metric storage after this run
+	// (pricing hooks): the operations applied by metrics-storage, served by promhttp.
+	Exposition string `json:"exposition,omitempty"`
 	// LeftFiles lists output files that were not empty after a failed run (must be none).
 	LeftFiles []string `json:"left_files,omitempty"`
 }
@@ -235,6 +243,10 @@ func runJob(req request, schemas *moduleSchemas, j job) (r result) {
 		run.Stderr = stderrOf(err)
 		if err == nil {
 			run.Metrics, _ = metricsFromDir(jobTmp, plain.Name)
+			run.Exposition, err = exposition(res.Metrics, plain.Name)
+			if err != nil {
+				run.Error = "metric operations rejected by the hook metric storage: " + err.Error()
+			}
 			ops, perr := objectpatch.ParseOperations(res.KubernetesPatchBytes)
 			if perr != nil {
 				run.Error = "kubernetes operations rejected: " + perr.Error()
@@ -249,7 +261,8 @@ func runJob(req request, schemas *moduleSchemas, j job) (r result) {
 	}
 	run.Log = operatorLog(logs)
 	if values != nil {
-		run.ValuesIn, _ = json.Marshal(values[moduleKey])
+		run.ValuesIn, _ = json.Marshal(values)
+		run.ConfigValuesIn, _ = json.Marshal(configValues)
 	}
 	return r
 }
@@ -463,6 +476,19 @@ func metricsFromDir(dir, hookName string) (json.RawMessage, error) {
 		}
 	}
 	return nil, errors.New("the operator created no metrics file")
+}
+
+// exposition applies a run's metric operations to a hook metric storage set up as shell-operator's
+// (operator.go: NewMetricStorage(WithNewRegistry()), ApplyBatchOperations with the hook label)
+// and returns what its handler serves at /metrics/hooks.
+func exposition(ops []operation.MetricOperation, hookName string) (string, error) {
+	st := metricsstorage.NewMetricStorage(metricsstorage.WithNewRegistry(), metricsstorage.WithLogger(log.NewNop()))
+	if err := st.ApplyBatchOperations(ops, map[string]string{"hook": hookName}); err != nil {
+		return "", err
+	}
+	rec := httptest.NewRecorder()
+	st.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics/hooks", nil))
+	return rec.Body.String(), nil
 }
 
 func normalizeJSON(data []byte) []byte {

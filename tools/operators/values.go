@@ -103,29 +103,96 @@ func (m *moduleSchemas) applyPatch(prefixed utils.Values, patch utils.ValuesPatc
 	return module, changed, nil
 }
 
-// valuesCommand prints {"flantIntegration": <values>} for given config values: what Helm
-// receives for the module before any hook patched it.
-func valuesCommand(openapiDir, configPath string, out io.Writer) error {
+// valuesCommand prints {"flantIntegration": <values>} for given config values and earlier module
+// values (what hooks set under internal): the values Helm receives, as addon-operator layers,
+// defaults and validates them.
+func valuesCommand(openapiDir, configPath, priorPath string, forHelm bool, out io.Writer) error {
 	schemas, err := loadSchemas(openapiDir)
 	if err != nil {
 		return err
 	}
-	cfg := utils.Values{}
-	if configPath != "" {
-		data, err := os.ReadFile(configPath)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(data, &cfg); err != nil {
-			return fmt.Errorf("%s: %w", configPath, err)
-		}
+	cfg, err := readOptionalValues(configPath)
+	if err != nil {
+		return err
+	}
+	prior, err := readOptionalValues(priorPath)
+	if err != nil {
+		return err
 	}
 	if _, err := schemas.configValues(cfg); err != nil {
 		return fmt.Errorf("config values rejected by addon-operator: %w", err)
 	}
-	values := schemas.resultValues(nil, cfg)
-	if err := schemas.storage.ValidateValues(moduleKey, utils.Values{moduleKey: values}); err != nil {
+	values := schemas.resultValues(prior, cfg)
+	doc := utils.Values{moduleKey: values}
+	if err := schemas.storage.ValidateValues(moduleKey, doc); err != nil {
 		return fmt.Errorf("values rejected by addon-operator: %w", err)
 	}
-	return json.NewEncoder(out).Encode(utils.Values{moduleKey: values})
+	if forHelm {
+		if err := schemas.storage.ValidateModuleHelmValues(moduleKey, doc); err != nil {
+			return fmt.Errorf("values rejected by addon-operator before Helm: %w", err)
+		}
+	}
+	return json.NewEncoder(out).Encode(doc)
+}
+
+func readOptionalValues(path string) (utils.Values, error) {
+	v := utils.Values{}
+	if path == "" {
+		return v, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
+// validateCommand reads JSON lines {"openapi": DIR, "schema": "config"|"values"|"helm",
+// "values": {...module section...}} and answers each with {"error": "..."} ("" when valid),
+// using addon-operator's ValidateConfigValues / ValidateValues / ValidateModuleHelmValues.
+func validateCommand(in io.Reader, out io.Writer) error {
+	dec := json.NewDecoder(in)
+	enc := json.NewEncoder(out)
+	cache := map[string]*moduleSchemas{}
+	for dec.More() {
+		var c struct {
+			OpenAPI string       `json:"openapi"`
+			Schema  string       `json:"schema"`
+			Values  utils.Values `json:"values"`
+		}
+		if err := dec.Decode(&c); err != nil {
+			return err
+		}
+		s, ok := cache[c.OpenAPI]
+		if !ok {
+			var err error
+			if s, err = loadSchemas(c.OpenAPI); err != nil {
+				return err
+			}
+			cache[c.OpenAPI] = s
+		}
+		doc := utils.Values{moduleKey: c.Values}
+		var err error
+		switch c.Schema {
+		case "config":
+			err = s.storage.ValidateConfigValues(moduleKey, doc)
+		case "values":
+			err = s.storage.ValidateValues(moduleKey, doc)
+		case "helm":
+			err = s.storage.ValidateModuleHelmValues(moduleKey, doc)
+		default:
+			return fmt.Errorf("unknown schema %q", c.Schema)
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if err := enc.Encode(map[string]string{"error": msg}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

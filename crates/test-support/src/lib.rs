@@ -1,13 +1,13 @@
 //! Dev-only helpers shared by the integration tests, the benchmarks and the demo.
 //!
-//! * [`operator`]: builds binding contexts from Kubernetes objects with the real `jq`, as
-//!   shell-operator would;
-//! * [`exposition`]: renders metrics files as the Prometheus text shell-operator serves;
+//! * [`operator`]: the demo's binding contexts from Kubernetes objects with the real `jq`; its
+//!   snapshots are proven equal to shell-operator's own generator by `tests/demo.rs`;
+//! * [`exposition`]: renders metrics files as Prometheus text; proven equal to shell-operator's
+//!   `/metrics/hooks` on every pricing fixture by `tests/golden.rs`;
 //! * [`http`]: real HTTP servers on 127.0.0.1, stopped on drop;
 //! * [`prometheus`]: a real Prometheus (Debian package) on backfilled fixture data;
 //! * [`front`]: a fault-injecting, recording front for Prometheus;
 //! * [`tls`]: a throwaway CA and server certificates;
-//! * [`openapi`]: the module schemas as addon-operator validates them;
 //! * [`dns`]: an authoritative DNS server on loopback;
 //! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison);
 //! * [`demo`]: the `make demo` pipeline.
@@ -18,7 +18,6 @@ pub mod exposition;
 pub mod fake;
 pub mod front;
 pub mod http;
-pub mod openapi;
 pub mod operator;
 pub mod prometheus;
 pub mod tls;

@@ -1,4 +1,7 @@
-//! A stand-in for shell-operator's snapshotting: Kubernetes objects in, binding contexts out.
+//! The demo's binding contexts: Kubernetes objects in, binding contexts out (the demo needs
+//! nothing but the Rust build and `jq`). Tests never use it to judge a hook: they use
+//! shell-operator's own generator (`tools/operators`), and `tests/demo.rs` proves that these
+//! snapshots equal the generator's for the demo cluster.
 //!
 //! For each kubernetes binding of a hook config it selects the objects the operator would watch
 //! (apiVersion, kind, name, namespace and label selectors), runs the binding's `jqFilter` through
