@@ -57,8 +57,9 @@ pub enum ContextType {
     Conversion,
 }
 
-/// One binding context, validated; its state is kept unparsed.
-#[derive(Debug, Deserialize)]
+/// One binding context, validated; its state is kept unparsed. `Debug` shows the binding and the
+/// snapshot names, never their content.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BindingContext<'a> {
     /// The binding that triggered this context (`onStartup`, a schedule name, `beforeHelm`, ...).
@@ -76,6 +77,27 @@ pub struct BindingContext<'a> {
     objects: Option<&'a RawValue>,
 }
 
+impl std::fmt::Debug for BindingContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingContext")
+            .field("binding", &self.binding)
+            .field("kind", &self.kind)
+            .field("group_name", &self.group_name)
+            .field("watch_event", &self.watch_event)
+            .field("snapshots", &self.snapshots.as_ref().map(|s| s.keys().collect::<Vec<_>>()))
+            .field("objects", &self.objects.map(|o| format!("<{} bytes>", o.get().len())))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for BindingContexts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state: BTreeMap<&str, String> =
+            self.state.iter().map(|(k, v)| (k.as_str(), format!("<{} bytes>", v.get().len()))).collect();
+        f.debug_struct("BindingContexts").field("contexts", &self.contexts).field("state", &state).finish()
+    }
+}
+
 impl BindingContext<'_> {
     fn carries_state(&self) -> bool {
         self.snapshots.is_some()
@@ -83,8 +105,8 @@ impl BindingContext<'_> {
     }
 }
 
-/// All contexts of one run plus the effective state derived from them.
-#[derive(Debug)]
+/// All contexts of one run plus the effective state derived from them. `Debug` shows the
+/// contexts and the binding names with their sizes, never the items.
 pub struct BindingContexts<'a> {
     contexts: Vec<BindingContext<'a>>,
     /// Binding name → its raw item array, validated to be an array.

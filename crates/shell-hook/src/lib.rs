@@ -43,6 +43,8 @@ mod log;
 mod output;
 mod run;
 mod secret;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod values;
 
 pub use config::{

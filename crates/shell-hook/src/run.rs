@@ -58,8 +58,8 @@ pub struct Hook {
     pub writes: Writes,
 }
 
-/// Everything a handler gets: inputs, a logger and the three collectors.
-#[derive(Debug)]
+/// Everything a handler gets: inputs, a logger and the three collectors. `Debug` never prints
+/// the values or the snapshots' content (they hold the license and Madison keys).
 pub struct Input<'a> {
     /// The parsed binding contexts and their effective state.
     pub contexts: BindingContexts<'a>,
@@ -75,6 +75,19 @@ pub struct Input<'a> {
     pub kube: KubeOperations,
     /// Values patch.
     pub values_patch: ValuesPatch,
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("contexts", &self.contexts)
+            .field("values", &crate::secret::Shape(&self.values))
+            .field("config_values", &crate::secret::Shape(&self.config_values))
+            .field("metrics", &self.metrics)
+            .field("kube", &self.kube)
+            .field("values_patch", &self.values_patch)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Input<'_> {
@@ -237,9 +250,39 @@ fn execute(hook: &Hook, handler: Handler, log: Logger, paths: &Paths) -> anyhow:
         None if hook.reads.config_values => Value::Object(serde_json::Map::new()),
         None => Value::Null,
     };
+    let Some(files) = call(hook, handler, log, contexts, values, config_values)? else {
+        return Ok(());
+    };
+    let outputs = [
+        (&paths.metrics, files.metrics),
+        (&paths.kubernetes, files.kubernetes),
+        (&paths.values_patch, files.values_patch),
+    ];
+    write_all(outputs.iter().filter_map(|(p, c)| Some((p.as_deref()?, c.as_deref()?))))
+}
+
+/// The serialised outputs of one successful handler call, as the operator's files hold them
+/// (`None`: the hook does not declare that output).
+#[derive(Debug, Default)]
+pub(crate) struct Outputs {
+    pub(crate) metrics: Option<String>,
+    pub(crate) kubernetes: Option<String>,
+    pub(crate) values_patch: Option<String>,
+}
+
+/// Calls the handler on parsed inputs with fresh collectors and serialises what it recorded.
+/// `None`: the binding context array is empty, so there is nothing to do and nothing to write.
+pub(crate) fn call(
+    hook: &Hook,
+    handler: Handler,
+    log: Logger,
+    contexts: BindingContexts<'_>,
+    values: Value,
+    config_values: Value,
+) -> anyhow::Result<Option<Outputs>> {
     if contexts.is_empty() {
         log.debug("empty binding context: nothing to do", &[]);
-        return Ok(());
+        return Ok(None);
     }
     let values_patch = ValuesPatch::new(&values);
     let mut input = Input {
@@ -253,27 +296,52 @@ fn execute(hook: &Hook, handler: Handler, log: Logger, paths: &Paths) -> anyhow:
     };
     handler(&mut input)?;
 
-    // Serialise everything first, then write: a serialisation error writes nothing.
-    let mut files: Vec<(&Path, String)> = Vec::new();
-    match &paths.metrics {
-        Some(p) => files.push((p, input.metrics.to_json_lines())),
-        None if !input.metrics.is_empty() => bail!("hook produced metrics but does not declare them"),
-        None => {}
+    // Serialise everything first: a serialisation error writes nothing.
+    let w = hook.writes;
+    let mut out = Outputs::default();
+    if w.metrics {
+        out.metrics = Some(input.metrics.to_json_lines());
+    } else if !input.metrics.is_empty() {
+        bail!("hook produced metrics but does not declare them");
     }
-    match &paths.kubernetes {
-        Some(p) => files.push((p, input.kube.to_json_lines().context("failed to serialise Kubernetes operations")?)),
-        None if !input.kube.is_empty() => bail!("hook produced Kubernetes operations but does not declare them"),
-        None => {}
+    if w.kubernetes {
+        out.kubernetes = Some(input.kube.to_json_lines().context("failed to serialise Kubernetes operations")?);
+    } else if !input.kube.is_empty() {
+        bail!("hook produced Kubernetes operations but does not declare them");
     }
-    match &paths.values_patch {
-        Some(p) => files.push((p, input.values_patch.to_json().context("failed to serialise the values patch")?)),
-        None if !input.values_patch.is_empty() => bail!("hook produced a values patch but does not declare it"),
-        None => {}
+    if w.values {
+        out.values_patch = Some(input.values_patch.to_json().context("failed to serialise the values patch")?);
+    } else if !input.values_patch.is_empty() {
+        bail!("hook produced a values patch but does not declare it");
     }
-    for (path, content) in files {
-        fs::write(path, content).with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(Some(out))
+}
+
+/// Writes every output or none: each goes to a temporary file beside its target first, and only
+/// when all of them are written are they renamed into place. A full disk or a failing write
+/// leaves the operator's files as the operator created them (empty), so a failed run has no
+/// side effects.
+fn write_all<'a>(files: impl Iterator<Item = (&'a Path, &'a str)>) -> anyhow::Result<()> {
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
+    let result = (|| {
+        for (path, content) in files {
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(format!(".{}.tmp", std::process::id()));
+            let tmp = PathBuf::from(tmp);
+            staged.push((tmp.clone(), path));
+            fs::write(&tmp, content).with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        for (tmp, path) in &staged {
+            fs::rename(tmp, path).with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for (tmp, _) in &staged {
+            let _ = fs::remove_file(tmp);
+        }
     }
-    Ok(())
+    result
 }
 
 #[cfg(test)]
@@ -298,6 +366,66 @@ mod tests {
             assert!(e.starts_with("invalid arguments"), "{bad:?}: {e}");
             assert!(!e.contains('\n'));
         }
+    }
+
+    /// Every type that holds input documents formats without their content: a `{:?}` in a log
+    /// line or an error can never print the license or Madison key.
+    #[test]
+    fn debug_never_prints_input_content() {
+        const SECRET: &str = "PlAnTeD-s3cr3t";
+        let text = serde_json::json!([{
+            "binding": "main", "type": "Group", "groupName": "main",
+            "snapshots": {"secrets": [{"filterResult": {"key": SECRET}}]},
+        }, {
+            "binding": "secrets", "type": "Synchronization", "objects": [{"object": {"data": SECRET}}],
+        }])
+        .to_string();
+        let values = serde_json::json!({"flantIntegration": {"internal": {"licenseKey": SECRET}}});
+        let contexts = BindingContexts::parse(&text).unwrap();
+        let mut patch = ValuesPatch::new(&values);
+        patch.add("/flantIntegration/internal/madisonAuthKey", Value::from(SECRET)).unwrap();
+        let log = Logger::new(crate::log::Level::Error);
+        let rendered = [
+            format!("{contexts:?}"),
+            format!("{:?}", contexts.contexts()),
+            format!("{patch:?}"),
+            format!("{:?}", patch.operations()),
+            format!("{:?}", crate::values::Values::new(&values)),
+        ];
+        let input = Input {
+            contexts,
+            values: values.clone(),
+            config_values: values.clone(),
+            log,
+            metrics: Metrics::new(log),
+            kube: KubeOperations::default(),
+            values_patch: patch,
+        };
+        for text in rendered.iter().chain([&format!("{input:?}"), &format!("{input:#?}")]) {
+            assert!(!text.contains(SECRET), "a secret reached Debug: {text}");
+        }
+        // The structure stays readable.
+        assert!(format!("{input:?}").contains("/flantIntegration/internal/madisonAuthKey"));
+    }
+
+    /// Regression (a full disk left a partial file; a later failing write left earlier outputs
+    /// written): outputs are staged and renamed only when every one was written.
+    #[test]
+    fn a_failing_write_leaves_every_output_as_it_was() {
+        let dir = std::env::temp_dir().join(format!("shell-hook-write-all-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let metrics = dir.join("metrics.json");
+        fs::write(&metrics, "").unwrap();
+        let unwritable = dir.join("missing-dir").join("values.json");
+        let err =
+            write_all([(metrics.as_path(), "{\"x\":1}\n"), (unwritable.as_path(), "[]")].into_iter()).unwrap_err();
+        assert!(format!("{err:#}").contains("values.json"), "{err:#}");
+        assert_eq!(fs::read_to_string(&metrics).unwrap(), "", "the first output was not touched");
+        let left: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("metrics.json")], "no temporary file is left");
+        write_all([(metrics.as_path(), "{\"x\":1}\n")].into_iter()).unwrap();
+        assert_eq!(fs::read_to_string(&metrics).unwrap(), "{\"x\":1}\n");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -18,10 +18,16 @@ pub struct ValuesError {
     pub got: &'static str,
 }
 
-/// Read-only access to a values document.
-#[derive(Debug, Clone)]
+/// Read-only access to a values document. `Debug` shows its shape only: values hold keys.
+#[derive(Clone)]
 pub struct Values<'a> {
     root: &'a Value,
+}
+
+impl std::fmt::Debug for Values<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Values").field("root", &crate::secret::Shape(self.root)).finish()
+    }
 }
 
 /// The JSON type name of a value, for error messages.

@@ -29,8 +29,8 @@ pub enum PatchError {
     },
 }
 
-/// One RFC 6902 operation as written.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One RFC 6902 operation as written. `Debug` shows the path and the value's shape only.
+#[derive(Clone, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum ValuesOperation {
     /// Add or overwrite a member.
@@ -47,11 +47,32 @@ pub enum ValuesOperation {
     },
 }
 
-/// Records values patch operations against a working copy of the input values.
-#[derive(Debug, Clone)]
+/// Records values patch operations against a working copy of the input values. `Debug` shows the
+/// operations' paths, never the values.
+#[derive(Clone)]
 pub struct ValuesPatch {
     current: Value,
     ops: Vec<ValuesOperation>,
+}
+
+impl std::fmt::Debug for ValuesOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Add { path, value } => {
+                f.debug_struct("Add").field("path", path).field("value", &crate::secret::Shape(value)).finish()
+            }
+            Self::Remove { path } => f.debug_struct("Remove").field("path", path).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ValuesPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValuesPatch")
+            .field("current", &crate::secret::Shape(&self.current))
+            .field("ops", &self.ops)
+            .finish()
+    }
 }
 
 impl ValuesPatch {
