@@ -34,7 +34,13 @@ fn hook_table_matches_the_hooks_directory() {
 fn operators_load_every_hook_config() {
     let jobs: Vec<Job> = HOOKS
         .iter()
-        .map(|(hook, bin)| Job { id: (*hook).into(), hook: (*hook).into(), binary: bin.into(), case_dir: None, env: json!({}) })
+        .map(|(hook, bin)| Job {
+            id: (*hook).into(),
+            hook: (*hook).into(),
+            binary: bin.into(),
+            case_dir: None,
+            env: json!({}),
+        })
         .collect();
     let tmp = tempfile::tempdir().unwrap();
     let results = harness::run(&jobs, tmp.path(), None);

@@ -52,6 +52,11 @@ fn demo_snapshots_equal_shell_operators() {
     let tmp = tempfile::tempdir().unwrap();
     for ((job, ours), verdict) in jobs.iter().zip(ours).zip(harness::run(&jobs, tmp.path(), None)) {
         let theirs = &verdict["binding_context"][0]["snapshots"];
-        assert_eq!(&serde_json::Value::Object(ours), theirs, "{}: the demo's snapshots differ from the generator's", job.id);
+        assert_eq!(
+            &serde_json::Value::Object(ours),
+            theirs,
+            "{}: the demo's snapshots differ from the generator's",
+            job.id
+        );
     }
 }

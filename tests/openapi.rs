@@ -27,7 +27,11 @@ fn internal() -> Value {
 fn config_values_cases() {
     use Schema::Config as C;
     let mut cases = vec![
-        (C, json!({"kubeall": {"host": "test.control-plane"}, "metrics": false, "madisonAuthKey": false, "logs": false}), true),
+        (
+            C,
+            json!({"kubeall": {"host": "test.control-plane"}, "metrics": false, "madisonAuthKey": false, "logs": false}),
+            true,
+        ),
         (C, json!({}), true),
         (
             C,
@@ -55,7 +59,8 @@ fn values_cases() {
     more["madisonAuthKey"] = json!(false);
     more["licenseKey"] = json!("x");
     more["madison"] = json!({"backends": ["192.0.2.1:443"]});
-    let mut cases = vec![(Schema::Helm, json!({"internal": internal()}), true), (Schema::Helm, json!({"internal": more}), true)];
+    let mut cases =
+        vec![(Schema::Helm, json!({"internal": internal()}), true), (Schema::Helm, json!({"internal": more}), true)];
     for (path, bad) in [
         ("/clusterType", json!("Other")),
         ("/nodeStats/masterMinCPU", json!("4")),

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail};
-use pricing::Version;
+use pricing::{cloud_provider, cluster_type, terraform_manager_enabled, ClusterFacts, Version};
 use serde_json::Value;
 use shell_hook::{run, type_name, Hook, Input, Reads, Writes};
 
@@ -23,9 +23,6 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let values = input.values();
     let modules =
         values.str_list("global.enabledModules")?.ok_or_else(|| anyhow!("global.enabledModules is not set"))?;
-    let cloud_provider = modules.iter().filter_map(|m| m.strip_prefix("cloud-provider-")).next_back().unwrap_or("none");
-    let terraform = modules.contains(&"terraform-manager");
-
     let version_text = match values.get("global.discovery.kubernetesVersion")? {
         None => bail!("global.discovery.kubernetesVersion is not set"),
         Some(Value::String(s)) => s.clone(),
@@ -36,21 +33,23 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     };
     let version =
         Version::parse(&version_text).map_err(|_| anyhow!("can't parse Kubernetes version {version_text:?}"))?;
-
-    let mut cluster_type = "Cloud".to_string();
-    if values.object("global.clusterConfiguration")?.is_some() {
-        cluster_type = values.str("global.clusterConfiguration.clusterType")?.unwrap_or("Cloud").to_string();
-        let static_nodes = values
-            .i64("flantIntegration.internal.nodeStats.staticNodesCount")?
-            .ok_or_else(|| anyhow!("waiting for internal.nodeStats.staticNodesCount to be defined"))?;
-        if (cluster_type == "Static" && cloud_provider != "none") || (cluster_type == "Cloud" && static_nodes > 0) {
-            cluster_type = "Hybrid".into();
-        }
-    }
-    if let Some(o) = values.str("flantIntegration.clusterType")?.filter(|s| !s.is_empty()) {
-        cluster_type = o.to_string();
-    }
-    let cloud_provider = cloud_provider.to_string();
+    let configuration = match values.object("global.clusterConfiguration")? {
+        Some(_) => Some(values.str("global.clusterConfiguration.clusterType")?),
+        None => None,
+    };
+    let static_nodes = if configuration.is_some() {
+        values.i64("flantIntegration.internal.nodeStats.staticNodesCount")?
+    } else {
+        None
+    };
+    let facts = ClusterFacts {
+        configuration,
+        cloud_provider: cloud_provider(&modules),
+        static_nodes,
+        user_override: values.str("flantIntegration.clusterType")?,
+    };
+    let cluster_type = cluster_type(&facts)?.to_string();
+    let (cloud_provider, terraform) = (facts.cloud_provider.to_string(), terraform_manager_enabled(&modules));
     let p = &mut input.values_patch;
     p.add(CLOUD_PROVIDER, Value::from(cloud_provider))?;
     p.add(CONTROL_PLANE_VERSION, Value::from(version.major_minor()))?;

@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
-use pricing::{parse_quantity_ceil, Version};
+use anyhow::anyhow;
+use pricing::{control_plane_quantity, node_stats, NodeFacts, Version};
 use serde::Deserialize;
 use serde_json::json;
 use shell_hook::{run, Hook, Input, Reads, Writes};
@@ -37,18 +37,6 @@ struct Node<'a> {
     memory: Cow<'a, str>,
 }
 
-/// A quantity of a control-plane node: `None` when absent or zero, an error when invalid or negative.
-fn quantity(node: &str, field: &str, text: &str) -> anyhow::Result<Option<i64>> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let v = parse_quantity_ceil(text).map_err(|e| anyhow!("node {node:?}: field {field}: {e}"))?;
-    if v < 0 {
-        bail!("node {node:?}: field {field}: quantity {text:?} is negative");
-    }
-    Ok((v > 0).then_some(v))
-}
-
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     input.values().object("flantIntegration.internal.nodeStats")?;
     let nodes = input.contexts.snapshot::<Node>("nodes")?;
@@ -56,47 +44,42 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         input.log.info("no Nodes received, skipping setting values", &[]);
         return Ok(());
     }
-    let (mut static_nodes, mut masters) = (0u64, 0u64);
-    let mut dedicated = false;
-    let (mut min_cpu, mut min_memory): (Option<i64>, Option<i64>) = (None, None);
-    let mut lowest: Option<Version> = None;
+    let mut facts = Vec::with_capacity(nodes.items.len());
     for n in &nodes.items {
-        if n.kubelet_version.is_empty() {
+        let kubelet_version = if n.kubelet_version.is_empty() {
             input.log.warn(
                 "node reports no kubelet version, ignoring it for the minimal version",
                 &[("node", json!(n.name))],
             );
+            None
         } else {
-            let v = Version::parse(&n.kubelet_version)
-                .map_err(|_| anyhow!("can't parse kubelet version {:?} of node {:?}", n.kubelet_version, n.name))?;
-            if lowest.as_ref().is_none_or(|l| v < *l) {
-                lowest = Some(v);
-            }
-        }
-        if n.node_type == "Static" {
-            static_nodes += 1;
-        }
-        if n.is_controlplane {
-            masters += 1;
-            dedicated |= n.has_controlplane_taint;
-            if let Some(c) = quantity(&n.name, "cpu", &n.cpu)? {
-                min_cpu = Some(min_cpu.map_or(c, |m| m.min(c)));
-            }
-            if let Some(m) = quantity(&n.name, "memory", &n.memory)? {
-                min_memory = Some(min_memory.map_or(m, |x| x.min(m)));
-            }
-        }
+            Some(
+                Version::parse(&n.kubelet_version)
+                    .map_err(|_| anyhow!("can't parse kubelet version {:?} of node {:?}", n.kubelet_version, n.name))?,
+            )
+        };
+        let quantity = |field: &str, text: &str| {
+            control_plane_quantity(text).map_err(|e| anyhow!("node {:?}: field {field}: {e}", n.name))
+        };
+        let (cpu, memory) =
+            if n.is_controlplane { (quantity("cpu", &n.cpu)?, quantity("memory", &n.memory)?) } else { (None, None) };
+        facts.push(NodeFacts {
+            kubelet_version,
+            is_static: n.node_type == "Static",
+            is_controlplane: n.is_controlplane,
+            has_controlplane_taint: n.has_controlplane_taint,
+            cpu,
+            memory,
+        });
     }
-    let Some(lowest) = lowest else {
-        bail!("no Node reports a kubelet version");
-    };
+    let stats = node_stats(facts).ok_or_else(|| anyhow!("no Node reports a kubelet version"))?;
     let stats = json!({
-        "staticNodesCount": static_nodes,
-        "mastersCount": masters,
-        "masterIsDedicated": dedicated,
-        "masterMinCPU": min_cpu.unwrap_or(0),
-        "masterMinMemory": min_memory.unwrap_or(0),
-        "minimalKubeletVersion": lowest.major_minor(),
+        "staticNodesCount": stats.static_nodes_count,
+        "mastersCount": stats.masters_count,
+        "masterIsDedicated": stats.master_is_dedicated,
+        "masterMinCPU": stats.master_min_cpu,
+        "masterMinMemory": stats.master_min_memory,
+        "minimalKubeletVersion": stats.minimal_kubelet_version,
     });
     input.values_patch.add(NODE_STATS, stats)?;
     Ok(())

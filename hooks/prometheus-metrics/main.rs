@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use pricing::{
-    os_image_label, split_runtime, terraform_from_queries, terraform_without_manager, NodeStatus, TemplateStatus,
-};
+use pricing::usage::{container_runtimes, helm_releases, os_images};
+use pricing::{terraform_from_queries, terraform_without_manager, NodeStatus, TemplateStatus};
 use prometheus_query::{Client, Config, QueryError, Sample};
 use serde_json::json;
 use shell_hook::env::var_lossy;
@@ -63,6 +62,51 @@ const M_SERIES: &str = "flant_pricing_prometheus_series";
 const M_OS: &str = "flant_pricing_node_os_image_count";
 const M_CRI: &str = "flant_pricing_node_cri_count";
 const M_CONVERGE: &str = "flant_pricing_deckhouse_startup_converge_duration_seconds";
+
+/// Every query of a run, by name: results are looked up by name, never by position, so the
+/// order in which queries are listed cannot mislabel a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Query {
+    Cluster,
+    Nodes,
+    Templates,
+    Helm,
+    Deprecated,
+    /// Index into [`RESOURCES`].
+    Resource(usize),
+    Rps,
+    Series,
+    Os,
+    Cri,
+    Converge,
+}
+
+impl Query {
+    fn promql(self) -> &'static str {
+        match self {
+            Query::Cluster => Q_CLUSTER,
+            Query::Nodes => Q_NODES,
+            Query::Templates => Q_TEMPLATES,
+            Query::Helm => Q_HELM,
+            Query::Deprecated => Q_DEPRECATED,
+            Query::Resource(i) => RESOURCES[i].1,
+            Query::Rps => Q_RPS,
+            Query::Series => Q_SERIES,
+            Query::Os => Q_OS,
+            Query::Cri => Q_CRI,
+            Query::Converge => Q_CONVERGE,
+        }
+    }
+}
+
+/// The results of a run, by query.
+struct Results(BTreeMap<Query, QueryResult>);
+
+impl Results {
+    fn take(&mut self, q: Query) -> QueryResult {
+        self.0.remove(&q).unwrap_or_else(|| unreachable!("{q:?} was queried"))
+    }
+}
 
 type QueryResult = Result<Vec<Sample>, QueryError>;
 const NO_LABELS: [(&str, &str); 0] = [];
@@ -142,47 +186,44 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let enabled = var_lossy("FP_TERRAFORM_MANAGER_ENABLED").eq_ignore_ascii_case("true");
     let cluster_type = var_lossy("FP_CLUSTER_TYPE");
 
-    let mut queries: Vec<&str> = Vec::new();
+    let mut queries: Vec<Query> = Vec::new();
     if enabled {
-        queries.extend([Q_CLUSTER, Q_NODES, Q_TEMPLATES]);
+        queries.extend([Query::Cluster, Query::Nodes, Query::Templates]);
     }
-    queries.extend([Q_HELM, Q_DEPRECATED]);
-    queries.extend(RESOURCES.iter().map(|(_, q)| *q));
-    queries.extend([Q_RPS, Q_SERIES, Q_OS, Q_CRI, Q_CONVERGE]);
+    queries.extend([Query::Helm, Query::Deprecated]);
+    queries.extend((0..RESOURCES.len()).map(Query::Resource));
+    queries.extend([Query::Rps, Query::Series, Query::Os, Query::Cri, Query::Converge]);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
     let client = Client::new(&Config::from_env(), log);
-    let mut results = runtime.block_on(client.query_all(&queries)).into_iter();
-    let mut next = || results.next().unwrap_or_else(|| unreachable!("one result per query"));
+    let promql: Vec<&str> = queries.iter().map(|q| q.promql()).collect();
+    let answers = runtime.block_on(client.query_all(&promql));
+    let mut r = Results(queries.into_iter().zip(answers).collect());
     let now = chrono::Utc::now().timestamp() as f64;
     let m = &mut input.metrics;
 
-    let tf = if enabled { Some([next(), next(), next()]) } else { None };
+    let tf =
+        if enabled { Some([r.take(Query::Cluster), r.take(Query::Nodes), r.take(Query::Templates)]) } else { None };
     terraform(m, log, tf, &cluster_type, now);
 
-    step(m, log, G_HELM, next(), |m, samples| {
-        let mut by_version: BTreeMap<String, f64> = BTreeMap::new();
-        for s in samples {
-            let v = by_version.entry(s.label("helm_version").to_string()).or_insert(s.value);
-            *v = v.max(s.value);
-        }
-        for (version, value) in by_version {
+    step(m, log, G_HELM, r.take(Query::Helm), |m, samples| {
+        for (version, value) in helm_releases(samples.iter().map(|s| (s.label("helm_version"), s.value))) {
             m.set(M_HELM, G_HELM, value, [("helm_version", version)]);
         }
     });
 
-    step(m, log, G_DEPRECATED, next(), |m, samples| {
+    step(m, log, G_DEPRECATED, r.take(Query::Deprecated), |m, samples| {
         if let Some(s) = samples.first() {
             m.set(M_DEPRECATED, G_DEPRECATED, s.value, NO_LABELS);
         }
     });
 
     m.expire(G_RESOURCES);
-    for (kind, _) in RESOURCES {
-        match next() {
+    for (i, &(kind, _)) in RESOURCES.iter().enumerate() {
+        match r.take(Query::Resource(i)) {
             Ok(samples) => match samples.first() {
                 Some(s) => m.set(M_RESOURCES, G_RESOURCES, s.value, [("kind", kind)]),
                 None => {
@@ -195,40 +236,33 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         }
     }
 
-    step(m, log, G_RPS, next(), |m, samples| {
+    step(m, log, G_RPS, r.take(Query::Rps), |m, samples| {
         if let Some(s) = samples.first() {
             m.set(M_RPS, G_RPS, s.value, NO_LABELS);
         }
     });
 
-    step(m, log, G_SERIES, next(), |m, samples| {
+    step(m, log, G_SERIES, r.take(Query::Series), |m, samples| {
         if let Some(s) = samples.first() {
             m.set(M_SERIES, G_SERIES, s.value, NO_LABELS);
         }
     });
 
-    step(m, log, G_OS, next(), |m, samples| {
-        let mut by_label: BTreeMap<String, f64> = BTreeMap::new();
-        for s in samples {
-            *by_label.entry(os_image_label(s.label("os_image"))).or_default() += s.value;
-        }
-        for (label, value) in by_label {
+    step(m, log, G_OS, r.take(Query::Os), |m, samples| {
+        for (label, value) in os_images(samples.iter().map(|s| (s.label("os_image"), s.value))) {
             m.set(M_OS, G_OS, value, [("os_image", label)]);
         }
     });
 
-    step(m, log, G_CRI, next(), |m, samples| {
-        let mut by_pair: BTreeMap<(String, String), f64> = BTreeMap::new();
-        for s in &samples {
-            let (cri, version) = split_runtime(s.label("container_runtime_version"));
-            *by_pair.entry((cri.to_string(), version.to_string())).or_default() += s.value;
-        }
-        for ((cri, version), value) in by_pair {
+    step(m, log, G_CRI, r.take(Query::Cri), |m, samples| {
+        for ((cri, version), value) in
+            container_runtimes(samples.iter().map(|s| (s.label("container_runtime_version"), s.value)))
+        {
             m.set(M_CRI, G_CRI, value, [("cri", cri), ("version", version)]);
         }
     });
 
-    step(m, log, G_DECKHOUSE, next(), |m, samples| {
+    step(m, log, G_DECKHOUSE, r.take(Query::Converge), |m, samples| {
         if let Some(s) = samples.first() {
             m.set(M_CONVERGE, G_DECKHOUSE, s.value.floor(), NO_LABELS);
         }

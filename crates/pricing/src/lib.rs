@@ -15,41 +15,34 @@
 //! assert_eq!(pricing::parse_quantity_ceil("1900m"), Ok(2));
 //! ```
 //!
+//! # Cluster facts
+//! [`cloud_provider`], [`terraform_manager_enabled`] and [`cluster_type`] (Cloud / Hybrid /
+//! Static); [`node_stats`] (masters, "dedicated master", control-plane minimums, lowest kubelet).
+//!
 //! # Other rules
 //! [`os_image_label`], [`parse_quantity_ceil`] (Kubernetes quantities, exact, rounded up),
-//! [`Version`] (kubelet and Kubernetes versions), [`split_runtime`] (CRI label),
+//! [`Version`] (kubelet and Kubernetes versions), [`usage`] (helm, OS-image and CRI aggregation),
 //! [`ingress`] (ingress controller aggregation), [`madison`] (Madison key settings).
 
 mod billing;
+mod cluster;
 pub mod ingress;
 pub mod madison;
+mod node_stats;
 mod os_image;
 mod quantity;
 mod terraform;
+pub mod usage;
 mod version;
 
 pub use billing::{automatic as automatic_billing_type, classify, BillingType, Classification, NodeCounts};
+pub use cluster::{cloud_provider, cluster_type, terraform_manager_enabled, ClusterFacts, ClusterTypeError};
+pub use node_stats::{control_plane_quantity, node_stats, NodeFacts, NodeQuantityError, NodeStats};
 pub use os_image::{label as os_image_label, UNKNOWN as OS_IMAGE_UNKNOWN};
 pub use quantity::{parse_ceil as parse_quantity_ceil, QuantityError};
 pub use terraform::{
     from_queries as terraform_from_queries, without_manager as terraform_without_manager, worst_of, NodeStatus,
     TemplateStatus, TerraformState, PRIORITY as TERRAFORM_STATUS_PRIORITY,
 };
+pub use usage::split_runtime;
 pub use version::{Version, VersionError};
-
-/// Splits a `container_runtime_version` at the first `://` into (cri, version); without `://`
-/// the whole text is the cri and the version is empty.
-#[must_use]
-pub fn split_runtime(text: &str) -> (&str, &str) {
-    text.split_once("://").unwrap_or((text, ""))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn split_runtime_examples() {
-        assert_eq!(super::split_runtime("containerd://1.6.20"), ("containerd", "1.6.20"));
-        assert_eq!(super::split_runtime("cri-o"), ("cri-o", ""));
-        assert_eq!(super::split_runtime("a://b://c"), ("a", "b://c"));
-    }
-}
