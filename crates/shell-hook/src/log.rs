@@ -78,15 +78,33 @@ impl Logger {
     }
 
     /// Renders one line (without the newline); exposed for tests and for the proxy's access log.
+    ///
+    /// Lines are bounded whatever a server or an input put into them: every string is cut at
+    /// [`MAX_STRING`] bytes and a line still longer than [`MAX_LINE`] keeps only `level`, `msg` and
+    /// its field names; either way the line gets `"truncated": true`. (shell-operator itself cuts
+    /// lines at 10 000 characters, mid-JSON.)
     #[must_use]
     pub fn render(level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
-        let mut map = Map::with_capacity(fields.len() + 2);
+        let mut cut = false;
+        let mut map = Map::with_capacity(fields.len() + 3);
         map.insert("level".into(), Value::from(level.as_str()));
-        map.insert("msg".into(), Value::from(msg));
+        map.insert("msg".into(), Value::from(capped(msg, &mut cut)));
         for (k, v) in fields {
-            map.insert((*k).to_string(), v.clone());
+            map.insert((*k).to_string(), capped_value(v, &mut cut));
         }
-        Value::Object(map).to_string()
+        if cut {
+            map.insert("truncated".into(), Value::Bool(true));
+        }
+        let line = Value::Object(map).to_string();
+        if line.len() <= MAX_LINE {
+            return line;
+        }
+        let mut small = Map::new();
+        small.insert("level".into(), Value::from(level.as_str()));
+        small.insert("msg".into(), Value::from(capped(msg, &mut cut)));
+        small.insert("fields".into(), fields.iter().map(|(k, _)| Value::from(*k)).collect());
+        small.insert("truncated".into(), Value::Bool(true));
+        Value::Object(small).to_string()
     }
 
     /// Writes a line at `level` if enabled. Write errors on stderr are ignored: there is nowhere
@@ -121,15 +139,60 @@ impl Logger {
     }
 }
 
+/// The longest string a log line carries, in bytes (cut on a character boundary).
+pub const MAX_STRING: usize = 1024;
+/// The longest log line, in bytes.
+pub const MAX_LINE: usize = 8192;
+
+fn capped(s: &str, cut: &mut bool) -> String {
+    if s.len() <= MAX_STRING {
+        return s.to_string();
+    }
+    *cut = true;
+    let mut end = MAX_STRING;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn capped_value(v: &Value, cut: &mut bool) -> Value {
+    match v {
+        Value::String(s) => Value::from(capped(s, cut)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| capped_value(v, cut)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (capped(k, cut), capped_value(v, cut))).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Level, Logger};
+    use super::{Level, Logger, MAX_LINE, MAX_STRING};
     use serde_json::json;
 
     #[test]
     fn renders_level_msg_then_fields() {
         let line = Logger::render(Level::Warn, "a \"quoted\"\nthing", &[("count", json!(2))]);
         assert_eq!(line, r#"{"level":"warn","msg":"a \"quoted\"\nthing","count":2}"#);
+    }
+
+    /// Regression: text from Connect's `error`, node annotations and Prometheus errors reached log
+    /// lines uncapped (10 MB lines seen).
+    #[test]
+    fn lines_are_bounded() {
+        let huge = "é".repeat(5_000_000);
+        let line = Logger::render(Level::Error, &huge, &[("error", json!(huge)), ("n", json!(1))]);
+        assert!(line.len() <= MAX_LINE, "{}", line.len());
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["truncated"], true);
+        assert!(v["msg"].as_str().unwrap().len() <= MAX_STRING + "…".len());
+        assert_eq!(v["n"], 1);
+        let many: Vec<(&str, serde_json::Value)> = (0..40).map(|_| ("f", json!("x".repeat(MAX_STRING)))).collect();
+        let wide = Logger::render(Level::Info, "m", &[("a", json!(vec!["y".repeat(900); 50]))]);
+        assert!(wide.len() <= MAX_LINE && wide.contains("\"fields\":[\"a\"]"), "{wide}");
+        assert!(Logger::render(Level::Info, "m", &many).len() <= MAX_LINE);
+        let short = Logger::render(Level::Info, "ok", &[("k", json!("v"))]);
+        assert!(!short.contains("truncated"));
     }
 
     #[test]

@@ -98,7 +98,8 @@ impl ValuesPatch {
             let Value::Object(map) = node else {
                 return Err(PatchError::ParentNotObject { path: path.into(), parent: prefix });
             };
-            if !map.contains_key(token.as_str()) {
+            // A missing or `null` section counts as empty (module-hooks.md §2): create it.
+            if map.get(token.as_str()).is_none_or(Value::is_null) {
                 map.insert(token.clone(), Value::Object(Map::new()));
                 self.ops.push(ValuesOperation::Add { path: prefix.clone(), value: Value::Object(Map::new()) });
             }
@@ -203,6 +204,21 @@ mod tests {
             ])
         );
         assert_eq!(&apply(&input, &p), p.current());
+    }
+
+    /// Regression: `flantIntegration: null` / `internal: null` failed with a message naming the
+    /// wrong path; a null section counts as empty and is replaced by an object.
+    #[test]
+    fn null_sections_count_as_empty() {
+        for input in [json!({"flantIntegration": null}), json!({"flantIntegration": {"internal": null}})] {
+            let mut p = ValuesPatch::new(&input);
+            p.add("/flantIntegration/internal/licenseKey", json!("k")).unwrap();
+            assert_eq!(apply(&input, &p), json!({"flantIntegration": {"internal": {"licenseKey": "k"}}}), "{input}");
+            p.remove("/flantIntegration/internal/madisonAuthKey").unwrap();
+        }
+        let mut p = ValuesPatch::new(&json!({"flantIntegration": null}));
+        p.remove("/flantIntegration/internal/madisonAuthKey").unwrap();
+        assert!(p.is_empty(), "removing under a null section is a no-op");
     }
 
     #[test]
