@@ -61,3 +61,35 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    fn run(global: Value, module: Value) -> Result<Vec<Value>, String> {
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "beforeHelm", "snapshots": {}}]))
+            .values(json!({"global": global, "flantIntegration": module}))
+            .run(handle)?;
+        Ok(out.values_patch)
+    }
+
+    #[test]
+    fn facts_from_values_only() {
+        let global = json!({
+            "enabledModules": ["deckhouse", "cloud-provider-openstack", "terraform-manager"],
+            "discovery": {"kubernetesVersion": "v1.29.4"},
+            "clusterConfiguration": {"clusterType": "Static"},
+        });
+        let patch = run(global.clone(), json!({"internal": {"nodeStats": {"staticNodesCount": 0}}})).unwrap();
+        let values: Vec<&Value> = patch.iter().map(|op| &op["value"]).collect();
+        assert_eq!(values, [&json!("openstack"), &json!("1.29"), &json!("Hybrid"), &json!(true)]);
+        let err = run(global, json!({"internal": {}})).unwrap_err();
+        assert_eq!(err, "waiting for internal.nodeStats.staticNodesCount to be defined");
+        let err = run(json!({"enabledModules": [], "discovery": {"kubernetesVersion": "abc"}}), json!({})).unwrap_err();
+        assert_eq!(err, "can't parse Kubernetes version \"abc\"");
+    }
+}

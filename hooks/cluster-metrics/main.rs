@@ -7,7 +7,6 @@
 use std::process::ExitCode;
 
 use serde_json::json;
-use shell_hook::env::var_lossy;
 use shell_hook::{run, Hook, Input, Reads, Writes};
 
 const HOOK: Hook = Hook {
@@ -64,19 +63,20 @@ fn parse_number(text: &str) -> Option<f64> {
 #[allow(clippy::unnecessary_wraps)] // every handler has the fallible `Handler` signature
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp() as f64;
+    let vars = &input.env;
     let m = &mut input.metrics;
     m.expire(GROUP);
-    m.set(CLUSTER_INFO, GROUP, now, INFO_LABELS.map(|(label, env)| (label, var_lossy(env))));
+    m.set(CLUSTER_INFO, GROUP, now, INFO_LABELS.map(|(label, env)| (label, vars.lossy(env))));
     for (metric, env) in NUMERIC {
-        match parse_number(&var_lossy(env)) {
+        match parse_number(&vars.lossy(env)) {
             Some(v) => m.set(metric, GROUP, v, Vec::<(String, String)>::new()),
             None => input
                 .log
                 .error("skipping metric: value is not a number", &[("metric", json!(metric)), ("env", json!(env))]),
         }
     }
-    if !var_lossy("FP_KUBEALL_HOST").is_empty() {
-        m.set(KUBEALL, GROUP, now, KUBEALL_LABELS.map(|(label, env)| (label, var_lossy(env))));
+    if !vars.lossy("FP_KUBEALL_HOST").is_empty() {
+        m.set(KUBEALL, GROUP, now, KUBEALL_LABELS.map(|(label, env)| (label, vars.lossy(env))));
     }
     Ok(())
 }
@@ -87,7 +87,28 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_number;
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, parse_number, HOOK};
+
+    #[test]
+    fn numbers_and_labels_from_the_environment() {
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "onStartup"}]))
+            .env("FP_MASTERS_COUNT", "3")
+            .env("FP_MASTER_MIN_MEMORY", "8265010916")
+            .env("FP_CONTACTS", "ten")
+            .env("FP_RELEASE_CHANNEL", "Stable")
+            .run(handle)
+            .unwrap();
+        let get = |name: &str| out.metrics.iter().find(|m| m["name"] == name).cloned();
+        assert_eq!(get("flant_pricing_masters_count").unwrap()["value"], 3);
+        assert_eq!(get("flant_pricing_master_min_memory").unwrap()["value"], 8_265_010_916_i64);
+        assert!(get("flant_pricing_contacts").is_none(), "a non-number is skipped");
+        assert_eq!(get("flant_pricing_cluster_info").unwrap()["labels"]["release_channel"], "Stable");
+        assert!(get("flant_pricing_kubeall").is_none(), "no kubeall series without FP_KUBEALL_HOST");
+    }
 
     #[test]
     fn numbers_in_json_syntax_only() {

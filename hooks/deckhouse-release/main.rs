@@ -50,3 +50,35 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    #[test]
+    fn bundle_and_channel_decoded_from_the_secret() {
+        let run = |secret| TestRun::new(&HOOK).snapshots([("deckhouseSecret", vec![secret])]);
+        let out = run(json!({"bundle": "RGVmYXVsdA==", "releaseChannel": "U3RhYmxl"})).run(handle).unwrap();
+        assert_eq!(
+            out.values_patch,
+            [
+                json!({"op": "add", "path": "/flantIntegration", "value": {}}),
+                json!({"op": "add", "path": "/flantIntegration/internal", "value": {}}),
+                json!({"op": "add", "path": "/flantIntegration/internal/bundle", "value": "Default"}),
+                json!({"op": "add", "path": "/flantIntegration/internal/releaseChannel", "value": "Stable"}),
+            ]
+        );
+        let unchanged = run(json!({"bundle": "RGVmYXVsdA==", "releaseChannel": "U3RhYmxl"}))
+            .values(json!({"flantIntegration": {"internal": {"bundle": "Default", "releaseChannel": "Stable"}}}))
+            .run(handle)
+            .unwrap();
+        assert!(unchanged.values_patch.is_empty(), "no patch when nothing changed");
+        let err = run(json!({"bundle": "%%%"})).run(handle).unwrap_err();
+        assert_eq!(err, "cannot decode key bundle of Secret d8-system/deckhouse-discovery: invalid base64");
+        let none = TestRun::new(&HOOK).snapshots([("deckhouseSecret", vec![])]).run(handle).unwrap();
+        assert!(none.values_patch.is_empty());
+    }
+}

@@ -49,3 +49,33 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    fn value(module: Value) -> Value {
+        let out =
+            TestRun::new(&HOOK).context(json!([{"binding": "afterHelm"}])).values(json!({"flantIntegration": module})).run(handle).unwrap();
+        out.metrics[1]["value"].clone()
+    }
+
+    #[test]
+    fn what_counts_as_misconfigured() {
+        let connect = json!({"url": "https://connect.deckhouse.io/v1/remote_write"});
+        assert_eq!(value(json!({"metrics": connect, "kubeall": {"host": "h"}})), 0);
+        assert_eq!(value(json!({"metrics": connect, "kubeall": {"host": ""}})), 2, "no kubeall host");
+        assert_eq!(value(json!({"metrics": {"url": "https://elsewhere/rw"}, "kubeall": {"host": "h"}})), 1);
+        assert_eq!(value(json!({"metrics": false, "kubeall": {"host": "h"}})), 1, "metrics off");
+        assert_eq!(value(json!({"madisonAuthKey": false, "metrics": false})), 0, "Madison disabled: not ours to judge");
+        let err = TestRun::new(&HOOK)
+            .context(json!([{"binding": "afterHelm"}]))
+            .values(json!({"flantIntegration": {"metrics": "yes"}}))
+            .run(handle)
+            .unwrap_err();
+        assert_eq!(err, "flantIntegration.metrics: expected an object or false, got a string");
+    }
+}

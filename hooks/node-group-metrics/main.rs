@@ -25,3 +25,25 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    #[test]
+    fn the_least_up_to_date_group_decides_and_no_group_means_no_series() {
+        let out = TestRun::new(&HOOK).snapshots([("ngs", vec![json!(1), json!(0), json!(1)])]).run(handle).unwrap();
+        assert_eq!(
+            out.metrics,
+            [
+                json!({"action": "expire", "group": "group_node_group_metrics"}),
+                json!({"action": "set", "group": "group_node_group_metrics", "name": "flant_pricing_all_managed_nodes_up_to_date", "value": 0, "labels": {}}),
+            ]
+        );
+        let none = TestRun::new(&HOOK).snapshots([("ngs", vec![])]).run(handle).unwrap();
+        assert_eq!(none.metrics.len(), 1, "only the expire line");
+    }
+}

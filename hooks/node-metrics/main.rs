@@ -113,3 +113,79 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    fn node(name: &str, group: &str, annotation: &str, virt: &str, cp: bool, tainted: bool) -> Value {
+        json!({"name": name, "node_group": group, "pricing_node_type": annotation, "virtualization": virt,
+               "is_controlplane": cp, "is_controlplane_tainted": tainted})
+    }
+
+    /// `(metric, type) → value` of one run's `set` lines.
+    fn series(metrics: &[Value]) -> Vec<(String, String, f64)> {
+        metrics
+            .iter()
+            .filter(|m| m["action"] == "set")
+            .map(|m| {
+                (m["name"].as_str().unwrap().into(), m["labels"]["type"].as_str().unwrap().into(), m["value"].as_f64().unwrap())
+            })
+            .filter(|(_, _, v)| *v != 0.0)
+            .collect()
+    }
+
+    #[test]
+    fn annotation_beats_node_group_type_and_nodes_without_group_are_not_counted() {
+        let out = TestRun::new(&HOOK)
+            .snapshots([
+                (
+                    "nodes",
+                    vec![
+                        node("m0", "master", "", "kvm", true, true),
+                        node("w0", "workers", "Hard", "", false, false),
+                        node("w1", "workers", "", "", false, false),
+                        node("orphan", "deleted-group", "", "", false, false),
+                    ],
+                ),
+                ("ngs", vec![json!({"name": "master", "node_type": "CloudPermanent"}), json!({"name": "workers", "node_type": "CloudEphemeral"})]),
+            ])
+            .run(handle)
+            .unwrap();
+        assert_eq!(out.metrics[0], json!({"action": "expire", "group": "group_node_metrics"}));
+        assert_eq!(out.metrics.len(), 17, "one expire and 16 series, zeros included");
+        assert_eq!(
+            series(&out.metrics),
+            [
+                ("flant_pricing_count_nodes_by_type".into(), "ephemeral".into(), 1.0),
+                ("flant_pricing_count_nodes_by_type".into(), "hard".into(), 1.0),
+                ("flant_pricing_nodes".into(), "ephemeral".into(), 1.0),
+                ("flant_pricing_nodes".into(), "hard".into(), 1.0),
+                ("flant_pricing_nodes".into(), "vm".into(), 1.0),
+                ("flant_pricing_controlplane_nodes".into(), "vm".into(), 1.0),
+                ("flant_pricing_controlplane_tainted_nodes".into(), "vm".into(), 1.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_annotation_is_ignored_and_a_bad_item_fails() {
+        let ngs = vec![json!({"name": "g", "node_type": "Static"})];
+        let out = TestRun::new(&HOOK)
+            .snapshots([("nodes", vec![node("n", "g", "Bogus", "", false, false)]), ("ngs", ngs.clone())])
+            .run(handle)
+            .unwrap();
+        assert_eq!(series(&out.metrics), [
+            ("flant_pricing_count_nodes_by_type".into(), "hard".into(), 1.0),
+            ("flant_pricing_nodes".into(), "hard".into(), 1.0),
+        ]);
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", vec![json!({"name": "n", "is_controlplane": "yes"})]), ("ngs", ngs)])
+            .run(handle)
+            .unwrap_err();
+        assert!(err.contains("nodes") && err.contains("item 0"), "{err}");
+    }
+}

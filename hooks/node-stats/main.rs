@@ -88,3 +88,36 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    fn node(name: &str, version: &str, cp: bool, taint: bool, cpu: &str, memory: &str) -> Value {
+        json!({"name": name, "kubelet_version": version, "node_type": "Static", "is_controlplane": cp,
+               "has_controlplane_taint": taint, "cpu": cpu, "memory": memory})
+    }
+
+    #[test]
+    fn stats_and_errors_naming_the_node() {
+        let out = TestRun::new(&HOOK)
+            .snapshots([("nodes", vec![node("m0", "v1.29.1", true, true, "3500m", "4Gi"), node("w0", "v1.28.3", false, false, "", "")])])
+            .run(handle)
+            .unwrap();
+        assert_eq!(
+            out.values_patch.last().unwrap()["value"],
+            json!({"staticNodesCount": 2, "mastersCount": 1, "masterIsDedicated": true, "masterMinCPU": 4,
+                   "masterMinMemory": 4_294_967_296_i64, "minimalKubeletVersion": "1.28"})
+        );
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", vec![node("m0", "v1.29.1", true, false, "12Kb", "1Gi")])])
+            .run(handle)
+            .unwrap_err();
+        assert!(err.starts_with("node \"m0\": field cpu: "), "{err}");
+        let err = TestRun::new(&HOOK).snapshots([("nodes", vec![node("m0", "", true, false, "1", "1")])]).run(handle).unwrap_err();
+        assert_eq!(err, "no Node reports a kubelet version");
+    }
+}

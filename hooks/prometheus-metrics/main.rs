@@ -12,7 +12,6 @@ use pricing::usage::{container_runtimes, helm_releases, os_images};
 use pricing::{terraform_from_queries, terraform_without_manager, NodeStatus, TemplateStatus};
 use prometheus_query::{Client, Config, QueryError, Sample};
 use serde_json::json;
-use shell_hook::env::var_lossy;
 use shell_hook::{run, Hook, Input, Logger, Metrics, Reads, Writes};
 
 const HOOK: Hook = Hook {
@@ -183,8 +182,8 @@ fn terraform(m: &mut Metrics, log: Logger, results: Option<[QueryResult; 3]>, cl
 
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let log = input.log;
-    let enabled = var_lossy("FP_TERRAFORM_MANAGER_ENABLED").eq_ignore_ascii_case("true");
-    let cluster_type = var_lossy("FP_CLUSTER_TYPE");
+    let enabled = input.env.lossy("FP_TERRAFORM_MANAGER_ENABLED").eq_ignore_ascii_case("true");
+    let cluster_type = input.env.lossy("FP_CLUSTER_TYPE");
 
     let mut queries: Vec<Query> = Vec::new();
     if enabled {

@@ -56,6 +56,7 @@ pub use log::{Level, Logger};
 pub use output::kube::{KubeOperation, KubeOperations, ObjectRef, PatchFlags};
 pub use output::metrics::{format_value, MetricOperation, Metrics};
 pub use output::values::{escape as escape_pointer_token, PatchError, ValuesOperation, ValuesPatch, MODULE_ROOT};
+pub use env::Env;
 pub use run::{run, Handler, Hook, Input, Reads, Writes};
 pub use secret::Secret;
 pub use values::{type_name, Values, ValuesError};

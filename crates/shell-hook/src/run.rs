@@ -69,6 +69,8 @@ pub struct Input<'a> {
     pub config_values: Value,
     /// The stderr logger.
     pub log: Logger,
+    /// The environment the hook reads its own settings from (`FP_*`, `PROMETHEUS_*`, …).
+    pub env: crate::env::Env,
     /// Metric operations.
     pub metrics: Metrics,
     /// Kubernetes operations.
@@ -83,6 +85,7 @@ impl std::fmt::Debug for Input<'_> {
             .field("contexts", &self.contexts)
             .field("values", &crate::secret::Shape(&self.values))
             .field("config_values", &crate::secret::Shape(&self.config_values))
+            .field("env", &self.env)
             .field("metrics", &self.metrics)
             .field("kube", &self.kube)
             .field("values_patch", &self.values_patch)
@@ -250,7 +253,7 @@ fn execute(hook: &Hook, handler: Handler, log: Logger, paths: &Paths) -> anyhow:
         None if hook.reads.config_values => Value::Object(serde_json::Map::new()),
         None => Value::Null,
     };
-    let Some(files) = call(hook, handler, log, contexts, values, config_values)? else {
+    let Some(files) = call(hook, handler, log, contexts, values, config_values, crate::env::Env::process())? else {
         return Ok(());
     };
     let outputs = [
@@ -279,6 +282,7 @@ pub(crate) fn call(
     contexts: BindingContexts<'_>,
     values: Value,
     config_values: Value,
+    env: crate::env::Env,
 ) -> anyhow::Result<Option<Outputs>> {
     if contexts.is_empty() {
         log.debug("empty binding context: nothing to do", &[]);
@@ -290,6 +294,7 @@ pub(crate) fn call(
         values,
         config_values,
         log,
+        env,
         metrics: Metrics::new(log),
         kube: KubeOperations::default(),
         values_patch,
@@ -397,6 +402,7 @@ mod tests {
             values: values.clone(),
             config_values: values.clone(),
             log,
+            env: crate::env::Env::fixed([("FP_X", SECRET)]),
             metrics: Metrics::new(log),
             kube: KubeOperations::default(),
             values_patch: patch,

@@ -37,6 +37,7 @@ pub struct TestRun<'h> {
     contexts: Value,
     values: Option<Value>,
     config_values: Option<Value>,
+    env: std::collections::BTreeMap<String, String>,
 }
 
 /// What a successful call recorded, parsed back from the serialised outputs.
@@ -57,7 +58,7 @@ impl<'h> TestRun<'h> {
     /// (`{}` when the hook reads them).
     #[must_use]
     pub fn new(hook: &'h Hook) -> Self {
-        Self { hook, contexts: json!([]), values: None, config_values: None }
+        Self { hook, contexts: json!([]), values: None, config_values: None, env: std::collections::BTreeMap::new() }
     }
 
     /// The binding context array, as the operator writes it.
@@ -97,6 +98,14 @@ impl<'h> TestRun<'h> {
         self
     }
 
+    /// Sets a variable of the hook's environment ([`Env`](crate::env::Env)); nothing else of the
+    /// process environment is visible to the handler.
+    #[must_use]
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
     /// Calls the handler; `Err` carries the message the run loop would log as its error line.
     pub fn run(self, handler: Handler) -> Result<Outcome, String> {
         let text = self.contexts.to_string();
@@ -109,7 +118,8 @@ impl<'h> TestRun<'h> {
         let values = default(self.hook.reads.values, self.values);
         let config_values = default(self.hook.reads.config_values, self.config_values);
         let log = Logger::new(Level::Error);
-        let out = call(self.hook, handler, log, contexts, values, config_values).map_err(|e| format!("{e:#}"))?;
+        let env = crate::env::Env::fixed(self.env);
+        let out = call(self.hook, handler, log, contexts, values, config_values, env).map_err(|e| format!("{e:#}"))?;
         let Some(out) = out else { return Ok(Outcome::default()) };
         let lines = |text: Option<String>| -> Vec<Value> {
             text.unwrap_or_default().lines().map(|l| serde_json::from_str(l).expect("outputs are JSON lines")).collect()
