@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use test_support::prometheus::{counter, gauge, Prometheus, Series};
 
 const NODE_METRICS: &str = env!("CARGO_BIN_EXE_node-metrics");
+const NODE_GROUP_RESOURCES: &str = env!("CARGO_BIN_EXE_node-group-resources-metrics");
 const PROMETHEUS_METRICS: &str = env!("CARGO_BIN_EXE_prometheus-metrics");
 const CONTROLLER_METRICS: &str = env!("CARGO_BIN_EXE_controller-metrics");
 const MADISON_PROXY: &str = env!("CARGO_BIN_EXE_madison-proxy");
@@ -145,10 +146,70 @@ fn bench_node_metrics(dir: &Path, report: &mut String) {
     }
     let _ = writeln!(
         report,
-        "\nTarget (issue 2): the 100k-node run well under 100 ms and 64 MiB. The input file itself is read into \
+        "\nTarget: the 100k-node run well under 100 ms and 64 MiB. The input file itself is read into \
          memory (15.7 MiB of the peak); the run makes one validating scan of the whole file and one typed pass \
          over the snapshot it uses, borrowing strings from the buffer.\n"
     );
+}
+
+/// A Group context for node-group-resources-metrics: `n` nodes in 40 NodeGroups of every role.
+fn synthetic_capacity_cluster(n: usize, seed: u64) -> String {
+    let mut rng = Lcg(seed);
+    let taints = [
+        "",
+        r#"{"key":"node-role.kubernetes.io/control-plane","value":""}"#,
+        r#"{"key":"dedicated.deckhouse.io","value":"system"}"#,
+        r#"{"key":"dedicated.deckhouse.io","value":"monitoring"}"#,
+        r#"{"key":"dedicated.deckhouse.io","value":"frontend"}"#,
+        r#"{"key":"dedicated","value":"x"}"#,
+    ];
+    let ngs: Vec<String> = (0..40)
+        .map(|i| format!(r#"{{"filterResult":{{"name":"ng-{i}","taints":[{}]}}}}"#, rng.pick(&taints)))
+        .collect();
+    let nodes: Vec<String> = (0..n)
+        .map(|i| {
+            let g = rng.next() % 41; // 40 = a group that does not exist
+            let cpu = rng.pick(&["2", "4", "8", "7500m", "16"]);
+            let mem = rng.pick(&["4Gi", "16351048Ki", "8105804Ki", "32Gi", "129M"]);
+            format!(r#"{{"filterResult":{{"name":"node-{i}","node_group":"ng-{g}","cpu":"{cpu}","memory":"{mem}"}}}}"#)
+        })
+        .collect();
+    format!(
+        r#"[{{"binding":"ngs","type":"Group","groupName":"main","snapshots":{{"nodes":[{}],"ngs":[{}]}}}}]"#,
+        nodes.join(","),
+        ngs.join(",")
+    )
+}
+
+fn bench_node_group_resources(dir: &Path, report: &mut String) {
+    let _ = writeln!(report, "## node-group-resources-metrics (capacity per role)\n");
+    let _ = writeln!(
+        report,
+        "Synthetic Group context (seed 7): N nodes in 40 NodeGroups of every role, quantities in every \
+         form (cores, millicores, Ki, Gi, M); {RUNS} runs each of the release binary.\n"
+    );
+    let _ =
+        writeln!(report, "| nodes | input size | wall median (ms) | wall min (ms) | wall max (ms) | peak RSS (MiB) |");
+    let _ = writeln!(report, "|---:|---:|---:|---:|---:|---:|");
+    for n in [10_000, 100_000] {
+        let bc = dir.join(format!("node-group-resources-{n}.json"));
+        let text = synthetic_capacity_cluster(n, 7);
+        std::fs::write(&bc, &text).expect("write input");
+        let mut samples: Vec<Sample> = (0..RUNS).map(|_| run_measured(NODE_GROUP_RESOURCES, &bc, None)).collect();
+        samples.sort_by_key(|s| s.wall);
+        let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+        let _ = writeln!(
+            report,
+            "| {n} | {:.1} MiB | {} | {} | {} | {:.1} |",
+            text.len() as f64 / 1_048_576.0,
+            ms(samples[RUNS / 2].wall),
+            ms(samples[0].wall),
+            ms(samples[RUNS - 1].wall),
+            peak as f64 / 1024.0
+        );
+    }
+    let _ =
+        writeln!(report, "\nTarget (the spec's budget, as node-metrics): 100k nodes well under 100 ms and 64 MiB.\n");
 }
 
 /// A usage-sized cluster in Prometheus: 300 nodes, 3000 pods, 400 controllers, terraform series.
@@ -523,6 +584,7 @@ fn main() -> ExitCode {
     let _ = writeln!(report, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(report, "- build: release profile (LTO fat, codegen-units 1)\n");
     bench_node_metrics(&dir, &mut report);
+    bench_node_group_resources(&dir, &mut report);
     bench_prometheus_metrics(&dir, &mut report);
     bench_controller_metrics(&dir, &mut report);
     bench_madison_proxy(&mut report);

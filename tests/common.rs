@@ -20,6 +20,7 @@ pub const HOOKS: &[(&str, &str)] = &[
     ("madison-revoke", env!("CARGO_BIN_EXE_madison-revoke")),
     ("misconfiguration-metric", env!("CARGO_BIN_EXE_misconfiguration-metric")),
     ("node-group-metrics", env!("CARGO_BIN_EXE_node-group-metrics")),
+    ("node-group-resources-metrics", env!("CARGO_BIN_EXE_node-group-resources-metrics")),
     ("node-metrics", env!("CARGO_BIN_EXE_node-metrics")),
     ("node-stats", env!("CARGO_BIN_EXE_node-stats")),
     ("prometheus-metrics", env!("CARGO_BIN_EXE_prometheus-metrics")),

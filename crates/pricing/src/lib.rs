@@ -19,12 +19,17 @@
 //! [`cloud_provider`], [`terraform_manager_enabled`] and [`cluster_type`] (Cloud / Hybrid /
 //! Static); [`node_stats`] (masters, "dedicated master", control-plane minimums, lowest kubelet).
 //!
+//! # Capacity
+//! [`capacity`]: the role of a NodeGroup from its template taints and exact CPU / memory sums
+//! per role.
+//!
 //! # Other rules
 //! [`os_image_label`], [`parse_quantity_ceil`] (Kubernetes quantities, exact, rounded up),
 //! [`Version`] (kubelet and Kubernetes versions), [`usage`] (helm, OS-image and CRI aggregation),
 //! [`ingress`] (ingress controller aggregation), [`madison`] (Madison key settings).
 
 mod billing;
+pub mod capacity;
 mod cluster;
 pub mod ingress;
 pub mod madison;
@@ -39,7 +44,7 @@ pub use billing::{automatic as automatic_billing_type, classify, BillingType, Cl
 pub use cluster::{cloud_provider, cluster_type, terraform_manager_enabled, ClusterFacts, ClusterTypeError};
 pub use node_stats::{control_plane_quantity, node_stats, NodeFacts, NodeQuantityError, NodeStats};
 pub use os_image::{label as os_image_label, UNKNOWN as OS_IMAGE_UNKNOWN};
-pub use quantity::{parse_ceil as parse_quantity_ceil, QuantityError};
+pub use quantity::{parse_ceil as parse_quantity_ceil, parse_nanos as parse_quantity_nanos, QuantityError};
 pub use terraform::{
     from_queries as terraform_from_queries, without_manager as terraform_without_manager, worst_of, NodeStatus,
     TemplateStatus, TerraformState, PRIORITY as TERRAFORM_STATUS_PRIORITY,

@@ -17,6 +17,19 @@ pub enum QuantityError {
 
 /// Parses a quantity and rounds it up (towards +∞) to an integer.
 pub fn parse_ceil(text: &str) -> Result<i64, QuantityError> {
+    let value = scaled_ceil(text, 0)?;
+    i64::try_from(value).map_err(|_| QuantityError::OutOfRange(text.to_string()))
+}
+
+/// Parses a quantity exactly, in units of 10⁻⁹ (nano), the finest unit the Kubernetes API
+/// emits; a finer value (`1e-12`, never produced by the API server) is rounded up to 1 nano.
+/// `7500m` is `7_500_000_000`, `16351048Ki` is `16_743_473_152 × 10⁹`.
+pub fn parse_nanos(text: &str) -> Result<i128, QuantityError> {
+    scaled_ceil(text, 9)
+}
+
+/// `value × 10^extra_exp10`, rounded up, exactly.
+fn scaled_ceil(text: &str, extra_exp10: i32) -> Result<i128, QuantityError> {
     let invalid = || QuantityError::Invalid(text.to_string());
     let out_of_range = || QuantityError::OutOfRange(text.to_string());
     let bytes = text.as_bytes();
@@ -84,7 +97,7 @@ pub fn parse_ceil(text: &str) -> Result<i64, QuantityError> {
             mantissa.checked_mul(10).and_then(|m| m.checked_add(u128::from(b - b'0'))).ok_or_else(out_of_range)?;
     }
     let frac_len = i32::try_from(frac_digits.len()).map_err(|_| out_of_range())?;
-    let scale = exp10.checked_sub(frac_len).ok_or_else(out_of_range)?;
+    let scale = exp10.checked_sub(frac_len).and_then(|s| s.checked_add(extra_exp10)).ok_or_else(out_of_range)?;
     let num = mantissa.checked_mul(1024u128.pow(pow1024)).ok_or_else(out_of_range)?;
     let magnitude_ceil_or_floor = |round_up: bool| -> Result<u128, QuantityError> {
         if num == 0 {
@@ -103,8 +116,7 @@ pub fn parse_ceil(text: &str) -> Result<i64, QuantityError> {
     // Ceiling: round the magnitude up for positives, down for negatives.
     let magnitude = magnitude_ceil_or_floor(!negative)?;
     let value = i128::try_from(magnitude).map_err(|_| out_of_range())?;
-    let value = if negative { -value } else { value };
-    i64::try_from(value).map_err(|_| out_of_range())
+    Ok(if negative { -value } else { value })
 }
 
 #[cfg(test)]
@@ -148,6 +160,26 @@ mod tests {
             }
             assert_eq!(parse_ceil(input), Ok(want), "{input}");
         }
+    }
+
+    /// `pricing-hooks-additions.md` §1.4: exact values, no rounding.
+    #[test]
+    fn exact_nanos() {
+        let n = 1_000_000_000_i128;
+        for (input, want) in [
+            ("7500m", 7_500_000_000),
+            ("250m", 250_000_000),
+            ("16351048Ki", 16_743_473_152 * n),
+            ("1.5Gi", 1_610_612_736 * n),
+            ("129M", 129_000_000 * n),
+            ("1e9", n * n),
+            ("1n", 1),
+            ("1e-12", 1),
+            ("-1", -n),
+        ] {
+            assert_eq!(parse_nanos(input), Ok(want), "{input}");
+        }
+        assert!(matches!(parse_nanos("abc"), Err(QuantityError::Invalid(_))));
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! `node-group-resources-metrics`: installed CPU and memory capacity per NodeGroup role
+//! (`pricing-hooks-additions.md` §1).
+//!
+//! The role of a NodeGroup comes only from its template taints (master > system > monitoring >
+//! frontend, else worker); capacities are summed exactly per role and converted to `f64` once
+//! ([`pricing::capacity`]). One pass over borrowed strings, like `node-metrics`.
+
+use std::borrow::Cow;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use pricing::capacity::{capacities, role, NodeCapacity, Role};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use shell_hook::{run, Hook, Input, Reads, Writes};
+
+const HOOK: Hook = Hook {
+    config: include_str!("config.yaml"),
+    reads: Reads { values: false, config_values: false },
+    writes: Writes { metrics: true, kubernetes: false, values: false },
+};
+
+const GROUP: &str = "group_node_group_resources_metrics";
+const CPU: &str = "flant_pricing_node_group_cpu_cores";
+const MEMORY: &str = "flant_pricing_node_group_memory";
+/// Node names listed in the "not counted" debug line.
+const LOG_NODE_NAMES: usize = 5;
+
+#[derive(Deserialize)]
+struct Node<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    node_group: Cow<'a, str>,
+    #[serde(borrow)]
+    cpu: &'a RawValue,
+    #[serde(borrow)]
+    memory: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct NodeGroup<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    taints: Vec<Taint<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Taint<'a> {
+    #[serde(borrow, default)]
+    key: Cow<'a, str>,
+    #[serde(borrow, default)]
+    value: Cow<'a, str>,
+}
+
+/// A quantity field as text: a JSON string (how Kubernetes serialises quantities) or a JSON
+/// number read as its decimal text; anything else is a wrong shape naming node and field.
+fn quantity_text<'a>(node: &str, field: &str, raw: &'a RawValue) -> anyhow::Result<Cow<'a, str>> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        return serde_json::from_str::<Cow<'a, str>>(text)
+            .map_err(|_| anyhow!("binding nodes: node {node:?}: field {field}: not a string"));
+    }
+    if serde_json::from_str::<serde_json::Number>(text).is_ok() {
+        return Ok(Cow::Borrowed(text));
+    }
+    Err(anyhow!("binding nodes: node {node:?}: field {field}: expected a quantity string or a number"))
+}
+
+fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    let ngs = input.contexts.snapshot::<NodeGroup>("ngs")?;
+    let nodes = input.contexts.snapshot::<Node>("nodes")?;
+    let texts: Vec<(Cow<'_, str>, Cow<'_, str>)> = nodes
+        .items
+        .iter()
+        .map(|n| Ok((quantity_text(&n.name, "cpu", n.cpu)?, quantity_text(&n.name, "memory", n.memory)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let groups =
+        ngs.items.iter().map(|g| (g.name.as_ref(), role(g.taints.iter().map(|t| (t.key.as_ref(), t.value.as_ref())))));
+    let per_node = nodes.items.iter().zip(&texts).map(|(n, (cpu, memory))| NodeCapacity {
+        name: &n.name,
+        node_group: &n.node_group,
+        cpu,
+        memory,
+    });
+    let result = capacities(groups, per_node)?;
+    if !result.uncounted.is_empty() {
+        let names: Vec<&str> = result.uncounted.iter().take(LOG_NODE_NAMES).map(String::as_str).collect();
+        input.log.debug(
+            "nodes whose NodeGroup does not exist are not counted",
+            &[("count", json!(result.uncounted.len())), ("nodes", json!(names.join(",")))],
+        );
+    }
+    let m = &mut input.metrics;
+    m.expire(GROUP);
+    for (r, capacity) in &result.roles {
+        let labels = Role::labels(*r);
+        m.set(CPU, GROUP, capacity.cpu_cores(), labels);
+        m.set(MEMORY, GROUP, capacity.memory_bytes(), labels);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    run(&HOOK, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    fn ng(name: &str, taints: &[(&str, &str)]) -> Value {
+        json!({"name": name, "taints": taints.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()})
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // json!() values read best inline at the call site
+    fn node(name: &str, group: &str, cpu: Value, memory: Value) -> Value {
+        json!({"name": name, "node_group": group, "cpu": cpu, "memory": memory})
+    }
+
+    #[test]
+    fn series_per_role_in_fixed_order() {
+        let out = TestRun::new(&HOOK)
+            .snapshots([
+                ("nodes", vec![node("a", "w", json!("8"), json!("16Gi")), node("m", "master", json!(4), json!("8Gi"))]),
+                ("ngs", vec![ng("w", &[]), ng("master", &[("node-role.kubernetes.io/control-plane", "")])]),
+            ])
+            .run(handle)
+            .unwrap();
+        let labels = |master: &str| json!({"is_frontend": "false", "is_master": master, "is_monitoring": "false", "is_system": "false"});
+        let set = |name: &str, value: i64, master: &str| json!({"name": name, "group": "group_node_group_resources_metrics", "action": "set", "value": value, "labels": labels(master)});
+        assert_eq!(
+            out.metrics,
+            [
+                json!({"action": "expire", "group": "group_node_group_resources_metrics"}),
+                set("flant_pricing_node_group_cpu_cores", 8, "false"),
+                set("flant_pricing_node_group_memory", 17_179_869_184, "false"),
+                set("flant_pricing_node_group_cpu_cores", 4, "true"),
+                set("flant_pricing_node_group_memory", 8_589_934_592, "true"),
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_and_bad_quantities_fail_naming_the_node() {
+        let ngs = ("ngs", vec![ng("w", &[])]);
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", vec![node("n1", "w", json!(true), json!("1"))]), ngs.clone()])
+            .run(handle)
+            .unwrap_err();
+        assert!(err.contains("n1") && err.contains("cpu"), "{err}");
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", vec![node("n1", "w", json!("abc"), json!("1"))]), ngs])
+            .run(handle)
+            .unwrap_err();
+        assert_eq!(err, "node \"n1\": field cpu: invalid quantity \"abc\"");
+        let none = TestRun::new(&HOOK).snapshots([("nodes", vec![]), ("ngs", vec![])]).run(handle).unwrap();
+        assert_eq!(none.metrics.len(), 1, "only the expire line");
+    }
+}
