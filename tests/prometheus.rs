@@ -166,6 +166,11 @@ fn usage_series() -> Vec<Series> {
         ("Ubuntu 22.04.4 LTS", 2.0),
         ("Red Hat Enterprise Linux Server 7.8 (Maipo)", 1.0),
         ("Flatcar Container Linux by Kinvolk 3510.2.1 (Oklo)", 1.0),
+        // pricing-hooks-additions.md §3.5: upstream's MosOS pattern failed the whole run here.
+        ("openSUSE Leap 15.5", 2.0),
+        ("openSUSE Leap 15.6", 1.0),
+        ("ROSA Chrome 12.4", 1.0),
+        ("MosOS Arbat 15.5", 4.0),
     ] {
         // Each node reports its own series; `sum by (os_image)` adds them up.
         for i in 0..(n as usize) {

@@ -75,6 +75,24 @@ mod tests {
         assert_eq!(got.values().sum::<f64>(), 4.0);
     }
 
+    /// pricing-hooks-additions.md §3.5 — also the regression for upstream's MosOS pattern, which
+    /// failed the whole run as soon as Prometheus reported a node.
+    #[test]
+    fn os_images_with_rosa_mosos_opensuse() {
+        let got = os_images([
+            ("Ubuntu 22.04.3 LTS", 3.0),
+            ("Ubuntu 22.04.4 LTS", 2.0),
+            ("Red Hat Enterprise Linux Server 7.8 (Maipo)", 1.0),
+            ("Flatcar Container Linux by Kinvolk 3510.2.1 (Oklo)", 1.0),
+            ("openSUSE Leap 15.5", 2.0),
+            ("openSUSE Leap 15.6", 1.0),
+            ("ROSA Chrome 12.4", 1.0),
+            ("MosOS Arbat 15.5", 4.0),
+        ]);
+        let want = [("mosos-15", 4.0), ("opensuse-15", 3.0), ("rhel-7", 1.0), ("rosa-12", 1.0), ("ubuntu-22.04", 5.0), ("unknown", 1.0)];
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), want.map(|(l, v)| (l.to_string(), v)));
+    }
+
     #[test]
     fn split_runtime_examples() {
         assert_eq!(split_runtime("containerd://1.6.20"), ("containerd", "1.6.20"));
