@@ -34,3 +34,5 @@ mod load;
 mod rules;
 // The demo pipeline (jq-built binding contexts → hooks → exposition) gives the expected bill.
 mod demo;
+// Hardening: bounded answers, no redirects, linear costs, null sections (issue 10).
+mod hardening;

@@ -2,6 +2,7 @@
 //! (`module-hooks.md` §11).
 //!
 //! The configuration may hold cloud credentials: errors report positions only, never content.
+//! The parse is linear in the document's size whatever its nesting (`layout.rs`).
 
 use std::process::ExitCode;
 
@@ -10,6 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use shell_hook::{run, Hook, Input, Reads, Secret, Writes};
+
+mod layout;
+use layout::Layout;
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -29,24 +33,16 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let decoded = Secret::new(STANDARD.decode(data).map_err(|_| {
         anyhow!("cannot decode key cloud-provider-cluster-configuration.yaml of Secret kube-system/d8-provider-cluster-configuration: invalid base64")
     })?);
-    let doc: serde_yaml::Value = match serde_yaml::from_slice(decoded.expose()) {
-        Ok(d) => d,
-        Err(e) => {
-            let at = e.location().map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default();
-            input.log.error(&format!("cannot parse provider cluster configuration as YAML{at}"), &[]);
-            return Ok(());
+    match layout::parse(decoded.expose()) {
+        Ok(Layout::Found(layout)) => {
+            input.values_patch.add("/flantIntegration/internal/cloudLayout", Value::from(layout))?;
         }
-    };
-    let Some(map) = doc.as_mapping() else {
-        input.log.error("provider cluster configuration is not a YAML mapping", &[]);
-        return Ok(());
-    };
-    match map.get("layout").and_then(serde_yaml::Value::as_str) {
-        Some(layout) => input.values_patch.add("/flantIntegration/internal/cloudLayout", Value::from(layout))?,
-        None => input.log.error(
+        Ok(Layout::Missing) => input.log.error(
             "key `layout` not found in provider cluster configuration",
             &[("secret", json!("kube-system/d8-provider-cluster-configuration"))],
         ),
+        Ok(Layout::NotAMapping) => input.log.error("provider cluster configuration is not a YAML mapping", &[]),
+        Err(e) => input.log.error(&e.to_string(), &[]),
     }
     Ok(())
 }

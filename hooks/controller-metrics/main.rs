@@ -2,13 +2,14 @@
 //! (`pricing-hooks.md` §5).
 //!
 //! Two queries per controller, all issued concurrently (at most 8 in flight). A controller whose
-//! query failed loses both of its series; the others are unaffected and the run succeeds.
+//! query failed loses both of its series; the others are unaffected and the run succeeds. The
+//! run's 240 s deadline counts from the handler's start; queries not started by then are not sent.
 
 use std::borrow::Cow;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use prometheus_query::{escape_label_value, Client, Config, QueryError, Sample};
+use prometheus_query::{escape_label_value, Client, Config, QueryError, Sample, RUN_DEADLINE};
 use serde::Deserialize;
 use serde_json::json;
 use shell_hook::{run, Hook, Input, Reads, Writes};
@@ -50,6 +51,9 @@ fn first_value(r: &Result<Vec<Sample>, QueryError>) -> Result<f64, &QueryError> 
 }
 
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    // The run's deadline counts from here, not from the first query: typing a huge snapshot and
+    // building its queries is part of the run.
+    let deadline = tokio::time::Instant::now() + RUN_DEADLINE;
     let mut controllers = Vec::new();
     for (binding, kind) in BINDINGS {
         for c in input.contexts.snapshot::<Controller>(binding)?.items {
@@ -73,7 +77,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let client = Client::new(&Config::from_env(), input.log);
+    let client = Client::new(&Config::from_env(), input.log).with_deadline(deadline);
     let results = runtime.block_on(client.query_all(&queries));
     for ((c, kind), pair) in controllers.iter().zip(results.chunks(2)) {
         match (first_value(&pair[0]), first_value(&pair[1])) {

@@ -2,17 +2,16 @@
 //!
 //! Order: a revoked project removes the key; else the configured key; else the password of the
 //! Deckhouse registry credentials. The key is held in a `Secret` from the moment it is read and
-//! appears in no log line or error; docker-config errors give positions, never content.
+//! appears in no log line or error; docker-config errors give positions, never content. The
+//! docker config is read in memory bounded by one credentials entry (`dockercfg.rs`).
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use serde::Deserialize;
+use anyhow::bail;
 use serde_json::Value;
 use shell_hook::{run, Hook, Input, Reads, Secret, Writes};
+
+mod dockercfg;
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -22,19 +21,6 @@ const HOOK: Hook = Hook {
 
 const LICENSE_KEY: &str = "/flantIntegration/internal/licenseKey";
 const REVOKED_BINDING: &str = "madison-revoked-project";
-
-#[derive(Deserialize)]
-struct DockerConfig {
-    auths: BTreeMap<String, Credentials>,
-}
-
-#[derive(Deserialize, Default)]
-struct Credentials {
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    auth: Option<String>,
-}
 
 /// The license from the registry credentials in the values.
 fn from_registry(values: &shell_hook::Values<'_>) -> anyhow::Result<Secret<String>> {
@@ -47,42 +33,7 @@ fn from_registry(values: &shell_hook::Values<'_>) -> anyhow::Result<Secret<Strin
     if encoded.is_empty() {
         bail!("cannot decode docker config JSON: global.modulesImages.registry.dockercfg is empty");
     }
-    let raw = Secret::new(
-        STANDARD
-            .decode(encoded)
-            .ok()
-            .context("cannot decode global.modulesImages.registry.dockercfg: invalid base64")?,
-    );
-    let config: DockerConfig = serde_json::from_slice(raw.expose())
-        .map_err(|e| anyhow::anyhow!("cannot decode docker config JSON at line {} column {}", e.line(), e.column()))?;
-    let Some(creds) = config.auths.get(host) else {
-        bail!("no credentials for current registry {host:?}");
-    };
-    let password = creds.password.as_deref().unwrap_or_default();
-    let license = if password.is_empty() {
-        match creds.auth.as_deref().unwrap_or_default() {
-            "" => String::new(),
-            auth => {
-                let decoded = STANDARD
-                    .decode(auth)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .context("cannot decode base64 \"auth\" field")?;
-                let parts: Vec<&str> = decoded.split(':').collect();
-                if parts.len() != 2 {
-                    bail!("unexpected format of \"auth\" field");
-                }
-                parts[1].to_string()
-            }
-        }
-    } else {
-        password.to_string()
-    };
-    let license = license.trim();
-    if license.is_empty() {
-        bail!("licenseKey not set in docker config");
-    }
-    Ok(Secret::new(license.to_string()))
+    dockercfg::license(encoded, host)
 }
 
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {

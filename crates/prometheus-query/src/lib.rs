@@ -7,8 +7,16 @@
 //!   carry it.
 //! * Each attempt has a 10 s timeout; connection errors, timeouts and 5xx are retried up to three
 //!   attempts with 0.5 s and 1 s backoff; nothing else is retried.
-//! * [`Client::query_all`] runs a run's queries concurrently (at most 8 in flight) under a 240 s
-//!   deadline and returns results in the order asked, whatever the completion order.
+//! * [`Client::query_all`] runs a run's queries concurrently (at most 8 in flight) under the run's
+//!   240 s deadline (counted from [`Client::new`]) and returns results in the order asked,
+//!   whatever the completion order; a query not started by the deadline is never sent.
+//! * Every answer is read through a [`MAX_BODY_BYTES`] cap (a `Content-Length` above it is refused
+//!   before reading): a server that streams an endless body costs one bounded buffer, and that
+//!   query fails with [`Cause::BodyTooLarge`].
+//! * Redirects are never followed (the bearer token would be re-sent to the new address): a 3xx
+//!   fails the query with [`Cause::Redirect`].
+//! * Error text is built from our own words and typed parts: the URL without user information,
+//!   HTTP codes, Prometheus's own `errorType`/`error`; never the token.
 //!
 //! ```no_run
 //! # async fn demo(log: shell_hook::Logger) {
@@ -53,6 +61,16 @@ pub const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_s
 pub const MAX_IN_FLIGHT: usize = 8;
 /// Overall deadline of one run's queries.
 pub const RUN_DEADLINE: Duration = Duration::from_secs(240);
+/// The largest answer body read, in bytes (8 MiB).
+///
+/// Sized from real answers: the largest answer any hook asks for is one sample per node
+/// (`max(candi_converge_node_status) by (name,node_group,status) == 1`, and the per-OS-image and
+/// per-runtime counts are smaller). A real Prometheus answers that query with ~100 bytes per
+/// sample for short names and at most ~250 bytes with 63-character node and group names
+/// (`tests/hardening.rs` measures it). 8 MiB holds ~33 000 such worst-case samples: more than three
+/// times the largest cluster Deckhouse supports (10 000 nodes) at the longest names. With 8 queries
+/// in flight, the buffers of one run stay under 64 MiB whatever a server sends.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -127,6 +145,24 @@ pub enum Cause {
     TlsSetup(String),
     /// The run's 240 s deadline passed first.
     DeadlineExceeded,
+    /// The answer body is larger than [`MAX_BODY_BYTES`] (not retried: the next answer would be
+    /// as large).
+    BodyTooLarge,
+    /// The server answered with a redirect (3xx), which is never followed: it would re-send the
+    /// bearer token to another address.
+    Redirect(u16),
+}
+
+impl Cause {
+    /// Whether another attempt may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Cause::Http(code) => *code >= 500,
+            Cause::TimedOut { .. } | Cause::Connect { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for Cause {
@@ -143,6 +179,8 @@ impl fmt::Display for Cause {
             Cause::Connect { detail, attempts } => write!(f, "connection failed ({attempts} attempts): {detail}"),
             Cause::TlsSetup(e) => write!(f, "TLS setup failed: {e}"),
             Cause::DeadlineExceeded => write!(f, "run deadline of {}s exceeded", RUN_DEADLINE.as_secs()),
+            Cause::BodyTooLarge => write!(f, "answer body exceeds the {} MiB limit", MAX_BODY_BYTES >> 20),
+            Cause::Redirect(code) => write!(f, "HTTP {code}: redirects are not followed"),
         }
     }
 }
@@ -184,6 +222,50 @@ struct RawSample {
     value: (serde_json::Value, String),
 }
 
+/// A decoded answer: the finite samples and how many were dropped for a value that is not a
+/// finite number.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Answer {
+    /// Samples with a finite value, in the order of the answer.
+    pub samples: Vec<Sample>,
+    /// Samples dropped (value not a finite number).
+    pub dropped: usize,
+}
+
+/// Decodes one answer from its HTTP status and body, as [`Client::query`] does after reading it
+/// (a pure function: the fuzz target `prometheus_answer` drives it with arbitrary bytes).
+pub fn decode_answer(status: u16, body: &[u8]) -> Result<Answer, Cause> {
+    if (300..400).contains(&status) {
+        return Err(Cause::Redirect(status));
+    }
+    let parsed: Option<Response> = serde_json::from_slice(body).ok();
+    if status != 200 {
+        if let Some(Response { status: s, error: Some(text), error_type, .. }) = &parsed {
+            if s == "error" && status < 500 {
+                let kind = error_type.as_deref().map(|t| format!("{t}: ")).unwrap_or_default();
+                return Err(Cause::PrometheusError(format!("{kind}{text} (HTTP {status})")));
+            }
+        }
+        return Err(Cause::Http(status));
+    }
+    let parsed = parsed.ok_or(Cause::NotJson)?;
+    if parsed.status != "success" {
+        return Err(Cause::PrometheusError(parsed.error.unwrap_or_default()));
+    }
+    let data = parsed.data.ok_or(Cause::NotJson)?;
+    if data.result_type != "vector" {
+        return Err(Cause::NotVector(data.result_type));
+    }
+    let mut answer = Answer { samples: Vec::with_capacity(data.result.len()), dropped: 0 };
+    for s in data.result {
+        match s.value.1.parse::<f64>() {
+            Ok(v) if v.is_finite() => answer.samples.push(Sample { labels: s.metric, value: v }),
+            _ => answer.dropped += 1,
+        }
+    }
+    Ok(answer)
+}
+
 /// A Prometheus client for one run.
 pub struct Client {
     http: Result<reqwest::Client, String>,
@@ -191,6 +273,7 @@ pub struct Client {
     display_url: String,
     token: Option<Secret<String>>,
     log: Logger,
+    deadline: tokio::time::Instant,
 }
 
 impl fmt::Debug for Client {
@@ -199,12 +282,14 @@ impl fmt::Debug for Client {
     }
 }
 
-/// The URL with any user information removed, for messages.
+/// The URL with any user information, query and fragment removed, for messages.
 fn without_credentials(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
             u.to_string().trim_end_matches('/').to_string()
         }
         Err(_) => "<invalid URL>".to_string(),
@@ -214,8 +299,10 @@ fn without_credentials(url: &str) -> String {
 impl Client {
     /// Builds the run's client: reads the token (a warning if it cannot) and the CA file. A TLS
     /// setup failure does not fail here: every query of the run then fails with it.
+    /// The run's deadline ([`RUN_DEADLINE`]) starts here.
     #[must_use]
     pub fn new(config: &Config, log: Logger) -> Self {
+        let deadline = tokio::time::Instant::now() + RUN_DEADLINE;
         let token = match std::fs::read_to_string(&config.token_file) {
             Ok(t) => Some(Secret::new(t.trim_end().to_string())),
             Err(e) => {
@@ -230,12 +317,24 @@ impl Client {
             log.warn("Prometheus TLS certificate verification is disabled (PROMETHEUS_INSECURE_SKIP_VERIFY)", &[]);
         }
         let http = Self::build_http(config);
-        Self { http, url: config.url.clone(), display_url: without_credentials(&config.url), token, log }
+        Self { http, url: config.url.clone(), display_url: without_credentials(&config.url), token, log, deadline }
+    }
+
+    /// The same client with another deadline (tests of the deadline use a short one).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: tokio::time::Instant) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     fn build_http(config: &Config) -> Result<reqwest::Client, String> {
         tls_client::install_default_provider();
-        let mut builder = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).no_proxy().http1_only();
+        // No redirects: following one would re-send the bearer token to another address.
+        let mut builder = reqwest::Client::builder()
+            .timeout(ATTEMPT_TIMEOUT)
+            .no_proxy()
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none());
         if config.url.starts_with("https://") {
             let tls = tls_client::client_config(&Roots::PemFile(config.ca_file.clone()), !config.insecure_skip_verify)
                 .map_err(|e| e.to_string())?;
@@ -281,59 +380,62 @@ impl Client {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token.expose());
         }
-        let resp = req.send().await.map_err(|e| classify(&e))?;
+        let mut resp = req.send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| classify(&e))?;
-        let parsed: Option<Response> = serde_json::from_slice(&body).ok();
-        if status != 200 {
-            if let Some(Response { status: s, error: Some(text), error_type, .. }) = &parsed {
-                if s == "error" && status < 500 {
-                    let kind = error_type.as_deref().map(|t| format!("{t}: ")).unwrap_or_default();
-                    return Err((Cause::PrometheusError(format!("{kind}{text} (HTTP {status})")), false));
-                }
-            }
-            return Err((Cause::Http(status), status >= 500));
+        if (300..400).contains(&status) {
+            return Err((Cause::Redirect(status), false));
         }
-        let parsed = parsed.ok_or((Cause::NotJson, false))?;
-        if parsed.status != "success" {
-            return Err((Cause::PrometheusError(parsed.error.unwrap_or_default()), false));
+        let body = read_bounded(&mut resp, MAX_BODY_BYTES).await?;
+        let answer = decode_answer(status, &body).map_err(|c| {
+            let retry = c.is_retryable();
+            (c, retry)
+        })?;
+        if answer.dropped > 0 {
+            self.log.warn(
+                "dropping sample: value is not a finite number",
+                &[("query", json!(promql)), ("dropped", json!(answer.dropped))],
+            );
         }
-        let data = parsed.data.ok_or((Cause::NotJson, false))?;
-        if data.result_type != "vector" {
-            return Err((Cause::NotVector(data.result_type), false));
-        }
-        let mut samples = Vec::with_capacity(data.result.len());
-        for s in data.result {
-            match s.value.1.parse::<f64>() {
-                Ok(v) if v.is_finite() => samples.push(Sample { labels: s.metric, value: v }),
-                _ => self.log.warn(
-                    "dropping sample: value is not a finite number",
-                    &[("query", json!(promql)), ("value", json!(s.value.1))],
-                ),
-            }
-        }
-        Ok(samples)
+        Ok(answer.samples)
     }
 
     /// Runs all queries concurrently (at most [`MAX_IN_FLIGHT`]) under [`RUN_DEADLINE`]; results
     /// come back in the order of `queries`.
+    ///
+    /// A query still waiting for a slot when the deadline passes is not sent: it fails at once
+    /// with [`Cause::DeadlineExceeded`], so a huge run ends at its deadline instead of opening one
+    /// more connection per remaining query.
     pub async fn query_all<S: AsRef<str>>(&self, queries: &[S]) -> Vec<Result<Vec<Sample>, QueryError>> {
-        let deadline = tokio::time::Instant::now() + RUN_DEADLINE;
+        let deadline = self.deadline;
         stream::iter(queries.iter().map(|q| async move {
             let q = q.as_ref();
-            match tokio::time::timeout_at(deadline, self.query(q)).await {
-                Ok(r) => r,
-                Err(_) => Err(QueryError {
-                    query: q.to_string(),
-                    url: self.display_url.clone(),
-                    cause: Cause::DeadlineExceeded,
-                }),
+            let exceeded =
+                || QueryError { query: q.to_string(), url: self.display_url.clone(), cause: Cause::DeadlineExceeded };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(exceeded());
             }
+            tokio::time::timeout_at(deadline, self.query(q)).await.unwrap_or_else(|_| Err(exceeded()))
         }))
         .buffered(MAX_IN_FLIGHT)
         .collect()
         .await
     }
+}
+
+/// Reads the body into memory, at most `limit` bytes: a declared `Content-Length` above the limit
+/// is refused before reading, and an endless or undeclared body is cut at the limit.
+async fn read_bounded(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, (Cause, bool)> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err((Cause::BodyTooLarge, false));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err((Cause::BodyTooLarge, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Maps a transport error to a cause; built from our own words and the error's sources only, so
@@ -379,6 +481,29 @@ mod tests {
     fn urls_lose_credentials() {
         assert_eq!(without_credentials("https://user:pw@prom:9090/x"), "https://prom:9090/x");
         assert_eq!(without_credentials("http://127.0.0.1:9090"), "http://127.0.0.1:9090");
+        assert_eq!(without_credentials("https://prom:9090/p?token=t#f"), "https://prom:9090/p");
+        assert_eq!(without_credentials("http://u:p@a b:1"), "<invalid URL>");
+    }
+
+    #[test]
+    fn decodes_answers() {
+        let ok = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"a":"1"},"value":[1,"2.5"]},{"metric":{},"value":[1,"NaN"]},{"value":[1,"+Inf"]}]}}"#;
+        let a = decode_answer(200, ok).unwrap();
+        assert_eq!(a.samples.len(), 1);
+        assert_eq!(a.samples[0].label("a"), "1");
+        assert_eq!(a.dropped, 2);
+        assert_eq!(decode_answer(200, b"<html>"), Err(Cause::NotJson));
+        assert_eq!(decode_answer(503, b"{}"), Err(Cause::Http(503)));
+        assert!(Cause::Http(503).is_retryable() && !Cause::Http(404).is_retryable());
+        for code in [301, 302, 307, 308] {
+            assert_eq!(decode_answer(code, b""), Err(Cause::Redirect(code)));
+            assert!(!Cause::Redirect(code).is_retryable());
+        }
+        let bad = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+        assert_eq!(decode_answer(400, bad), Err(Cause::PrometheusError("bad_data: parse error (HTTP 400)".into())));
+        let matrix = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert_eq!(decode_answer(200, matrix), Err(Cause::NotVector("matrix".into())));
     }
 
     #[test]

@@ -1,0 +1,515 @@
+//! Hardening (issue 10): what a misbehaving server or a hostile input may cost the hooks.
+//!
+//! * `prometheus-query` under a memory cap (`prlimit --as`) against a loopback server this test
+//!   owns that streams an endless body, declares an oversized one, or redirects;
+//! * the answer-size limit checked against real answers of a real Prometheus;
+//! * inputs whose cost used to grow faster than their size (deep YAML flow nesting,
+//!   controllers × workloads, a huge controller snapshot, a large docker config), run with a
+//!   generous budget: these are complexity checks (seconds where the old code took minutes), not
+//!   benchmarks — `BENCHMARKS.md` has the figures;
+//! * `flantIntegration: null` / `internal: null` counting as empty sections.
+//!
+//! Every server is started by its test on 127.0.0.1, stops by itself after a bounded time and is
+//! stopped when the test ends.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::{hook_bin, run_hook, Run, RunInput, OUTPUTS};
+
+/// One request as the raw server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    authorization: Option<String>,
+}
+
+/// What the raw server answers.
+#[derive(Clone)]
+enum Answer {
+    /// `200`, chunked, chunks of 64 KiB forever (until the client goes or the server's time is up).
+    Endless,
+    /// `200` with `Content-Length` far above the limit, then bytes until the client goes.
+    DeclaredHuge,
+    /// `200`, no length, `Connection: close`, `n` bytes of a JSON-looking body, then close.
+    Undeclared(usize),
+    /// A redirect with this status to this location.
+    Redirect(u16, String),
+    /// A Prometheus success answer with one sample.
+    Ok,
+    /// Read the request, then never answer (until the client goes or the server's time is up).
+    Stall,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request the same way and records it.
+/// It serves each connection on a thread, stops writing after 20 s whatever happens, and stops
+/// accepting when dropped.
+struct RawServer {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl RawServer {
+    fn start(answer: Answer) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(120);
+            while !stop2.load(Ordering::Relaxed) && Instant::now() < until {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (seen, answer) = (seen2.clone(), answer.clone());
+                        std::thread::spawn(move || serve(stream, &answer, &seen));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, seen, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(stream: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) {
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let mut authorization = None;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(v.trim().to_string());
+                }
+            }
+        }
+        seen.lock().unwrap().push(Seen { path, authorization });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let chunk = vec![b' '; 64 << 10];
+        match answer {
+            Answer::Endless => {
+                let _ = out.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                );
+                let _ = out.write_all(b"1\r\n{\r\n");
+                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+                while Instant::now() < deadline && out.write_all(&framed).is_ok() {}
+                return;
+            }
+            Answer::DeclaredHuge => {
+                let _ = out.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n{",
+                );
+                while Instant::now() < deadline && out.write_all(&chunk).is_ok() {}
+                return;
+            }
+            Answer::Undeclared(n) => {
+                let _ =
+                    out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{");
+                let mut left = *n;
+                while left > 0 && Instant::now() < deadline {
+                    let k = left.min(chunk.len());
+                    if out.write_all(&chunk[..k]).is_err() {
+                        return;
+                    }
+                    left -= k;
+                }
+                return;
+            }
+            Answer::Redirect(code, location) => {
+                let head = format!("HTTP/1.1 {code} Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+                if out.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            Answer::Stall => {
+                let mut buf = [0u8; 1];
+                let _ = std::io::Read::read(&mut reader, &mut buf);
+                return;
+            }
+            Answer::Ok => {
+                let body =
+                    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if out.write_all(head.as_bytes()).is_err() || out.write_all(body.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+const TOKEN: &str = "hardening-token-5e1f";
+
+/// A controller-metrics context with `n` Deployments.
+fn controllers_bc(n: usize) -> String {
+    let items: Vec<Value> = (0..n)
+        .map(|i| json!({"filterResult": {"name": format!("c-{i}"), "namespace": format!("ns-{}", i % 50), "module": "m"}}))
+        .collect();
+    json!([{"binding": "d8_controllers_schedule", "type": "Group", "groupName": "main",
+            "snapshots": {"deploy": items, "ds": [], "sts": []}}])
+    .to_string()
+}
+
+/// Runs `hook` as the operator does (env var paths in a temp dir), optionally under
+/// `prlimit --as=<bytes>`, with a token file; returns the run and its wall time.
+fn run_limited(hook: &str, bc: &str, env: &[(&str, &str)], address_space: Option<u64>) -> (Run, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let bc_path = dir.path().join("binding_context.json");
+    std::fs::write(&bc_path, bc).unwrap();
+    let mut cmd = match address_space {
+        Some(bytes) => {
+            let mut c = Command::new("prlimit");
+            c.arg(format!("--as={bytes}")).arg("--").arg(hook_bin(hook));
+            c
+        }
+        None => Command::new(hook_bin(hook)),
+    };
+    cmd.env_clear().current_dir(dir.path()).env("BINDING_CONTEXT_PATH", &bc_path).env("PROMETHEUS_TOKEN_FILE", &token);
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (var, name) in OUTPUTS {
+        let p = dir.path().join(name);
+        std::fs::write(&p, "").unwrap();
+        cmd.env(var, &p);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let out = cmd.output().unwrap();
+    let took = start.elapsed();
+    let files = OUTPUTS.iter().map(|(_, n)| (*n, std::fs::read_to_string(dir.path().join(n)).unwrap())).collect();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        files,
+        window: (0, 0),
+    };
+    assert!(!run.stderr.contains(TOKEN), "the token leaked into stderr");
+    (run, took)
+}
+
+/// The virtual address space a hook gets in the memory-cap tests. The hooks' normal footprint
+/// (runtime, TLS, a few threads with their stacks and malloc arenas) fits well inside; an answer
+/// read whole would not.
+const ADDRESS_SPACE: u64 = 384 << 20;
+
+fn errors(run: &Run) -> Vec<String> {
+    run.stderr_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "error")
+        .map(|l| l["error"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn body_limit_case(answer: Answer) {
+    let server = RawServer::start(answer);
+    let (run, took) = run_limited(
+        "controller-metrics",
+        &controllers_bc(1),
+        &[("PROMETHEUS_URL", &server.url())],
+        Some(ADDRESS_SPACE),
+    );
+    run.assert_contract();
+    assert_eq!(run.code, 0, "a per-query failure, not a crash: {}", run.stderr);
+    assert_eq!(errors(&run), vec!["answer body exceeds the 8 MiB limit"; 2], "{}", run.stderr);
+    assert_eq!(run.metric_lines(), vec![r#"{"action":"expire","group":"group_d8_controller_metrics"}"#]);
+    assert_eq!(server.seen().len(), 2, "not retried: one request per query");
+    assert!(took < Duration::from_secs(9), "cut at the limit, not at the 10 s timeout: {took:?}");
+}
+
+#[test]
+fn endless_body_is_cut_at_the_limit_under_a_memory_cap() {
+    body_limit_case(Answer::Endless);
+}
+
+#[test]
+fn declared_huge_body_is_refused_before_reading() {
+    body_limit_case(Answer::DeclaredHuge);
+}
+
+#[test]
+fn oversized_body_without_length_is_cut_at_the_limit() {
+    body_limit_case(Answer::Undeclared(40 << 20));
+}
+
+#[test]
+fn redirects_are_not_followed_and_the_token_stays() {
+    for code in [301, 302, 307, 308] {
+        let elsewhere = RawServer::start(Answer::Ok);
+        // Same origin (a followed redirect would keep the Authorization header) and another port.
+        for location in
+            ["/elsewhere/api/v1/query?query=up".to_string(), format!("{}/api/v1/query?query=up", elsewhere.url())]
+        {
+            let server = RawServer::start(Answer::Redirect(code, location.clone()));
+            let (run, _) =
+                run_limited("controller-metrics", &controllers_bc(1), &[("PROMETHEUS_URL", &server.url())], None);
+            run.assert_contract();
+            assert_eq!(run.code, 0);
+            let expected = format!("HTTP {code}: redirects are not followed");
+            assert_eq!(errors(&run), vec![expected.as_str(); 2], "{code} {location}: {}", run.stderr);
+            let seen = server.seen();
+            assert_eq!(seen.len(), 2, "{code}: one request per query, not retried: {seen:?}");
+            assert!(seen.iter().all(|s| s.path.starts_with("/api/v1/query?")), "{code}: {seen:?}");
+            assert!(seen.iter().all(|s| s.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")[..])));
+            assert!(elsewhere.seen().is_empty(), "{code}: the redirect target was contacted");
+        }
+    }
+}
+
+#[test]
+fn error_urls_carry_no_user_information() {
+    let server = RawServer::start(Answer::Redirect(307, "/x".into()));
+    let url = server.url().replace("http://", "http://admin:pa55w0rd@") + "/?apikey=k3y";
+    let (run, _) = run_limited("controller-metrics", &controllers_bc(1), &[("PROMETHEUS_URL", &url)], None);
+    assert_eq!(run.code, 0);
+    for needle in ["admin", "pa55w0rd", "k3y"] {
+        assert!(!run.stderr.contains(needle), "{needle} in {}", run.stderr);
+    }
+    let lines = run.stderr_lines();
+    let urls: Vec<&str> = lines.iter().filter_map(|l| l["url"].as_str()).collect();
+    assert_eq!(urls, vec![server.url(); 2]);
+}
+
+#[test]
+fn queries_not_started_by_the_deadline_are_never_sent() {
+    // 4000 queries against a server that never answers, with a 1 s deadline: the 8 in flight
+    // time out at the deadline and the rest fail at once, without a connection each.
+    let server = RawServer::start(Answer::Stall);
+    let dir = tempfile::tempdir().unwrap();
+    let config = prometheus_query::Config {
+        url: server.url(),
+        token_file: dir.path().join("none"),
+        ca_file: dir.path().join("none"),
+        insecure_skip_verify: false,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let started = Instant::now();
+    let results = rt.block_on(async {
+        let client = prometheus_query::Client::new(&config, shell_hook::Logger::new(shell_hook::Level::Error))
+            .with_deadline(tokio::time::Instant::now() + Duration::from_secs(1));
+        let queries: Vec<String> = (0..4000).map(|i| format!("up{{i=\"{i}\"}}")).collect();
+        client.query_all(&queries).await
+    });
+    let took = started.elapsed();
+    assert_eq!(results.len(), 4000);
+    assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.cause == prometheus_query::Cause::DeadlineExceeded)));
+    assert!(took < Duration::from_secs(4), "the run ends at its deadline: {took:?}");
+    // Poll briefly: connections that were opened have been accepted by now.
+    let seen = server.seen().len();
+    assert!(seen <= prometheus_query::MAX_IN_FLIGHT, "{seen} requests reached the server after the deadline");
+}
+
+#[test]
+fn deep_flow_nesting_in_the_provider_secret_is_cheap() {
+    // ~400 KB of flow nesting, the issue's case (26 s before, quadratic in depth).
+    let depth = 200_000;
+    let doc = format!("layout: Standard\nk: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let b64 = base64_encode(doc.as_bytes());
+    let bc = json!([{"binding": "providerClusterConfigurationSecret", "groupName": "main", "type": "Group",
+        "snapshots": {"providerClusterConfigurationSecret": [{"filterResult": b64}]}}])
+    .to_string();
+    let values = json!({"global": {}, "flantIntegration": {"internal": {}}});
+    let started = Instant::now();
+    let run = run_hook(
+        "cloud-layout",
+        &RunInput { binding_context: Some(bc.into_bytes()), values: Some(values), ..RunInput::default() },
+    );
+    let took = started.elapsed();
+    run.assert_contract();
+    assert_eq!(run.code, 0);
+    assert_eq!(run.values_patch(), None);
+    assert_eq!(
+        run.stderr_lines().iter().map(|l| l["msg"].as_str().unwrap().to_string()).collect::<Vec<_>>(),
+        vec!["cannot parse provider cluster configuration as YAML at line 2 column 36"]
+    );
+    assert!(took < Duration::from_secs(3), "linear in the input: {took:?}");
+}
+
+#[test]
+fn ingress_controllers_times_workloads_is_linear() {
+    // 80 000 controllers and 80 000 DaemonSets (11 s before, in a release build).
+    let n = 80_000;
+    let controllers: Vec<Value> = (0..n)
+        .map(|i| json!({"filterResult": {"name": format!("c-{i}"), "version": if i % 2 == 0 { "default" } else { "1.9" }, "inlet": "LB"}}))
+        .collect();
+    let ds: Vec<Value> = (0..n)
+        .map(|i| json!({"filterResult": {"controllerName": format!("c-{}", n - 1 - i), "controllerVersion": "1.10", "controllerInlet": "LB", "readyPodCount": 1}}))
+        .collect();
+    let bc = json!([{"binding": "controllers", "groupName": "main", "type": "Group",
+        "snapshots": {"controllers": controllers, "daemonsets": ds, "deployments": []}}])
+    .to_string();
+    let started = Instant::now();
+    let run = run_hook(
+        "ingress-controller-metrics",
+        &RunInput { binding_context: Some(bc.into_bytes()), ..RunInput::default() },
+    );
+    let took = started.elapsed();
+    run.assert_contract();
+    assert_eq!(run.code, 0);
+    let lines = run.metric_lines();
+    assert_eq!(lines.len(), 1 + 2 + 2, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains(r#""labels":{"default":"false","inlet":"LB","version":"1.9"}"#)
+            && l.contains(r#""value":40000"#)),
+        "{lines:?}"
+    );
+    assert!(took < Duration::from_secs(10), "linear in the input: {took:?}");
+}
+
+#[test]
+fn license_reads_a_large_docker_config_in_bounded_memory() {
+    // 1.5 million tiny `auths` entries (~24 MB of values): the whole map used to be built
+    // (~12× the input); now only the registry host's entry is kept.
+    let mut parts = String::with_capacity(20 << 20);
+    for i in 0..1_500_000 {
+        let _ = write!(parts, "\"{i}\":{{}},");
+    }
+    parts.push_str(r#""test.repo":{"password":"TeStLiCeNsE"}"#);
+    let cfg = base64_encode(format!(r#"{{"auths":{{{parts}}}}}"#).as_bytes());
+    let values = json!({"global": {"modulesImages": {"registry": {"base": "test.repo", "dockercfg": cfg}}},
+                        "flantIntegration": {"internal": {}}});
+    let dir = tempfile::tempdir().unwrap();
+    let vpath = dir.path().join("values.json");
+    let text = serde_json::to_vec(&values).unwrap();
+    let input_mib = text.len() >> 20;
+    std::fs::write(&vpath, &text).unwrap();
+    let cpath = dir.path().join("config_values.json");
+    std::fs::write(&cpath, r#"{"flantIntegration":{"licenseKey":""}}"#).unwrap();
+    let bc = dir.path().join("bc.json");
+    std::fs::write(&bc, r#"[{"binding":"beforeHelm","snapshots":{"madison-revoked-project":[]}}]"#).unwrap();
+    let patch = dir.path().join("values_patch.json");
+    std::fs::write(&patch, "").unwrap();
+    // Address space: the hook's baseline plus ~5× the input (it was ~12× resident before).
+    let cap = (64 << 20) + 5 * text.len() as u64;
+    let out = Command::new("prlimit")
+        .arg(format!("--as={cap}"))
+        .arg("--")
+        .arg(hook_bin("license"))
+        .env_clear()
+        .env("BINDING_CONTEXT_PATH", &bc)
+        .env("VALUES_PATH", &vpath)
+        .env("CONFIG_VALUES_PATH", &cpath)
+        .env("VALUES_JSON_PATCH_PATH", &patch)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{input_mib} MiB of values under {} MiB: {}",
+        cap >> 20,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&patch).unwrap().trim(),
+        r#"[{"op":"add","path":"/flantIntegration/internal/licenseKey","value":"TeStLiCeNsE"}]"#
+    );
+}
+
+/// Standard base64 (the tests' own, to keep the test binary's dependencies as they are).
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn the_body_limit_holds_the_largest_real_answer_with_headroom() {
+    // The largest answer the hooks ask for: one sample per node, from a real Prometheus, with
+    // 63-character node and node-group names (the Kubernetes maximum for a label value's name).
+    use test_support::prometheus::{gauge, Prometheus};
+    let nodes = 300;
+    let series: Vec<_> = (0..nodes)
+        .map(|i| {
+            let name = format!("{i:0>63}");
+            let group = format!("{:x>63}", i % 12);
+            gauge(
+                "candi_converge_node_status",
+                &[("name", &name), ("node_group", &group), ("status", "destructively_changed")],
+                1.0,
+            )
+        })
+        .collect();
+    let prom = Prometheus::start(&series).unwrap();
+    let query = "max(candi_converge_node_status) by (name,node_group,status) == 1";
+    let url = format!("{}/api/v1/query?query={}", prom.url(), percent_encode(query));
+    let body = http_get(&url);
+    assert!(body.contains(r#""resultType":"vector""#), "{body}");
+    let per_sample = body.len() / nodes;
+    // 10 000 nodes (the largest supported cluster) at the longest names, three times over.
+    assert!(per_sample * 10_000 * 3 <= prometheus_query::MAX_BODY_BYTES, "{per_sample} bytes per sample");
+    assert!(per_sample > 150, "the measurement is of long names: {per_sample}");
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// A plain HTTP/1.1 GET on loopback; the body as text.
+fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(s, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut s, &mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        loop {
+            let (size, tail) = rest.split_once("\r\n").unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    }
+}
