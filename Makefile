@@ -23,10 +23,14 @@ build:
 	$(CARGO) build --release --workspace --bins
 
 ## demo: run the hooks on the bundled demo cluster and print their metrics as Prometheus text.
-demo: deps
-	@$(CARGO) build --quiet --release --workspace --bins
-	@echo "# flant-integration demo: docs/demo/cluster.yaml through the pricing hooks" >&2
-	@target/release/demo target/release
+## The demo needs nothing but the Rust build and jq (the metrics part builds contexts with jq).
+demo:
+	@command -v jq >/dev/null || { echo "installing: jq" >&2; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends jq >/dev/null; }
+	@$(CARGO) build --quiet --workspace --bins
+	@echo "# flant-integration bill docs/demo/ — what the demo cluster is billed, and why" >&2
+	@target/debug/flant-integration bill docs/demo/
+	@echo "# the pricing hooks' metrics for the demo cluster, as shell-operator serves them" >&2
+	@target/debug/demo target/debug
 
 ## test: everything — formatting, clippy, doc tests, Helm template tests, then unit, golden
 ## fixture and real-server tests (cargo-nextest when present: its summary line closes the run).

@@ -32,6 +32,8 @@ mod proxy;
 mod load;
 // Prometheus rules: promtool check and unit tests.
 mod rules;
+// flant-integration bill: golden outputs, totals equal node-metrics, jaq against jq and the generator.
+mod cli;
 // The demo pipeline (jq-built binding contexts → hooks → exposition) gives the expected bill.
 mod demo;
 // Hardening: bounded answers, no redirects, linear costs, null sections (issue 10).

@@ -69,6 +69,7 @@ mod tests {
 
     use super::{handle, HOOK};
 
+    #[allow(clippy::needless_pass_by_value)] // json!() arguments read best inline
     fn run(global: Value, module: Value) -> Result<Vec<Value>, String> {
         let out = TestRun::new(&HOOK)
             .context(json!([{"binding": "beforeHelm", "snapshots": {}}]))

@@ -57,9 +57,13 @@ mod tests {
 
     use super::{handle, HOOK};
 
+    #[allow(clippy::needless_pass_by_value)] // json!() arguments read best inline
     fn value(module: Value) -> Value {
-        let out =
-            TestRun::new(&HOOK).context(json!([{"binding": "afterHelm"}])).values(json!({"flantIntegration": module})).run(handle).unwrap();
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "afterHelm"}]))
+            .values(json!({"flantIntegration": module}))
+            .run(handle)
+            .unwrap();
         out.metrics[1]["value"].clone()
     }
 

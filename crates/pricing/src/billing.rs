@@ -53,28 +53,46 @@ pub struct Classification {
     pub billing_type: BillingType,
     /// The annotation was non-empty but named no type, so the automatic rule was used.
     pub ignored_annotation: bool,
+    /// The rule that decided the type (what `flant-integration bill` explains).
+    pub rule: Rule,
+}
+
+/// Which rule decided a node's billing type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The `pricing.flant.com/nodeType` annotation names a type.
+    Annotation,
+    /// The NodeGroup's `nodeType` (`CloudEphemeral` → ephemeral; `CloudPermanent`/`CloudStatic`
+    /// → vm).
+    NodeGroupType,
+    /// A `Static` group whose node reports a virtualization → vm.
+    Virtualization,
+    /// Anything else (a `Static` group without virtualization, an unknown or empty type) → hard.
+    Otherwise,
 }
 
 /// Classifies a node from its annotation, its NodeGroup's `nodeType` and its virtualization.
 #[must_use]
 pub fn classify(annotation: &str, node_group_type: &str, virtualization: &str) -> Classification {
     if let Some(t) = BillingType::from_annotation(annotation) {
-        return Classification { billing_type: t, ignored_annotation: false };
+        return Classification { billing_type: t, ignored_annotation: false, rule: Rule::Annotation };
     }
-    Classification {
-        billing_type: automatic(node_group_type, virtualization),
-        ignored_annotation: !annotation.is_empty(),
-    }
+    let (billing_type, rule) = automatic_rule(node_group_type, virtualization);
+    Classification { billing_type, ignored_annotation: !annotation.is_empty(), rule }
 }
 
 /// The automatic rule from the NodeGroup type.
 #[must_use]
 pub fn automatic(node_group_type: &str, virtualization: &str) -> BillingType {
+    automatic_rule(node_group_type, virtualization).0
+}
+
+fn automatic_rule(node_group_type: &str, virtualization: &str) -> (BillingType, Rule) {
     match node_group_type {
-        "CloudEphemeral" => BillingType::Ephemeral,
-        "CloudPermanent" | "CloudStatic" => BillingType::Vm,
-        "Static" if !virtualization.is_empty() && virtualization != "unknown" => BillingType::Vm,
-        _ => BillingType::Hard,
+        "CloudEphemeral" => (BillingType::Ephemeral, Rule::NodeGroupType),
+        "CloudPermanent" | "CloudStatic" => (BillingType::Vm, Rule::NodeGroupType),
+        "Static" if !virtualization.is_empty() && virtualization != "unknown" => (BillingType::Vm, Rule::Virtualization),
+        _ => (BillingType::Hard, Rule::Otherwise),
     }
 }
 

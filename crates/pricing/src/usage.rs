@@ -89,7 +89,14 @@ mod tests {
             ("ROSA Chrome 12.4", 1.0),
             ("MosOS Arbat 15.5", 4.0),
         ]);
-        let want = [("mosos-15", 4.0), ("opensuse-15", 3.0), ("rhel-7", 1.0), ("rosa-12", 1.0), ("ubuntu-22.04", 5.0), ("unknown", 1.0)];
+        let want = [
+            ("mosos-15", 4.0),
+            ("opensuse-15", 3.0),
+            ("rhel-7", 1.0),
+            ("rosa-12", 1.0),
+            ("ubuntu-22.04", 5.0),
+            ("unknown", 1.0),
+        ];
         assert_eq!(got.into_iter().collect::<Vec<_>>(), want.map(|(l, v)| (l.to_string(), v)));
     }
 

@@ -1,0 +1,182 @@
+//! The bill: every node with its NodeGroup, the facts billing reads, its billing type and the rule
+//! that decided it; then the totals the four billing metrics carry. The rules are the `pricing`
+//! crate's ([`pricing::classify`], [`pricing::NodeCounts`]); the facts come from `node-metrics`'s
+//! own bindings and jq filters ([`crate::snapshot`]), so the bill is what the hook will count.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Context;
+use pricing::{classify, BillingRule, BillingType, NodeCounts};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shell_hook::HookConfig;
+
+use crate::snapshot::filter_results;
+
+/// node-metrics' config, embedded: the bill reads the objects through the hook's own bindings.
+pub const NODE_METRICS_CONFIG: &str = include_str!("../../../hooks/node-metrics/config.yaml");
+
+/// The metric names the totals carry, in output order.
+pub const METRICS: [&str; 4] = [
+    "flant_pricing_count_nodes_by_type",
+    "flant_pricing_nodes",
+    "flant_pricing_controlplane_nodes",
+    "flant_pricing_controlplane_tainted_nodes",
+];
+
+#[derive(Deserialize)]
+struct NodeFacts {
+    name: String,
+    node_group: String,
+    pricing_node_type: String,
+    virtualization: String,
+    is_controlplane: bool,
+    is_controlplane_tainted: bool,
+}
+
+#[derive(Deserialize)]
+struct GroupFacts {
+    name: String,
+    node_type: String,
+}
+
+/// One node of the bill.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// Node name.
+    pub name: String,
+    /// Label `node.deckhouse.io/group`.
+    pub node_group: String,
+    /// The NodeGroup's `spec.nodeType` (`null` when the NodeGroup does not exist).
+    pub node_group_type: Option<String>,
+    /// Annotation `pricing.flant.com/nodeType` (`""` when absent).
+    pub annotation: String,
+    /// Annotation `node.deckhouse.io/virtualization`.
+    pub virtualization: String,
+    /// A control-plane node.
+    pub control_plane: bool,
+    /// A control-plane node with a control-plane taint.
+    pub control_plane_tainted: bool,
+    /// `ephemeral`, `hard`, `special`, `vm`; `null` when not counted.
+    pub billing_type: Option<&'static str>,
+    /// Whether the node is counted at all.
+    pub counted: bool,
+    /// Why: the rule that decided the type, or why the node is not counted.
+    pub reason: String,
+}
+
+/// The bill of a set of objects.
+#[derive(Debug, Serialize)]
+pub struct Bill {
+    /// Every Node the hook watches, by name.
+    pub nodes: Vec<Row>,
+    /// Metric name → billing type → value, as `node-metrics` will set them.
+    pub totals: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+}
+
+/// Computes the bill.
+pub fn bill(objects: &[Value]) -> anyhow::Result<Bill> {
+    let config = HookConfig::parse(NODE_METRICS_CONFIG).context("node-metrics config")?;
+    let binding = |name: &str| config.kubernetes.iter().find(|k| k.name.as_deref() == Some(name)).context("binding");
+    let nodes: Vec<NodeFacts> = filter_results(binding("nodes")?, objects)?
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .context("node facts")?;
+    let groups: Vec<GroupFacts> = filter_results(binding("ngs")?, objects)?
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .context("NodeGroup facts")?;
+    let types: HashMap<&str, &str> = groups.iter().map(|g| (g.name.as_str(), g.node_type.as_str())).collect();
+
+    let mut counts = NodeCounts::default();
+    let mut rows = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let group_type = types.get(n.node_group.as_str()).copied();
+        let (billing_type, reason) = match group_type {
+            None => (None, format!("not counted: NodeGroup `{}` does not exist", n.node_group)),
+            Some(t) => {
+                let c = classify(&n.pricing_node_type, t, &n.virtualization);
+                counts.add(c.billing_type, n.is_controlplane, n.is_controlplane_tainted);
+                let mut reason = explain(c.rule, t, &n.pricing_node_type, &n.virtualization, c.billing_type);
+                if c.ignored_annotation {
+                    reason = format!("annotation `{}` ignored; {reason}", n.pricing_node_type);
+                }
+                (Some(c.billing_type.label()), reason)
+            }
+        };
+        rows.push(Row {
+            name: n.name,
+            node_group: n.node_group,
+            node_group_type: group_type.map(str::to_string),
+            annotation: n.pricing_node_type,
+            virtualization: n.virtualization,
+            control_plane: n.is_controlplane,
+            control_plane_tainted: n.is_controlplane_tainted,
+            counted: billing_type.is_some(),
+            billing_type,
+            reason,
+        });
+    }
+    let mut totals = BTreeMap::new();
+    for (metric, per_type) in METRICS.into_iter().zip([
+        counts.not_tainted_controlplane,
+        counts.all,
+        counts.controlplane,
+        counts.controlplane_tainted,
+    ]) {
+        totals.insert(metric, BillingType::ALL.iter().map(|t| (t.label(), per_type[t.index()])).collect());
+    }
+    Ok(Bill { nodes: rows, totals })
+}
+
+fn explain(rule: BillingRule, group_type: &str, annotation: &str, virtualization: &str, t: BillingType) -> String {
+    match rule {
+        BillingRule::Annotation => format!("annotation pricing.flant.com/nodeType={annotation}"),
+        BillingRule::NodeGroupType => format!("NodeGroup type {group_type} is billed as {}", t.label()),
+        BillingRule::Virtualization => format!("Static NodeGroup, virtualization {virtualization}: vm"),
+        BillingRule::Otherwise if group_type.is_empty() => "NodeGroup has no nodeType: hard".to_string(),
+        BillingRule::Otherwise => format!("NodeGroup type {group_type} without virtualization: hard"),
+    }
+}
+
+impl Bill {
+    /// The bill as text for a person.
+    #[must_use]
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let w = self.nodes.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+        let g = self.nodes.iter().map(|r| r.node_group.len()).max().unwrap_or(10).max(10);
+        let _ = writeln!(out, "{:<w$}  {:<g$}  {:<9}  {:<3}  reason", "NODE", "NODE GROUP", "TYPE", "CP");
+        for r in &self.nodes {
+            let cp = match (r.control_plane, r.control_plane_tainted) {
+                (true, true) => "T",
+                (true, false) => "yes",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "{:<w$}  {:<g$}  {:<9}  {:<3}  {}",
+                r.name,
+                r.node_group,
+                r.billing_type.unwrap_or("-"),
+                cp,
+                r.reason
+            );
+        }
+        let _ = writeln!(out, "\n(CP: yes = control plane, T = control plane with a control-plane taint)\n");
+        let _ = writeln!(out, "{:<42} {:>9} {:>5} {:>8} {:>4}", "METRIC", "ephemeral", "hard", "special", "vm");
+        for (metric, per) in &self.totals {
+            let _ = writeln!(
+                out,
+                "{metric:<42} {:>9} {:>5} {:>8} {:>4}",
+                per["ephemeral"], per["hard"], per["special"], per["vm"]
+            );
+        }
+        out
+    }
+}

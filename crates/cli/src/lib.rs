@@ -1,0 +1,17 @@
+//! `flant-integration`, the user-facing tool: look before anything is sent.
+//!
+//! It reads Kubernetes objects exactly as `kubectl get … -o yaml|json` prints them and explains
+//! what the module would bill, using the hooks' own configs (their selectors and jq filters,
+//! evaluated in process by [jaq](https://github.com/01mf02/jaq)) and the one implementation of
+//! every billing rule, the [`pricing`] crate.
+//!
+//! # Modules
+//! * [`objects`]: reading dumps (YAML documents, JSON, `kind: List`, folders, stdin);
+//! * [`snapshot`]: a hook binding's selection and jq filter applied to the objects, as
+//!   shell-operator builds snapshots;
+//! * [`bill`]: every node with its billing type and the rule that decided it, and the totals
+//!   the four billing metrics will carry.
+
+pub mod bill;
+pub mod objects;
+pub mod snapshot;

@@ -1,0 +1,136 @@
+//! Kubernetes objects from files, folders or stdin, as `kubectl get … -o yaml|json` prints them:
+//! one object, a `kind: List` (or any object with `items`), several YAML documents, or a JSON
+//! array. Objects of kinds nothing here reads are counted and skipped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+/// The kinds the pricing hooks and `bill` read.
+pub const KNOWN_KINDS: [&str; 7] =
+    ["Node", "NodeGroup", "IngressNginxController", "DaemonSet", "Deployment", "StatefulSet", "Pod"];
+
+/// The largest input accepted, per source.
+pub const MAX_INPUT: u64 = 256 * 1024 * 1024;
+
+/// What was read.
+#[derive(Debug, Default)]
+pub struct Objects {
+    /// Objects of a known kind, in input order.
+    pub objects: Vec<Value>,
+    /// Objects skipped for their kind, by kind.
+    pub skipped: std::collections::BTreeMap<String, usize>,
+}
+
+/// Reads every source (`-` is stdin; a folder is read file by file, sorted, `.yaml`, `.yml`
+/// and `.json` only).
+pub fn read(sources: &[PathBuf]) -> anyhow::Result<Objects> {
+    let mut out = Objects::default();
+    for source in sources {
+        if source.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), MAX_INPUT + 1), &mut text)
+                .context("failed to read stdin")?;
+            add_text(&mut out, &text, "stdin")?;
+        } else if source.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(source)
+                .with_context(|| format!("failed to read folder {}", source.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json"))
+                .collect();
+            files.sort();
+            for f in files {
+                add_file(&mut out, &f)?;
+            }
+        } else {
+            add_file(&mut out, source)?;
+        }
+    }
+    Ok(out)
+}
+
+fn add_file(out: &mut Objects, path: &Path) -> anyhow::Result<()> {
+    let size = std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?.len();
+    if size > MAX_INPUT {
+        bail!("{}: {size} bytes is more than the {MAX_INPUT} bytes accepted", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    add_text(out, &text, &path.display().to_string())
+}
+
+/// Parses one source's text: JSON when it starts with `{` or `[`, YAML documents otherwise.
+pub fn add_text(out: &mut Objects, text: &str, name: &str) -> anyhow::Result<()> {
+    if text.len() as u64 > MAX_INPUT {
+        bail!("{name}: more than the {MAX_INPUT} bytes accepted");
+    }
+    let trimmed = text.trim_start();
+    let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        vec![serde_json::from_str(trimmed)
+            .map_err(|e| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column()))?]
+    } else {
+        serde_saphyr::from_multiple(text)
+            .map_err(|e| anyhow::anyhow!("{name}: not YAML: {}", first_line(&e.to_string())))?
+    };
+    for doc in docs {
+        add_value(out, doc, name)?;
+    }
+    Ok(())
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn add_value(out: &mut Objects, v: Value, name: &str) -> anyhow::Result<()> {
+    match v {
+        Value::Null => Ok(()),
+        Value::Array(items) => items.into_iter().try_for_each(|i| add_value(out, i, name)),
+        Value::Object(mut map) => {
+            if let Some(Value::Array(items)) = map.remove("items") {
+                return items.into_iter().try_for_each(|i| add_value(out, i, name));
+            }
+            // A document that is not a Kubernetes object (no kind) is skipped and counted, so a
+            // folder with other YAML beside the dump still reads.
+            let kind = map.get("kind").and_then(Value::as_str).unwrap_or("(no kind)").to_string();
+            if KNOWN_KINDS.contains(&kind.as_str()) {
+                out.objects.push(Value::Object(map));
+            } else {
+                *out.skipped.entry(kind).or_default() += 1;
+            }
+            Ok(())
+        }
+        other => bail!("{name}: expected Kubernetes objects, found a {}", shell_hook::type_name(&other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_documents_json_and_unknown_kinds() {
+        let mut out = Objects::default();
+        add_text(&mut out, "apiVersion: v1\nkind: List\nitems:\n- {kind: Node, metadata: {name: a}}\n- {kind: Secret}\n---\nkind: Node\nmetadata: {name: b}\n", "y").unwrap();
+        add_text(&mut out, r#"{"kind": "NodeList", "items": [{"kind": "Node", "metadata": {"name": "c"}}]}"#, "j")
+            .unwrap();
+        add_text(&mut out, r#"[{"kind": "ConfigMap"}]"#, "a").unwrap();
+        let names: Vec<&str> = out.objects.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(out.skipped.get("Secret"), Some(&1));
+        assert_eq!(out.skipped.get("ConfigMap"), Some(&1));
+        add_text(&mut out, "FP_X: \"1\"\n", "env").unwrap();
+        assert_eq!(out.skipped.get("(no kind)"), Some(&1));
+    }
+
+    #[test]
+    fn bad_input_is_one_clear_line() {
+        let mut out = Objects::default();
+        for (text, want) in
+            [("{not json", "j: not JSON"), ("a: [", "j: not YAML"), ("- 1\n- 2\n", "expected Kubernetes objects")]
+        {
+            let e = add_text(&mut out, text, "j").unwrap_err().to_string();
+            assert!(e.contains(want) && !e.contains('\n'), "{text:?}: {e}");
+        }
+    }
+}
