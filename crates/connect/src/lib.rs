@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shell_hook::Secret;
+use secret_log::Secret;
 
 /// `CONNECT_URL`.
 pub const ENV_URL: &str = "CONNECT_URL";

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use shell_hook::Secret;
+use secret_log::Secret;
 
 /// Every variable the proxy reads.
 pub mod env {

@@ -11,14 +11,14 @@
 //! `MADISON_INSECURE_SKIP_VERIFY=true`), HTTP/1.1 only, no retries, 1 MiB body limit.
 //!
 //! # Secrets
-//! The auth key lives in a [`shell_hook::Secret`]; access lines show
+//! The auth key lives in a [`secret_log::Secret`]; access lines show
 //! `/api/events/prometheus/<redacted>` and errors are built from the transport's causes, never
 //! from the upstream URL.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), String> {
 //! let config = madison_proxy::Config::from_env().map_err(|e| e.to_string())?;
-//! let log = shell_hook::Logger::from_env();
+//! let log = secret_log::Logger::from_env();
 //! let state = madison_proxy::state(&config, log)?;
 //! let router = madison_proxy::app(state);
 //! # Ok(()) }

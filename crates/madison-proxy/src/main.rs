@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
-use shell_hook::Logger;
+use secret_log::Logger;
 
 /// In-flight requests get this long after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

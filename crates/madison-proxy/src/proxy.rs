@@ -19,7 +19,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Value};
-use shell_hook::{Logger, Secret};
+use secret_log::{Logger, Secret};
 
 use crate::config::{Backend, Config, Scheme};
 

@@ -19,7 +19,7 @@
 //!   HTTP codes, Prometheus's own `errorType`/`error`; never the token.
 //!
 //! ```no_run
-//! # async fn demo(log: shell_hook::Logger) {
+//! # async fn demo(log: secret_log::Logger) {
 //! let client = prometheus_query::Client::new(&prometheus_query::Config::from_env(), log);
 //! let results = client.query_all(&["sum(kube_node_info) by (os_image)"]).await;
 //! # }
@@ -33,7 +33,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use shell_hook::{Logger, Secret};
+use secret_log::{Logger, Secret};
 use tls_client::Roots;
 
 /// `PROMETHEUS_URL`.

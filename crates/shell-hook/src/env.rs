@@ -18,8 +18,8 @@ pub const CONFIG_VALUES_PATH: &str = "CONFIG_VALUES_PATH";
 pub const VALUES_JSON_PATCH_PATH: &str = "VALUES_JSON_PATCH_PATH";
 /// Out (addon-operator): patch of persisted config values; no hook of this project writes it.
 pub const CONFIG_VALUES_JSON_PATCH_PATH: &str = "CONFIG_VALUES_JSON_PATCH_PATH";
-/// Log level: `debug`, `info` (default), `warn`, `error`; case-insensitive.
-pub const LOG_LEVEL: &str = "LOG_LEVEL";
+/// Log level: `debug`, `info` (default), `warn`, `error`; case-insensitive (read by the logger).
+pub const LOG_LEVEL: &str = secret_log::LOG_LEVEL;
 
 /// Reads a variable, treating an unset or non-UTF-8 value as absent.
 #[must_use]

@@ -39,10 +39,9 @@
 mod config;
 mod context;
 pub mod env;
-mod log;
 mod output;
 mod run;
-mod secret;
+mod shape;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod values;
@@ -52,11 +51,11 @@ pub use config::{
     LabelOperator, LabelSelector, NameSelector, NamespaceSelector, ScheduleBinding, Settings, WatchEvent,
 };
 pub use context::{BindingContext, BindingContexts, ContextError, ContextType, Snapshot};
-pub use log::{Level, Logger};
+pub use env::Env;
+pub use secret_log::{Level, Logger};
 pub use output::kube::{KubeOperation, KubeOperations, ObjectRef, PatchFlags};
 pub use output::metrics::{format_value, MetricOperation, Metrics};
 pub use output::values::{escape as escape_pointer_token, PatchError, ValuesOperation, ValuesPatch, MODULE_ROOT};
-pub use env::Env;
 pub use run::{run, Handler, Hook, Input, Reads, Writes};
-pub use secret::Secret;
+pub use secret_log::Secret;
 pub use values::{type_name, Values, ValuesError};

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::context::BindingContexts;
 use crate::env;
-use crate::log::Logger;
+use secret_log::Logger;
 use crate::output::kube::KubeOperations;
 use crate::output::metrics::Metrics;
 use crate::output::values::ValuesPatch;
@@ -83,8 +83,8 @@ impl std::fmt::Debug for Input<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Input")
             .field("contexts", &self.contexts)
-            .field("values", &crate::secret::Shape(&self.values))
-            .field("config_values", &crate::secret::Shape(&self.config_values))
+            .field("values", &crate::shape::Shape(&self.values))
+            .field("config_values", &crate::shape::Shape(&self.config_values))
             .field("env", &self.env)
             .field("metrics", &self.metrics)
             .field("kube", &self.kube)
@@ -389,7 +389,7 @@ mod tests {
         let contexts = BindingContexts::parse(&text).unwrap();
         let mut patch = ValuesPatch::new(&values);
         patch.add("/flantIntegration/internal/madisonAuthKey", Value::from(SECRET)).unwrap();
-        let log = Logger::new(crate::log::Level::Error);
+        let log = Logger::new(secret_log::Level::Error);
         let rendered = [
             format!("{contexts:?}"),
             format!("{:?}", contexts.contexts()),

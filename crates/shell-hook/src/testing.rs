@@ -27,7 +27,7 @@
 use serde_json::{json, Value};
 
 use crate::context::BindingContexts;
-use crate::log::{Level, Logger};
+use secret_log::{Level, Logger};
 use crate::run::{call, Handler, Hook};
 
 /// Builds the inputs of one handler call.

@@ -26,7 +26,7 @@ pub struct Values<'a> {
 
 impl std::fmt::Debug for Values<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Values").field("root", &crate::secret::Shape(self.root)).finish()
+        f.debug_struct("Values").field("root", &crate::shape::Shape(self.root)).finish()
     }
 }
 

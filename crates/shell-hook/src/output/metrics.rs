@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::log::Logger;
+use secret_log::Logger;
 
 /// Largest integer that an f64 represents exactly (2^53).
 const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;

@@ -59,7 +59,7 @@ impl std::fmt::Debug for ValuesOperation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Add { path, value } => {
-                f.debug_struct("Add").field("path", path).field("value", &crate::secret::Shape(value)).finish()
+                f.debug_struct("Add").field("path", path).field("value", &crate::shape::Shape(value)).finish()
             }
             Self::Remove { path } => f.debug_struct("Remove").field("path", path).finish(),
         }
@@ -69,7 +69,7 @@ impl std::fmt::Debug for ValuesOperation {
 impl std::fmt::Debug for ValuesPatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ValuesPatch")
-            .field("current", &crate::secret::Shape(&self.current))
+            .field("current", &crate::shape::Shape(&self.current))
             .field("ops", &self.ops)
             .finish()
     }

@@ -67,7 +67,7 @@ impl Logger {
     /// A logger whose level comes from `LOG_LEVEL`.
     #[must_use]
     pub fn from_env() -> Self {
-        let min = crate::env::var(crate::env::LOG_LEVEL).map_or(Level::Info, |v| Level::parse(&v));
+        let min = std::env::var(LOG_LEVEL).ok().map_or(Level::Info, |v| Level::parse(&v));
         Self { min }
     }
 
@@ -138,6 +138,9 @@ impl Logger {
         self.log(Level::Error, msg, fields);
     }
 }
+
+/// Log level: `debug`, `info` (default), `warn`, `error`; case-insensitive.
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
 
 /// The longest string a log line carries, in bytes (cut on a character boundary).
 pub const MAX_STRING: usize = 1024;
