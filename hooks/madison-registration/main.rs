@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context as _};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use pricing::madison::{is_enabled, key_setting, KeySetting};
+use pricing::madison::{is_enabled, key_setting, registration, KeySetting, Registration};
 use serde::Serialize;
 use serde_json::{json, Value};
 use shell_hook::{run, Hook, Input, Reads, Secret, Writes};
@@ -71,39 +71,32 @@ fn decode(data: &str) -> Option<String> {
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let values = input.values();
     let license = values.str("flantIntegration.internal.licenseKey")?.unwrap_or_default();
-    let current = values.get("flantIntegration.internal.madisonAuthKey")?;
-    let current_enabled = is_enabled(current);
-    if license.is_empty() {
-        input.values_patch.remove(AUTH_KEY)?;
-        return Ok(());
+    let current_enabled = is_enabled(values.get("flantIntegration.internal.madisonAuthKey")?);
+    let setting = if license.is_empty() {
+        KeySetting::Unset
+    } else {
+        key_setting(input.config_values().get("flantIntegration.madisonAuthKey")?)?
+    };
+    let recovered = if license.is_empty() || setting != KeySetting::Unset {
+        None
+    } else {
+        let secrets = input.contexts.snapshot::<String>("madison-proxy")?;
+        let raw = secrets.items.first().filter(|s| !s.is_empty());
+        let key = raw.and_then(|r| decode(r));
+        if raw.is_some() && key.is_none() {
+            input.log.warn("ignoring undecodable auth-key of Secret d8-monitoring/madison-proxy", &[]);
+        }
+        key
+    };
+    match registration(!license.is_empty(), setting, recovered, current_enabled) {
+        Registration::RemoveKey => return Ok(input.values_patch.remove(AUTH_KEY)?),
+        Registration::Disabled => return Ok(input.values_patch.add(AUTH_KEY, Value::Bool(false))?),
+        Registration::Configured(k) => return Ok(input.values_patch.add(AUTH_KEY, Value::from(k))?),
+        Registration::Recovered(k) => return Ok(input.values_patch.add(AUTH_KEY, Value::from(k))?),
+        Registration::Keep => return Ok(()),
+        Registration::Register => {}
     }
     let license = Secret::new(license.to_string());
-    let setting = key_setting(input.config_values().get("flantIntegration.madisonAuthKey")?)?;
-    match setting {
-        KeySetting::Disabled => {
-            input.values_patch.add(AUTH_KEY, Value::Bool(false))?;
-            return Ok(());
-        }
-        KeySetting::Key(k) => {
-            let k = Value::from(k);
-            input.values_patch.add(AUTH_KEY, k)?;
-            return Ok(());
-        }
-        KeySetting::Unset => {}
-    }
-    let secrets = input.contexts.snapshot::<String>("madison-proxy")?;
-    if let Some(raw) = secrets.items.first().filter(|s| !s.is_empty()) {
-        match decode(raw) {
-            Some(key) => {
-                input.values_patch.add(AUTH_KEY, Value::from(key))?;
-                return Ok(());
-            }
-            None => input.log.warn("ignoring undecodable auth-key of Secret d8-monitoring/madison-proxy", &[]),
-        }
-    }
-    if current_enabled {
-        return Ok(());
-    }
 
     let schema_items = input.contexts.snapshot::<String>("prometheus-url-schema")?;
     let schema = match schema_items.items.first().and_then(|s| decode(s)).as_deref() {

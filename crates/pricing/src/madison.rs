@@ -54,10 +54,67 @@ pub fn enabled_key(value: Option<&Value>) -> Option<&str> {
     }
 }
 
+/// What `madison-registration` does with the effective key (`module-hooks.md` §5, steps 1–4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration<'a> {
+    /// No license key: remove `internal.madisonAuthKey` (if present).
+    RemoveKey,
+    /// Switched off by configuration: set the effective key to `false`.
+    Disabled,
+    /// The configured key becomes the effective key.
+    Configured(&'a str),
+    /// The key recovered from Secret `d8-monitoring/madison-proxy` becomes the effective key.
+    Recovered(String),
+    /// The effective key is already enabled: keep it.
+    Keep,
+    /// Register in Madison to obtain a key.
+    Register,
+}
+
+/// The precedence: no license → remove; configuration (disabled / key) → use it; a key recovered
+/// from the madison-proxy Secret (`None` when absent, empty or undecodable) → use it; an enabled
+/// current key → keep it; otherwise register.
+#[must_use]
+pub fn registration<'a>(
+    license_present: bool,
+    setting: KeySetting<'a>,
+    recovered: Option<String>,
+    current_enabled: bool,
+) -> Registration<'a> {
+    if !license_present {
+        return Registration::RemoveKey;
+    }
+    match (setting, recovered) {
+        (KeySetting::Disabled, _) => Registration::Disabled,
+        (KeySetting::Key(k), _) => Registration::Configured(k),
+        (KeySetting::Unset, Some(k)) => Registration::Recovered(k),
+        (KeySetting::Unset, None) if current_enabled => Registration::Keep,
+        (KeySetting::Unset, None) => Registration::Register,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `module-hooks.md` §5 steps 1–4, every branch, with the precedence between them.
+    #[test]
+    fn registration_precedence() {
+        use Registration as R;
+        let key = || Some("recovered".to_string());
+        let rows = [
+            (false, KeySetting::Key("k"), key(), true, R::RemoveKey),
+            (true, KeySetting::Disabled, key(), true, R::Disabled),
+            (true, KeySetting::Key("k"), key(), true, R::Configured("k")),
+            (true, KeySetting::Unset, key(), true, R::Recovered("recovered".into())),
+            (true, KeySetting::Unset, None, true, R::Keep),
+            (true, KeySetting::Unset, None, false, R::Register),
+        ];
+        for (i, (license, setting, recovered, enabled, want)) in rows.into_iter().enumerate() {
+            assert_eq!(registration(license, setting, recovered, enabled), want, "row {i}");
+        }
+    }
 
     #[test]
     fn settings_and_enabled() {
