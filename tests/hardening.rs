@@ -513,3 +513,166 @@ fn http_get(url: &str) -> String {
         body.to_string()
     }
 }
+
+// The hooks' own parser modules, compiled in by path for the fuzz properties below.
+#[path = "../hooks/license/dockercfg.rs"]
+mod dockercfg;
+#[path = "../hooks/cloud-layout/layout.rs"]
+#[allow(dead_code)]
+mod layout;
+
+/// The fuzz targets' properties (`fuzz/fuzz_targets/`), checked on stable Rust on every test run:
+/// seeded mutations of the kept seeds (`fuzz/seeds/`) through the same parsers, the hooks' own
+/// modules compiled in by path. `make fuzz` runs the coverage-guided targets for longer.
+mod fuzz_smoke {
+    use base64::Engine as _;
+
+    use super::{dockercfg, layout};
+
+    /// Mutations per seed and target; the whole module runs in about a second.
+    const ROUNDS: usize = 3000;
+
+    /// Bytes that steer parsers into their interesting states.
+    const TOKENS: &[&[u8]] = &[
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b":",
+        b": ",
+        b",",
+        b"\"",
+        b"'",
+        b"\\",
+        b"\n",
+        b"  ",
+        b"- ",
+        b"#",
+        b"|",
+        b">",
+        b"&a",
+        b"*a",
+        b"!!binary ",
+        b"? ",
+        b"---\n",
+        b"...",
+        b"null",
+        b"1e999",
+        b"NaN",
+        b"\"value\":[1,\"",
+        b"\xff",
+        b"=",
+        b"auths",
+        b"layout",
+        b"\"password\":",
+        b"\"auth\":\"",
+        b"\x00",
+    ];
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            usize::try_from(self.0 >> 33).unwrap_or(0) % n.max(1)
+        }
+    }
+
+    /// A few random edits of `seed`: token insertions, byte flips, deletions, truncation, repeats.
+    fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+        let mut v = seed.to_vec();
+        for _ in 0..=rng.below(6) {
+            let at = rng.below(v.len() + 1);
+            match rng.below(6) {
+                0 | 1 => {
+                    let t = TOKENS[rng.below(TOKENS.len())];
+                    v.splice(at..at, t.iter().copied());
+                }
+                2 if at < v.len() => v[at] ^= 1 << rng.below(8),
+                3 if at < v.len() => {
+                    let end = (at + rng.below(16)).min(v.len());
+                    v.drain(at..end);
+                }
+                4 => v.truncate(at),
+                _ => {
+                    let t = TOKENS[rng.below(TOKENS.len())];
+                    for _ in 0..rng.below(200) {
+                        v.splice(at..at, t.iter().copied());
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    fn seeds(target: &str) -> Vec<Vec<u8>> {
+        let dir = crate::common::root().join("fuzz/seeds").join(target);
+        let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        out.push(Vec::new());
+        out
+    }
+
+    fn each_mutation(target: &str, seed: u64, mut check: impl FnMut(&[u8])) {
+        let mut rng = Rng(seed);
+        for s in seeds(target) {
+            check(&s);
+            for _ in 0..ROUNDS {
+                check(&mutate(&mut rng, &s));
+            }
+        }
+    }
+
+    #[test]
+    fn prometheus_answers() {
+        each_mutation("prometheus_answer", 1, |data| {
+            let (status, body) = match data {
+                [a, b, rest @ ..] => (u16::from_le_bytes([*a, *b]) % 600, rest),
+                _ => (200, data),
+            };
+            if let Ok(answer) = prometheus_query::decode_answer(status, body) {
+                assert_eq!(status, 200);
+                assert!(answer.samples.iter().all(|s| s.value.is_finite()));
+            }
+        });
+    }
+
+    #[test]
+    fn provider_yaml() {
+        each_mutation("provider_yaml", 2, |data| {
+            if let Err(e) = layout::parse(data) {
+                let text = e.to_string();
+                assert!(text.starts_with("cannot parse provider cluster configuration as YAML"));
+                assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == ' '), "{text}");
+            }
+        });
+    }
+
+    #[test]
+    fn docker_config() {
+        let known = [
+            "cannot decode global.modulesImages.registry.dockercfg: invalid base64",
+            "cannot decode docker config JSON at line ",
+            "no credentials for current registry ",
+            "cannot decode base64 \"auth\" field",
+            "unexpected format of \"auth\" field",
+            "licenseKey not set in docker config",
+        ];
+        each_mutation("docker_config", 3, |data| {
+            let text = String::from_utf8_lossy(data);
+            let (host, config) = text.split_once('\n').unwrap_or(("test.repo", &text));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(config.as_bytes());
+            for input in [encoded.as_str(), config] {
+                match dockercfg::license(input, host) {
+                    Ok(l) => assert!(!l.expose().is_empty() && l.expose().trim() == l.expose()),
+                    Err(e) => {
+                        let message = format!("{e:#}");
+                        assert!(known.iter().any(|k| message.starts_with(k)), "{message}");
+                    }
+                }
+            }
+        });
+    }
+}

@@ -285,8 +285,12 @@ mod tests {
         assert!(parse(flow.as_bytes()).unwrap_err().at.is_some());
         let maps = format!("layout: x\nk: {}{}\n", "{a: ".repeat(depth), "}".repeat(depth));
         assert!(parse(maps.as_bytes()).is_err());
-        let block: String = (0..200).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
-        assert!(parse(format!("layout: x\n{block}").as_bytes()).is_err());
+        let mut block = String::from("layout: x\n");
+        for i in 0..200 {
+            block.push_str(&" ".repeat(i));
+            block.push_str("k:\n");
+        }
+        assert!(parse(block.as_bytes()).is_err());
         let shallow = format!("layout: x\nk: {}{}\n", "[".repeat(20), "]".repeat(20));
         assert_eq!(parse(shallow.as_bytes()), Ok(Layout::Found("x".into())));
     }

@@ -31,9 +31,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
+use secret_log::{Logger, Secret};
 use serde::Deserialize;
 use serde_json::json;
-use secret_log::{Logger, Secret};
 use tls_client::Roots;
 
 /// `PROMETHEUS_URL`.
@@ -254,7 +254,10 @@ pub fn decode_answer(status: u16, body: &[u8]) -> Result<Answer, Cause> {
     }
     let data = parsed.data.ok_or(Cause::NotJson)?;
     if data.result_type != "vector" {
-        return Err(Cause::NotVector(data.result_type));
+        // Only Prometheus's own type names are echoed: the field is server-controlled text.
+        let known = ["matrix", "scalar", "string"];
+        let t = if known.contains(&data.result_type.as_str()) { data.result_type } else { "unknown".into() };
+        return Err(Cause::NotVector(t));
     }
     let mut answer = Answer { samples: Vec::with_capacity(data.result.len()), dropped: 0 };
     for s in data.result {
@@ -504,6 +507,8 @@ mod tests {
         assert_eq!(decode_answer(400, bad), Err(Cause::PrometheusError("bad_data: parse error (HTTP 400)".into())));
         let matrix = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
         assert_eq!(decode_answer(200, matrix), Err(Cause::NotVector("matrix".into())));
+        let odd = br#"{"status":"success","data":{"resultType":"s3cr3t","result":[]}}"#;
+        assert_eq!(decode_answer(200, odd), Err(Cause::NotVector("unknown".into())));
     }
 
     #[test]
