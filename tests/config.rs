@@ -85,30 +85,6 @@ struct JqCase {
     expect: serde_json::Value,
 }
 
-fn run_jq(filter: &str, object: &serde_json::Value) -> Result<serde_json::Value, String> {
-    use std::io::Write;
-    let mut child = Command::new("jq")
-        .args(["-c", filter])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("jq is installed (make test installs it)");
-    child.stdin.take().unwrap().write_all(object.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let outputs: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    // shell-operator: zero outputs → null, one → the value, several → an array.
-    Ok(match outputs.len() {
-        0 => serde_json::Value::Null,
-        1 => outputs.into_iter().next().unwrap(),
-        _ => serde_json::Value::Array(outputs),
-    })
-}
-
 #[test]
 fn jq_filters_give_the_documented_results_with_real_jq() {
     let mut checked = 0;
@@ -123,8 +99,8 @@ fn jq_filters_give_the_documented_results_with_real_jq() {
             let cases: Vec<JqCase> = serde_yaml::from_str(&text).unwrap();
             assert!(!cases.is_empty());
             for (i, c) in cases.iter().enumerate() {
-                let got =
-                    run_jq(filter, &c.object).unwrap_or_else(|e| panic!("{hook}/{binding} case {i}: jq failed: {e}"));
+                let got = test_support::operator::jq(filter, &c.object)
+                    .unwrap_or_else(|e| panic!("{hook}/{binding} case {i}: jq failed: {e}"));
                 assert_eq!(got, c.expect, "{hook}/{binding} case {i}");
                 checked += 1;
             }

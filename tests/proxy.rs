@@ -84,9 +84,12 @@ impl Drop for ProxyProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Every test's proxy log is checked for the key.
+        // Every test's proxy log is checked for the key — unless the test is already failing: a
+        // second panic while unwinding would abort the whole test binary.
         let logs = self.logs();
-        assert!(!logs.contains(KEY), "the auth key reached the proxy log:\n{logs}");
+        if !std::thread::panicking() {
+            assert!(!logs.contains(KEY), "the auth key reached the proxy log:\n{logs}");
+        }
     }
 }
 
@@ -240,13 +243,11 @@ fn backend_errors_reach_the_sender_and_are_not_retried() {
 fn backend_that_never_answers_gives_502_after_the_header_timeout() {
     let backend = FakeServer::start(|_| Reply::json(200, "{}").after(Duration::from_secs(60))).unwrap();
     let proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
-    let started = Instant::now();
     assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]").unwrap(), (502, "bad gateway".to_string()));
-    let took = started.elapsed();
-    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(15), "{took:?}");
+    // The proxy's own account says why: its header timeout fired (no wall-clock assertion).
     let access = proxy.log_lines().into_iter().find(|l| l["msg"] == "forwarded request").unwrap();
     assert_eq!(access["status"], 502);
-    assert!(access["error"].as_str().unwrap().contains("10s"));
+    assert_eq!(access["error"], "no response headers within 10s");
 }
 
 #[test]
@@ -373,7 +374,12 @@ fn sigterm_lets_the_in_flight_request_finish() {
     let mut proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
     let port = proxy.port;
     let inflight = std::thread::spawn(move || post(port, "/api/v2/alerts", b"[]"));
-    std::thread::sleep(Duration::from_millis(500));
+    // Signal only once the request is in flight: the backend has received it (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backend.requests().is_empty() {
+        assert!(Instant::now() < deadline, "the request never reached the backend");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(proxy.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
     let answer = inflight.join().unwrap().unwrap();
     assert_eq!(answer, (200, r#"{"slow":true}"#.to_string()), "the in-flight request completed");
