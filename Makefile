@@ -81,3 +81,31 @@ bench: deps
 
 clean:
 	$(CARGO) clean
+
+## fuzz: the cargo-fuzz targets in fuzz/ (its own workspace), FUZZ_SECONDS each, with nightly Rust:
+## Prometheus answers, the provider cluster configuration YAML, the registry docker config. New
+## inputs go to fuzz/corpus/ and logs and crashes to fuzz/artifacts/ (both ignored); fuzz/seeds/ is
+## the kept corpus. fuzz-smoke: the same for FUZZ_SMOKE_SECONDS each, inside `make test`, when
+## nightly Rust is there; without it the stable fuzz properties of tests/hardening.rs (always run)
+## are the bounded run.
+FUZZ_TARGETS := prometheus_answer provider_yaml docker_config
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 5
+.PHONY: fuzz fuzz-smoke
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	@cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t artifacts; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: fuzz/artifacts/$$t.log)" >&2; \
+		$(CARGO) +nightly fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=2048 -max_len=65536 > artifacts/$$t.log 2>&1 \
+			|| { tail -n 40 artifacts/$$t.log >&2; exit 1; }; \
+		tail -n 1 artifacts/$$t.log >&2; \
+	done
+fuzz-smoke:
+	@if $(CARGO) +nightly --version >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS); \
+	else \
+		echo "fuzz-smoke: no nightly Rust; the stable fuzz properties in tests/hardening.rs stand in" >&2; \
+	fi
+test: fuzz-smoke
