@@ -38,3 +38,5 @@ mod cli;
 mod demo;
 // Hardening: bounded answers, no redirects, linear costs, null sections (issue 10).
 mod hardening;
+// The billing data path on loopback: hooks → /metrics/hooks → the rendered agent → receiver (issue 12).
+mod datapath;

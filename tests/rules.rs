@@ -30,7 +30,7 @@ fn every_rules_file_checks_and_passes_its_unit_tests() {
         .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, ["grafana-agent", "sending-alerts"]);
+    assert_eq!(files, ["prometheus-agent", "sending-alerts"]);
     for name in &files {
         let rules = prepared(name, dir.path());
         let out =

@@ -64,7 +64,7 @@ GLOBAL = {
     "modulesImages": {
         "registry": {"base": "registry.example.com/deckhouse", "dockercfg": "eyJhdXRocyI6e319"},
         "digests": {
-            "flantIntegration": {"flantPricing": "sha256:aaa", "grafanaAgent": "sha256:bbb", "madisonProxy": "sha256:ccc"},
+            "flantIntegration": {"flantPricing": "sha256:aaa", "prometheusAgent": "sha256:bbb", "madisonProxy": "sha256:ccc"},
             "common": {"alpine": "sha256:ddd", "kubeRbacProxy": "sha256:eee"},
         },
     },
@@ -177,10 +177,10 @@ def test_1_with_logs(chart):
         ("ClusterRoleBinding", "d8:flant-integration:pricing", None),
         ("ClusterLogDestination", "flant-integration-loki-storage", None),
         ("ClusterLoggingConfig", "flant-integration-d8-logs", None),
-        ("Secret", "grafana-agent-config", "d8-flant-integration"),
+        ("Secret", "prometheus-agent-config", "d8-flant-integration"),
     ]:
         assert find(docs, kind, name, ns), f"{kind} {ns}/{name} missing"
-    agent = base64.b64decode(find(docs, "Secret", "grafana-agent-config", "d8-flant-integration")["data"]["agent-scraping-service.yaml"]).decode()
+    agent = base64.b64decode(find(docs, "Secret", "prometheus-agent-config", "d8-flant-integration")["data"]["prometheus.yml"]).decode()
     assert "remote_write" in agent
     ds = find(docs, "DaemonSet", "pricing", "d8-flant-integration")
     pricing = ds["spec"]["template"]["spec"]["containers"][0]
@@ -204,28 +204,6 @@ def test_1_with_logs(chart):
     assert ds["spec"]["template"]["metadata"]["annotations"]["checksum/config"] == hashlib.sha256(agent.encode()).hexdigest()
 
 
-def test_1b_agent_configuration(chart):
-    docs = render(chart, values(global_patch={"discovery.clusterUUID": "u-1"}))
-    cfg = yaml.safe_load(base64.b64decode(find(docs, "Secret", "grafana-agent-config", "d8-flant-integration")["data"]["agent-scraping-service.yaml"]))
-    assert cfg["server"] == {"log_level": "info", "http_listen_port": 8080}
-    p = cfg["prometheus"]
-    assert p["wal_directory"] == "/data/agent/wal" and p["global"]["scrape_interval"] == "5m"
-    inst = p["configs"][0]
-    assert (inst["name"], inst["host_filter"], inst["max_wal_time"]) == ("agent", False, "360h")
-    jobs = {j["job_name"]: j for j in inst["scrape_configs"]}
-    assert jobs["deckhouse-telemetry"]["static_configs"][0]["targets"] == ["deckhouse.d8-system.svc.cluster.local:8080"]
-    assert jobs["flant-pricing"]["static_configs"][0]["targets"] == ["127.0.0.1:9115"]
-    for job, keep in (("deckhouse-telemetry", "d8_telemetry_.+"), ("flant-pricing", "flant_pricing_.+")):
-        rules = jobs[job]["metric_relabel_configs"]
-        assert rules[0] == {"source_labels": ["__name__"], "regex": keep, "action": "keep"}
-        assert rules[1] == {"source_labels": ["job"], "target_label": "cluster_uuid", "replacement": "u-1"}
-        assert rules[2] == {"source_labels": ["instance"], "target_label": "__replica__", "replacement": "${NODE_NAME}"}
-        assert rules[3] == {"regex": "hook|instance", "action": "labeldrop"}
-        assert jobs[job]["metrics_path"] == "/metrics/hooks"
-    rw = inst["remote_write"]
-    assert rw == [{"url": "https://example.com/remote_write", "bearer_token": "s3cr3t-license", "metadata_config": {"send": False}}]
-
-
 def test_2_no_logs(chart):
     docs = render(chart, values({"logs": False}))
     assert not kinds(docs, "ClusterLogDestination") and not kinds(docs, "ClusterLoggingConfig")
@@ -236,13 +214,13 @@ def test_3_metrics_off(chart):
     docs = render(chart, values({"metrics": False}, {"enabledModules": GLOBAL["enabledModules"] + ["upmeter"]}))
     for kind in ("DaemonSet", "VerticalPodAutoscaler", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "PodMonitor", "UpmeterRemoteWrite"):
         assert not kinds(docs, kind), kind
-    assert not find(docs, "Secret", "grafana-agent-config", "d8-flant-integration")
+    assert not find(docs, "Secret", "prometheus-agent-config", "d8-flant-integration")
     assert find(docs, "Namespace", "d8-flant-integration")
     assert find(docs, "ConfigMap", "kube-rbac-proxy-ca.crt", "d8-flant-integration")
     assert find(docs, "Secret", "deckhouse-registry", "d8-flant-integration")
     assert find(docs, "Secret", "prometheus-main-additional-configs-alert-relable-tier", "d8-monitoring")
     rules = [d["metadata"]["name"] for d in kinds(docs, "PrometheusRule")]
-    assert "flant-integration-grafana-agent" not in rules, "pricing rules only with metrics on"
+    assert "flant-integration-prometheus-agent" not in rules, "pricing rules only with metrics on"
 
 
 def test_default_configuration_ships_billing_and_logs(chart):
@@ -255,9 +233,9 @@ def test_default_configuration_ships_billing_and_logs(chart):
     assert v["flantIntegration"]["metrics"] == {"url": "https://connect.deckhouse.io/v1/remote_write"}
     docs = render(chart, v)
     assert find(docs, "DaemonSet", "pricing", "d8-flant-integration")
-    agent = find(docs, "Secret", "grafana-agent-config", "d8-flant-integration")
-    cfg = yaml.safe_load(base64.b64decode(agent["data"]["agent-scraping-service.yaml"]))
-    assert cfg["prometheus"]["configs"][0]["remote_write"][0]["url"] == "https://connect.deckhouse.io/v1/remote_write"
+    agent = find(docs, "Secret", "prometheus-agent-config", "d8-flant-integration")
+    cfg = yaml.safe_load(base64.b64decode(agent["data"]["prometheus.yml"]))
+    assert cfg["remote_write"][0]["url"] == "https://connect.deckhouse.io/v1/remote_write"
     dest = find(docs, "ClusterLogDestination", "flant-integration-loki-storage", None)
     assert dest["spec"]["loki"]["endpoint"].startswith("https://connect.deckhouse.io")
     assert find(docs, "ClusterLoggingConfig", "flant-integration-d8-logs", None)
@@ -265,7 +243,7 @@ def test_default_configuration_ships_billing_and_logs(chart):
     off = render(chart, values(config={"metrics": False, "logs": False}, global_patch={"enabledModules": GLOBAL["enabledModules"] + ["upmeter"]}))
     for kind in ("DaemonSet", "ClusterLogDestination", "ClusterLoggingConfig", "UpmeterRemoteWrite"):
         assert not kinds(off, kind), kind
-    assert not find(off, "Secret", "grafana-agent-config", "d8-flant-integration")
+    assert not find(off, "Secret", "prometheus-agent-config", "d8-flant-integration")
 
 
 def pricing_env(docs):
@@ -350,17 +328,17 @@ def agent_container(docs):
 
 
 def agent_config(docs):
-    return yaml.safe_load(base64.b64decode(find(docs, "Secret", "grafana-agent-config", "d8-flant-integration")["data"]["agent-scraping-service.yaml"]))
+    return yaml.safe_load(base64.b64decode(find(docs, "Secret", "prometheus-agent-config", "d8-flant-integration")["data"]["prometheus.yml"]))
 
 
 def test_10_proxy(chart):
     docs = render(chart, values(global_patch={"clusterConfiguration.proxy": {"httpProxy": "http://p:3128", "httpsProxy": "https://p:3129", "noProxy": ["corp.local"]}}))
-    assert agent_config(docs)["prometheus"]["configs"][0]["remote_write"][0]["proxy_url"] == "https://p:3129"
+    assert agent_config(docs)["remote_write"][0]["proxy_url"] == "https://p:3129"
     e = dict(env(agent_container(docs)))
     assert e["HTTP_PROXY"] == "http://p:3128" and e["https_proxy"] == "https://p:3129"
     assert e["NO_PROXY"] == "127.0.0.1,169.254.169.254,cluster.local,10.111.0.0/16,10.222.0.0/16,corp.local"
     docs = render(chart, values(global_patch={"clusterConfiguration.proxy": {"httpProxy": "http://p:3128"}}))
-    assert agent_config(docs)["prometheus"]["configs"][0]["remote_write"][0]["proxy_url"] == "http://p:3128"
+    assert agent_config(docs)["remote_write"][0]["proxy_url"] == "http://p:3128"
 
 
 def test_11_no_vpa(chart):
@@ -370,7 +348,7 @@ def test_11_no_vpa(chart):
     containers = find(docs, "DaemonSet", "pricing", "d8-flant-integration")["spec"]["template"]["spec"]["containers"]
     req = {c["name"]: c["resources"]["requests"] for c in containers}
     assert req["pricing"] == {"ephemeral-storage": "100Mi", "cpu": "80m", "memory": "100Mi"}
-    assert req["grafana-agent"] == {"ephemeral-storage": "50Mi", "cpu": "25m", "memory": "60Mi"}
+    assert req["prometheus-agent"] == {"ephemeral-storage": "50Mi", "cpu": "25m", "memory": "60Mi"}
     assert req["kube-rbac-proxy"] == {"ephemeral-storage": "50Mi", "cpu": "10m", "memory": "25Mi"}
     (dep,) = [d for d in kinds(docs, "Deployment")][:1]
     assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"] == {"ephemeral-storage": "60Mi", "cpu": "25m", "memory": "50Mi"}

@@ -31,6 +31,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		err = runCommand(os.Stdin, os.Stdout)
+	case "serve":
+		err = serveCommand(os.Args[2:], os.Stdin, os.Stdout)
 	case "validate":
 		err = validateCommand(os.Stdin, os.Stdout)
 	case "values":

@@ -1,0 +1,188 @@
+//! The billing data path for real, on loopback (issue 12): pricing hooks → shell-operator's
+//! `/metrics/hooks` → the agent (Debian's `prometheus` in agent mode, started with the args and
+//! configuration our Helm templates render) → a recording front checking the bearer license key →
+//! a second Prometheus with the remote-write receiver.
+//!
+//! The hooks run on their fixture cases through shell-operator's code and are served from a hook
+//! metric storage set up as shell-operator's (`operator-harness serve`); Deckhouse's telemetry
+//! endpoint is a second storage of the same kind. The rendered configuration is changed in three
+//! places only, each asserted before it is changed: the two scrape targets (to the harness's
+//! loopback ports) and the scrape interval (5m → 1s, so a test sees several scrapes). The
+//! remote-write URL and the license key are values given to the templates. Why Rust drives the
+//! processes and Python only renders: the real-server helpers (Prometheus, free ports, servers
+//! stopped on drop) live in `test-support`; the render reuses the template tests' values and
+//! Helm engine (`tests/templates/test_agent.py render`). Parts: `datapath/rig.rs`.
+
+mod rig;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::common::{hook_bin, root};
+use rig::{exposition_series, query, render, sample, series, wait_for, Agent, Front, Targets};
+
+const KEY: &str = "s3cr3t-license";
+const UUID: &str = "u-1";
+const NODE: &str = "node-a";
+
+/// The pricing hooks that need no network, on cases with real clusters behind them.
+const CASES: [(&str, &str); 5] = [
+    ("node-metrics", "golden"),
+    ("node-group-metrics", "one-behind"),
+    ("node-group-resources-metrics", "golden"),
+    ("ingress-controller-metrics", "spec-example"),
+    ("cluster-metrics", "kubeall"),
+];
+
+fn jobs() -> Vec<Value> {
+    CASES
+        .iter()
+        .map(|(hook, case)| rig::job(hook, hook_bin(hook), &root().join("tests/fixtures").join(hook).join(case)))
+        .collect()
+}
+
+/// Deckhouse's telemetry, with two series the allow-list must stop: a non-telemetry metric and a
+/// `flant_pricing_` name that the telemetry job does not keep.
+fn telemetry() -> Vec<Value> {
+    vec![
+        json!({"hook": "telemetry", "name": "d8_telemetry_release_channel", "labels": {"channel": "Stable"}, "value": 1}),
+        json!({"hook": "telemetry", "name": "d8_telemetry_modules_enabled", "labels": {}, "value": 42}),
+        json!({"hook": "telemetry", "name": "deckhouse_build_info", "labels": {"version": "v1"}, "value": 1}),
+        json!({"hook": "telemetry", "name": "flant_pricing_from_deckhouse", "labels": {}, "value": 1}),
+    ]
+}
+
+fn rendered(url: &str) -> rig::Rendered {
+    render(&json!({"metrics": {"url": url}, "internal.licenseKey": KEY}), &json!({"discovery.clusterUUID": UUID}))
+        .expect("metrics on renders the agent")
+}
+
+/// What must arrive: the served series in the allow-list of their job, `hook` and `instance`
+/// dropped, `job`, `cluster_uuid` and `__replica__` added.
+fn expected(targets: &Targets) -> Vec<BTreeMap<String, String>> {
+    let mut out = Vec::new();
+    for (listener, job, prefix) in
+        [("pricing", "flant-pricing", "flant_pricing_"), ("telemetry", "deckhouse-telemetry", "d8_telemetry_")]
+    {
+        let text = &targets.exposition[listener];
+        for mut s in exposition_series(text, |n| n.len() > prefix.len() && n.starts_with(prefix)) {
+            assert!(s.remove("hook").is_some(), "the storage labels every series with its hook");
+            // An empty label value is no label in Prometheus (flant_pricing_kubeall{context=""}).
+            s.retain(|_, v| !v.is_empty());
+            s.insert("job".into(), job.into());
+            s.insert("cluster_uuid".into(), UUID.into());
+            s.insert("__replica__".into(), NODE.into());
+            out.push(s);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn agent_delivers_exactly_the_allow_listed_series_with_the_license_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let targets = Targets::start(&jobs(), &telemetry(), tmp.path());
+    let rx = rig::receiver();
+    let rx_addr = format!("127.0.0.1:{}", rx.port);
+    let front = Front::start(test_support::http::closed_port().unwrap(), &rx_addr, KEY);
+    let agent = Agent::start(&rendered(&format!("http://{}/api/v1/write", front.addr)), &targets, "1s", NODE);
+
+    let want = expected(&targets);
+    assert!(want.len() > 40, "the cases give a real bill ({} series)", want.len());
+    for name in [
+        "flant_pricing_nodes",
+        "flant_pricing_cluster_info",
+        "flant_pricing_ingress_nginx_controllers_pod_count",
+        "d8_telemetry_release_channel",
+    ] {
+        assert!(want.iter().any(|s| s["__name__"] == name), "{name} is served");
+    }
+    let got = wait_for(60, "the series at the receiver", || {
+        let s = series(&rx_addr);
+        (s.len() >= want.len()).then_some(s)
+    });
+    assert_eq!(got, want, "the receiver holds exactly the allow-listed series\nagent log:\n{}", agent.log());
+    // Several scrapes later the set is still exactly that (no late up/scrape_* series, nothing else).
+    let seen = targets.served("pricing");
+    wait_for(30, "three more scrapes", || (targets.served("pricing") >= seen + 3).then_some(()));
+    wait_for(15, "the last scrape delivered", || {
+        (sample(&agent.metrics(), "prometheus_remote_storage_samples_pending") == Some(0.0)).then_some(())
+    });
+    assert_eq!(series(&rx_addr), want);
+    for s in &got {
+        let name = &s["__name__"];
+        assert!(
+            name.starts_with("flant_pricing_") || name.starts_with("d8_telemetry_"),
+            "outside the allow-list: {s:?}"
+        );
+        assert!(!s.contains_key("hook") && !s.contains_key("instance"), "{s:?}");
+        assert_eq!((s["cluster_uuid"].as_str(), s["__replica__"].as_str()), (UUID, NODE), "{s:?}");
+    }
+    assert!(
+        !got.iter().any(|s| s["__name__"] == "flant_pricing_from_deckhouse"),
+        "the telemetry job keeps only d8_telemetry_"
+    );
+
+    let pushes = front.pushes();
+    assert!(!pushes.is_empty());
+    for p in &pushes {
+        assert_eq!(p.authorization.as_deref(), Some("Bearer s3cr3t-license"), "{p:?}");
+        assert_eq!((p.encoding.as_deref(), p.status), (Some("snappy"), 204), "{p:?}");
+    }
+    // The metric the delivery rules read exists in this agent and moves.
+    let m = agent.metrics();
+    assert!(
+        sample(&m, "prometheus_remote_storage_queue_highest_sent_timestamp_seconds").is_some_and(|v| v > 0.0),
+        "{m}"
+    );
+    assert_eq!(sample(&m, "prometheus_remote_storage_samples_failed_total"), Some(0.0));
+}
+
+#[test]
+fn an_unreachable_receiver_loses_nothing_once_it_comes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut targets = Targets::start(&jobs(), &telemetry(), tmp.path());
+    let port = test_support::http::closed_port().unwrap();
+    let agent = Agent::start(&rendered(&format!("http://127.0.0.1:{port}/api/v1/write")), &targets, "1s", NODE);
+    // Nothing listens on the receiver's port: the agent keeps the scrapes in its WAL and retries.
+    wait_for(60, "five scrapes and failed sends", || {
+        let retried = sample(&agent.metrics(), "prometheus_remote_storage_samples_retried_total").unwrap_or(0.0);
+        (targets.served("pricing") >= 5 && targets.served("telemetry") >= 5 && retried > 0.0).then_some(())
+    });
+    targets.stop();
+    let (pricing, telemetry) = (targets.served("pricing"), targets.served("telemetry"));
+    let want = expected(&targets);
+
+    let rx = rig::receiver();
+    let rx_addr = format!("127.0.0.1:{}", rx.port);
+    let front = Front::start(port, &rx_addr, KEY);
+    let counts = |rx_addr: &str| -> BTreeMap<String, usize> {
+        // The raw samples of the last hour (stale markers are not returned), counted per series.
+        query(rx_addr, r#"{__name__=~".+"}[1h]"#)
+            .iter()
+            .map(|r| {
+                let mut m: BTreeMap<String, String> = serde_json::from_value(r["metric"].clone()).unwrap();
+                let name = m.remove("__name__").unwrap_or_default();
+                (format!("{name}{m:?}"), r["values"].as_array().map_or(0, Vec::len))
+            })
+            .collect()
+    };
+    let mut last = BTreeMap::new();
+    let got = wait_for(60, "every scrape of the outage at the receiver", || {
+        last = counts(&rx_addr);
+        (last.len() == want.len() && last.values().all(|n| *n >= pricing.min(telemetry))).then(|| last.clone())
+    });
+    for (s, n) in &got {
+        let scrapes = if s.starts_with("d8_telemetry_") { telemetry } else { pricing };
+        assert_eq!(*n, scrapes, "{s}: one sample per scrape served during the outage\nagent log:\n{}", agent.log());
+    }
+    assert_eq!(series(&rx_addr), want);
+    assert!(front.pushes().iter().all(|p| p.status == 204));
+}
+
+#[test]
+fn metrics_off_renders_no_agent_so_nothing_is_sent() {
+    assert!(render(&json!({"metrics": false}), &json!({})).is_none());
+}
