@@ -109,3 +109,55 @@ fuzz-smoke:
 		echo "fuzz-smoke: no nightly Rust; the stable fuzz properties in tests/hardening.rs stand in" >&2; \
 	fi
 test: fuzz-smoke
+
+## image: the module's OCI images as layouts under dist/oci/ (bundle, release, madison-proxy,
+## pricing) and dist/oci/images.json — no container daemon; the same inputs give the same
+## digests. Inputs: the static binaries ($(IMAGE_BINS)), shell-operator built from its Go module
+## (tools/pricing-image), the module files. See README.md, "Publishing".
+## publish: push them to REGISTRY (host[:port]/path) — components by digest, the bundle and the
+## release image by VERSION, the release image also by every channel in CHANNELS — and print
+## the ModuleSource to apply. INSECURE=1 for plain HTTP; REGISTRY_USER/REGISTRY_PASSWORD if needed.
+VERSION ?= $(or $(shell sed -n 's/.*"version" *: *"\([^"]*\)".*/\1/p' version.json 2>/dev/null),v0.1.0)
+CHANNELS ?= alpha
+# The static binaries come from `make static` (its STATIC_DIR).
+IMAGE_BINS ?= $(or $(STATIC_DIR),target/x86_64-unknown-linux-gnu/release)
+OCI_DIR := dist/oci
+OCI_IMAGE := target/tool/oci-image
+SHELL_OPERATOR := target/pricing-image/shell-operator
+.PHONY: image publish image-tool shell-operator
+
+image-tool:
+	@$(CARGO) build --quiet --profile tool -p oci-image
+
+# CGO off (shell-operator v1.20.2 evaluates jq with gojq, no libjq), trimmed paths, no build id
+# or VCS stamp: the same Go toolchain gives the same binary. GOTOOLCHAIN=local never downloads one.
+shell-operator:
+	@mkdir -p $(dir $(SHELL_OPERATOR))
+	@cd tools/pricing-image && v=$$(GOTOOLCHAIN=local $(GO) list -m -f '{{.Version}}' github.com/flant/shell-operator) && \
+	CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly $(GO) build -trimpath -buildvcs=false \
+		-ldflags "-s -w -buildid= -X github.com/flant/shell-operator/pkg/app.Version=$$v" \
+		-o ../../$(SHELL_OPERATOR) github.com/flant/shell-operator/cmd/shell-operator
+
+# IMAGE_PREREQS: what `image` builds first (override to package binaries built elsewhere).
+IMAGE_PREREQS ?= $(if $(STATIC_DIR),static) shell-operator image-tool
+image: $(IMAGE_PREREQS)
+	@$(OCI_IMAGE) build --module-dir . --bins $(IMAGE_BINS) --shell-operator $(SHELL_OPERATOR) \
+		--version $(VERSION) --out $(OCI_DIR)
+
+publish: image
+	@[ -n "$(REGISTRY)" ] || { echo "usage: make publish REGISTRY=host[:port]/path VERSION=vX.Y.Z [INSECURE=1] [CHANNELS='alpha beta']" >&2; exit 2; }
+	@$(OCI_IMAGE) publish --layouts $(OCI_DIR) --registry $(REGISTRY) --version $(VERSION) \
+		--channels "$(CHANNELS)" $(if $(INSECURE),--insecure)
+
+# The image tests (tests/images.rs) judge the images with independent Debian tools: a registry
+# (docker-registry), a client that pulls (skopeo) and one that unpacks (umoci). `make test` builds
+# the images first, so the test's own `make publish` is warm.
+.PHONY: image-deps
+image-deps:
+	@missing=""; \
+	for p in skopeo umoci docker-registry; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing" >&2; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+test: image-deps image

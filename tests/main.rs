@@ -34,6 +34,8 @@ mod load;
 mod rules;
 // flant-integration bill: golden outputs, totals equal node-metrics, jaq against jq and the generator.
 mod cli;
+// The images: make publish into a real registry, pulled back with skopeo, unpacked with umoci, run.
+mod images;
 // The demo pipeline (jq-built binding contexts → hooks → exposition) gives the expected bill.
 mod demo;
 // Hardening: bounded answers, no redirects, linear costs, null sections (issue 10).
