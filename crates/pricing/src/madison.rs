@@ -75,12 +75,12 @@ pub enum Registration<'a> {
 /// from the madison-proxy Secret (`None` when absent, empty or undecodable) → use it; an enabled
 /// current key → keep it; otherwise register.
 #[must_use]
-pub fn registration<'a>(
+pub fn registration(
     license_present: bool,
-    setting: KeySetting<'a>,
+    setting: KeySetting<'_>,
     recovered: Option<String>,
     current_enabled: bool,
-) -> Registration<'a> {
+) -> Registration<'_> {
     if !license_present {
         return Registration::RemoveKey;
     }
