@@ -4,9 +4,10 @@
 //!   owns that streams an endless body, declares an oversized one, or redirects;
 //! * the answer-size limit checked against real answers of a real Prometheus;
 //! * inputs whose cost used to grow faster than their size (deep YAML flow nesting,
-//!   controllers × workloads, a huge controller snapshot, a large docker config), run with a
-//!   generous budget: these are complexity checks (seconds where the old code took minutes), not
-//!   benchmarks — `BENCHMARKS.md` has the figures;
+//!   controllers × workloads, a huge controller snapshot, a large docker config), checked by what
+//!   the code does (the parse stops at its depth limit, the deadline stops queries from being
+//!   sent, memory stays under a `prlimit` cap) — never by wall-clock time: the speed figures are
+//!   `make bench`'s, in `BENCHMARKS.md` ("Worst cases");
 //! * `flantIntegration: null` / `internal: null` counting as empty sections.
 //!
 //! Every server is started by its test on 127.0.0.1, stops by itself after a bounded time and is
@@ -248,7 +249,7 @@ fn errors(run: &Run) -> Vec<String> {
 
 fn body_limit_case(answer: Answer) {
     let server = RawServer::start(answer);
-    let (run, took) = run_limited(
+    let (run, _) = run_limited(
         "controller-metrics",
         &controllers_bc(1),
         &[("PROMETHEUS_URL", &server.url())],
@@ -259,7 +260,6 @@ fn body_limit_case(answer: Answer) {
     assert_eq!(errors(&run), vec!["answer body exceeds the 8 MiB limit"; 2], "{}", run.stderr);
     assert_eq!(run.metric_lines(), vec![r#"{"action":"expire","group":"group_d8_controller_metrics"}"#]);
     assert_eq!(server.seen().len(), 2, "not retried: one request per query");
-    assert!(took < Duration::from_secs(9), "cut at the limit, not at the 10 s timeout: {took:?}");
 }
 
 #[test]
@@ -328,17 +328,14 @@ fn queries_not_started_by_the_deadline_are_never_sent() {
         insecure_skip_verify: false,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let started = Instant::now();
     let results = rt.block_on(async {
         let client = prometheus_query::Client::new(&config, shell_hook::Logger::new(shell_hook::Level::Error))
             .with_deadline(tokio::time::Instant::now() + Duration::from_secs(1));
         let queries: Vec<String> = (0..4000).map(|i| format!("up{{i=\"{i}\"}}")).collect();
         client.query_all(&queries).await
     });
-    let took = started.elapsed();
     assert_eq!(results.len(), 4000);
     assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.cause == prometheus_query::Cause::DeadlineExceeded)));
-    assert!(took < Duration::from_secs(4), "the run ends at its deadline: {took:?}");
     // Poll briefly: connections that were opened have been accepted by now.
     let seen = server.seen().len();
     assert!(seen <= prometheus_query::MAX_IN_FLIGHT, "{seen} requests reached the server after the deadline");
@@ -354,12 +351,10 @@ fn deep_flow_nesting_in_the_provider_secret_is_cheap() {
         "snapshots": {"providerClusterConfigurationSecret": [{"filterResult": b64}]}}])
     .to_string();
     let values = json!({"global": {}, "flantIntegration": {"internal": {}}});
-    let started = Instant::now();
     let run = run_hook(
         "cloud-layout",
         &RunInput { binding_context: Some(bc.into_bytes()), values: Some(values), ..RunInput::default() },
     );
-    let took = started.elapsed();
     run.assert_contract();
     assert_eq!(run.code, 0);
     assert_eq!(run.values_patch(), None);
@@ -367,7 +362,8 @@ fn deep_flow_nesting_in_the_provider_secret_is_cheap() {
         run.stderr_lines().iter().map(|l| l["msg"].as_str().unwrap().to_string()).collect::<Vec<_>>(),
         vec!["cannot parse provider cluster configuration as YAML at line 2 column 36"]
     );
-    assert!(took < Duration::from_secs(3), "linear in the input: {took:?}");
+    // Column 36 is the 33rd `[`: the parser stopped at its depth limit (32), so the cost is
+    // bounded whatever the depth.
 }
 
 #[test]
@@ -383,12 +379,10 @@ fn ingress_controllers_times_workloads_is_linear() {
     let bc = json!([{"binding": "controllers", "groupName": "main", "type": "Group",
         "snapshots": {"controllers": controllers, "daemonsets": ds, "deployments": []}}])
     .to_string();
-    let started = Instant::now();
     let run = run_hook(
         "ingress-controller-metrics",
         &RunInput { binding_context: Some(bc.into_bytes()), ..RunInput::default() },
     );
-    let took = started.elapsed();
     run.assert_contract();
     assert_eq!(run.code, 0);
     let lines = run.metric_lines();
@@ -398,7 +392,6 @@ fn ingress_controllers_times_workloads_is_linear() {
             && l.contains(r#""value":40000"#)),
         "{lines:?}"
     );
-    assert!(took < Duration::from_secs(10), "linear in the input: {took:?}");
 }
 
 #[test]
