@@ -50,3 +50,34 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    fn layout(yaml: &str) -> Result<Vec<serde_json::Value>, String> {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD.encode(yaml);
+        Ok(TestRun::new(&HOOK)
+            .snapshots([("providerClusterConfigurationSecret", vec![json!(data)])])
+            .run(handle)?
+            .values_patch)
+    }
+
+    #[test]
+    fn layout_from_the_provider_configuration() {
+        let patch =
+            layout("apiVersion: deckhouse.io/v1\nkind: OpenStackClusterConfiguration\nlayout: Standard\n").unwrap();
+        assert_eq!(patch.last().unwrap()["value"], "Standard");
+        assert!(layout("kind: X\n").unwrap().is_empty(), "no layout: logged, nothing changed");
+        assert!(layout("- a\n- b\n").unwrap().is_empty(), "not a mapping: logged, nothing changed");
+        let err = TestRun::new(&HOOK)
+            .snapshots([("providerClusterConfigurationSecret", vec![json!("%%%")])])
+            .run(handle)
+            .unwrap_err();
+        assert!(err.contains("invalid base64"), "{err}");
+    }
+}

@@ -77,7 +77,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let client = Client::new(&Config::from_env(), input.log).with_deadline(deadline);
+    let client = Client::new(&Config::from_lookup(|k| input.env.get(k)), input.log).with_deadline(deadline);
     let results = runtime.block_on(client.query_all(&queries));
     for ((c, kind), pair) in controllers.iter().zip(results.chunks(2)) {
         match (first_value(&pair[0]), first_value(&pair[1])) {
@@ -110,7 +110,24 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::query;
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, query, HOOK};
+
+    /// A controller whose queries fail (Prometheus unreachable) is omitted alone; the group is
+    /// still expired and the run exits 0.
+    #[test]
+    fn failing_queries_omit_the_controller() {
+        let controller = json!({"name": "dex", "namespace": "d8-user-authn"});
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "d8_controllers_schedule", "type": "Schedule",
+                "snapshots": {"deploy": [{"filterResult": controller}], "ds": [], "sts": []}}]))
+            .env("PROMETHEUS_URL", "http://127.0.0.1:1")
+            .run(handle)
+            .unwrap();
+        assert_eq!(out.metrics, [json!({"action": "expire", "group": "group_d8_controller_metrics"})]);
+    }
 
     #[test]
     fn query_text_and_escaping() {

@@ -76,3 +76,35 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    #[test]
+    fn controllers_and_their_ready_pods_by_version_and_inlet() {
+        let out = TestRun::new(&HOOK)
+            .snapshots([
+                ("controllers", vec![json!({"name": "main", "version": "default", "inlet": "LoadBalancer"})]),
+                (
+                    "daemonsets",
+                    vec![json!({"controllerName": "main", "controllerVersion": "1.10", "controllerInlet": "LoadBalancer", "readyPodCount": 3})],
+                ),
+                ("deployments", vec![]),
+            ])
+            .run(handle)
+            .unwrap();
+        let by_name = |n: &str| out.metrics.iter().find(|m| m["name"] == n).cloned().unwrap();
+        let labels = json!({"default": "true", "inlet": "LoadBalancer", "version": "1.10"});
+        assert_eq!(by_name("flant_pricing_ingress_nginx_controllers_count")["labels"], labels);
+        assert_eq!(by_name("flant_pricing_ingress_nginx_controllers_pod_count")["value"], 3);
+        let nothing = TestRun::new(&HOOK)
+            .snapshots([("controllers", vec![]), ("daemonsets", vec![]), ("deployments", vec![])])
+            .run(handle)
+            .unwrap();
+        assert_eq!(nothing.metrics.len(), 1, "only the expire line");
+    }
+}

@@ -54,3 +54,40 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     run(&HOOK, handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    fn run(revoked: Vec<Value>, values: Value, config: Value) -> Result<Vec<Value>, String> {
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "beforeHelm", "snapshots": {"madison-revoked-project": revoked.into_iter().map(|f| json!({"filterResult": f})).collect::<Vec<_>>()}}]))
+            .values(values)
+            .config_values(config)
+            .run(handle)?;
+        Ok(out.values_patch)
+    }
+
+    #[test]
+    fn configured_key_registry_credentials_and_revocation() {
+        let key = |patch: &[Value]| patch.last().map(|op| op["value"].clone());
+        let configured = run(vec![], json!({}), json!({"flantIntegration": {"licenseKey": "  k1 \n"}})).unwrap();
+        assert_eq!(key(&configured), Some(json!("k1")), "trimmed");
+        // {"auths":{"registry.example.com":{"username":"license-token","password":"k2"}}}
+        let cfg = "eyJhdXRocyI6eyJyZWdpc3RyeS5leGFtcGxlLmNvbSI6eyJ1c2VybmFtZSI6ImxpY2Vuc2UtdG9rZW4iLCJwYXNzd29yZCI6ImsyIn19fQ==";
+        let registry = json!({"global": {"modulesImages": {"registry": {"base": "registry.example.com/deckhouse", "dockercfg": cfg}}}});
+        assert_eq!(key(&run(vec![], registry, json!({})).unwrap()), Some(json!("k2")));
+        let revoked = run(
+            vec![json!("madison-revoked-project")],
+            json!({"flantIntegration": {"internal": {"licenseKey": "k1"}}}),
+            json!({"flantIntegration": {"licenseKey": "k1"}}),
+        )
+        .unwrap();
+        assert_eq!(revoked, [json!({"op": "remove", "path": "/flantIntegration/internal/licenseKey"})]);
+        let err = run(vec![], json!({}), json!({})).unwrap_err();
+        assert_eq!(err, "empty registry: global.modulesImages.registry.base is not set");
+    }
+}

@@ -197,7 +197,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let client = Client::new(&Config::from_env(), log);
+    let client = Client::new(&Config::from_lookup(|k| input.env.get(k)), log);
     let promql: Vec<&str> = queries.iter().map(|q| q.promql()).collect();
     let answers = runtime.block_on(client.query_all(&promql));
     let mut r = Results(queries.into_iter().zip(answers).collect());
@@ -271,4 +271,31 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     run(&HOOK, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    /// Prometheus unreachable (nothing listens on port 1): every group expired and left empty, the
+    /// terraform summary from the cluster type alone (no terraform manager), exit 0.
+    #[test]
+    fn prometheus_down_expires_every_group() {
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "onStartup"}]))
+            .env("PROMETHEUS_URL", "http://127.0.0.1:1")
+            .env("FP_TERRAFORM_MANAGER_ENABLED", "false")
+            .env("FP_CLUSTER_TYPE", "Static")
+            .run(handle)
+            .unwrap();
+        let expired: Vec<&str> =
+            out.metrics.iter().filter(|m| m["action"] == "expire").map(|m| m["group"].as_str().unwrap()).collect();
+        assert_eq!(expired.len(), 9, "{expired:?}");
+        let set: Vec<&str> =
+            out.metrics.iter().filter(|m| m["action"] == "set").map(|m| m["name"].as_str().unwrap()).collect();
+        assert_eq!(set, ["flant_pricing_terraform_state"], "only the summary derived without Prometheus");
+    }
 }

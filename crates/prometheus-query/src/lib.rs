@@ -86,15 +86,21 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the four variables, applying the defaults.
+    /// Reads the four variables from the process environment, applying the defaults.
     #[must_use]
     pub fn from_env() -> Self {
-        let get = |k: &str, d: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string());
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the four variables from `get` (a hook's `Input::env`, or a map in tests).
+    #[must_use]
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |k: &str, d: &str| get(k).filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string());
         Self {
-            url: get(ENV_URL, DEFAULT_URL).trim_end_matches('/').to_string(),
-            token_file: PathBuf::from(get(ENV_TOKEN_FILE, DEFAULT_TOKEN_FILE)),
-            ca_file: PathBuf::from(get(ENV_CA_FILE, DEFAULT_CA_FILE)),
-            insecure_skip_verify: std::env::var(ENV_INSECURE).is_ok_and(|v| v.eq_ignore_ascii_case("true")),
+            url: var(ENV_URL, DEFAULT_URL).trim_end_matches('/').to_string(),
+            token_file: PathBuf::from(var(ENV_TOKEN_FILE, DEFAULT_TOKEN_FILE)),
+            ca_file: PathBuf::from(var(ENV_CA_FILE, DEFAULT_CA_FILE)),
+            insecure_skip_verify: get(ENV_INSECURE).is_some_and(|v| v.eq_ignore_ascii_case("true")),
         }
     }
 }
