@@ -799,7 +799,7 @@ fn main() -> ExitCode {
     );
     let _ = writeln!(report, "- machine: {}", machine());
     let _ = writeln!(report, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
-    let _ = writeln!(report, "- build: release profile (LTO fat, codegen-units 1)\n");
+    let _ = writeln!(report, "- build: release profile (opt-level 3, no cross-crate LTO, stripped; see Cargo.toml)\n");
     bench_node_metrics(&dir, &mut report);
     bench_node_group_resources(&dir, &mut report);
     bench_prometheus_metrics(&dir, &mut report);
