@@ -132,7 +132,11 @@ mod tests {
             .iter()
             .filter(|m| m["action"] == "set")
             .map(|m| {
-                (m["name"].as_str().unwrap().into(), m["labels"]["type"].as_str().unwrap().into(), m["value"].as_f64().unwrap())
+                (
+                    m["name"].as_str().unwrap().into(),
+                    m["labels"]["type"].as_str().unwrap().into(),
+                    m["value"].as_f64().unwrap(),
+                )
             })
             .filter(|(_, _, v)| *v != 0.0)
             .collect()
@@ -151,7 +155,13 @@ mod tests {
                         node("orphan", "deleted-group", "", "", false, false),
                     ],
                 ),
-                ("ngs", vec![json!({"name": "master", "node_type": "CloudPermanent"}), json!({"name": "workers", "node_type": "CloudEphemeral"})]),
+                (
+                    "ngs",
+                    vec![
+                        json!({"name": "master", "node_type": "CloudPermanent"}),
+                        json!({"name": "workers", "node_type": "CloudEphemeral"}),
+                    ],
+                ),
             ])
             .run(handle)
             .unwrap();
@@ -178,10 +188,13 @@ mod tests {
             .snapshots([("nodes", vec![node("n", "g", "Bogus", "", false, false)]), ("ngs", ngs.clone())])
             .run(handle)
             .unwrap();
-        assert_eq!(series(&out.metrics), [
-            ("flant_pricing_count_nodes_by_type".into(), "hard".into(), 1.0),
-            ("flant_pricing_nodes".into(), "hard".into(), 1.0),
-        ]);
+        assert_eq!(
+            series(&out.metrics),
+            [
+                ("flant_pricing_count_nodes_by_type".into(), "hard".into(), 1.0),
+                ("flant_pricing_nodes".into(), "hard".into(), 1.0),
+            ]
+        );
         let err = TestRun::new(&HOOK)
             .snapshots([("nodes", vec![json!({"name": "n", "is_controlplane": "yes"})]), ("ngs", ngs)])
             .run(handle)

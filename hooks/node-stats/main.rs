@@ -104,7 +104,10 @@ mod tests {
     #[test]
     fn stats_and_errors_naming_the_node() {
         let out = TestRun::new(&HOOK)
-            .snapshots([("nodes", vec![node("m0", "v1.29.1", true, true, "3500m", "4Gi"), node("w0", "v1.28.3", false, false, "", "")])])
+            .snapshots([(
+                "nodes",
+                vec![node("m0", "v1.29.1", true, true, "3500m", "4Gi"), node("w0", "v1.28.3", false, false, "", "")],
+            )])
             .run(handle)
             .unwrap();
         assert_eq!(
@@ -117,7 +120,10 @@ mod tests {
             .run(handle)
             .unwrap_err();
         assert!(err.starts_with("node \"m0\": field cpu: "), "{err}");
-        let err = TestRun::new(&HOOK).snapshots([("nodes", vec![node("m0", "", true, false, "1", "1")])]).run(handle).unwrap_err();
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", vec![node("m0", "", true, false, "1", "1")])])
+            .run(handle)
+            .unwrap_err();
         assert_eq!(err, "no Node reports a kubelet version");
     }
 }

@@ -91,7 +91,9 @@ fn automatic_rule(node_group_type: &str, virtualization: &str) -> (BillingType, 
     match node_group_type {
         "CloudEphemeral" => (BillingType::Ephemeral, Rule::NodeGroupType),
         "CloudPermanent" | "CloudStatic" => (BillingType::Vm, Rule::NodeGroupType),
-        "Static" if !virtualization.is_empty() && virtualization != "unknown" => (BillingType::Vm, Rule::Virtualization),
+        "Static" if !virtualization.is_empty() && virtualization != "unknown" => {
+            (BillingType::Vm, Rule::Virtualization)
+        }
         _ => (BillingType::Hard, Rule::Otherwise),
     }
 }

@@ -40,7 +40,9 @@ mod terraform;
 pub mod usage;
 mod version;
 
-pub use billing::{automatic as automatic_billing_type, classify, BillingType, Classification, NodeCounts, Rule as BillingRule};
+pub use billing::{
+    automatic as automatic_billing_type, classify, BillingType, Classification, NodeCounts, Rule as BillingRule,
+};
 pub use cluster::{cloud_provider, cluster_type, terraform_manager_enabled, ClusterFacts, ClusterTypeError};
 pub use node_stats::{control_plane_quantity, node_stats, NodeFacts, NodeQuantityError, NodeStats};
 pub use os_image::{label as os_image_label, UNKNOWN as OS_IMAGE_UNKNOWN};

@@ -52,10 +52,10 @@ pub use config::{
 };
 pub use context::{BindingContext, BindingContexts, ContextError, ContextType, Snapshot};
 pub use env::Env;
-pub use secret_log::{Level, Logger};
 pub use output::kube::{KubeOperation, KubeOperations, ObjectRef, PatchFlags};
 pub use output::metrics::{format_value, MetricOperation, Metrics};
 pub use output::values::{escape as escape_pointer_token, PatchError, ValuesOperation, ValuesPatch, MODULE_ROOT};
 pub use run::{run, Handler, Hook, Input, Reads, Writes};
 pub use secret_log::Secret;
+pub use secret_log::{Level, Logger};
 pub use values::{type_name, Values, ValuesError};

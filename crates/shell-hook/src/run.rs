@@ -21,11 +21,11 @@ use serde_json::Value;
 
 use crate::context::BindingContexts;
 use crate::env;
-use secret_log::Logger;
 use crate::output::kube::KubeOperations;
 use crate::output::metrics::Metrics;
 use crate::output::values::ValuesPatch;
 use crate::values::Values;
+use secret_log::Logger;
 
 /// What a hook reads besides the binding contexts.
 #[derive(Debug, Clone, Copy, Default)]

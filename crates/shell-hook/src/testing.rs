@@ -27,8 +27,8 @@
 use serde_json::{json, Value};
 
 use crate::context::BindingContexts;
-use secret_log::{Level, Logger};
 use crate::run::{call, Handler, Hook};
+use secret_log::{Level, Logger};
 
 /// Builds the inputs of one handler call.
 #[derive(Clone)]
