@@ -124,7 +124,7 @@ IMAGE_BINS ?= $(or $(STATIC_DIR),target/x86_64-unknown-linux-gnu/release)
 OCI_DIR := dist/oci
 OCI_IMAGE := target/tool/oci-image
 SHELL_OPERATOR := target/pricing-image/shell-operator
-.PHONY: image publish image-tool shell-operator
+.PHONY: image publish publish-check image-tool shell-operator
 
 image-tool:
 	@$(CARGO) build --quiet --profile tool -p oci-image
@@ -144,8 +144,10 @@ image: $(IMAGE_PREREQS)
 	@$(OCI_IMAGE) build --module-dir . --bins $(IMAGE_BINS) --shell-operator $(SHELL_OPERATOR) \
 		--version $(VERSION) --out $(OCI_DIR)
 
-publish: image
+publish-check:
 	@[ -n "$(REGISTRY)" ] || { echo "usage: make publish REGISTRY=host[:port]/path VERSION=vX.Y.Z [INSECURE=1] [CHANNELS='alpha beta']" >&2; exit 2; }
+
+publish: publish-check image
 	@$(OCI_IMAGE) publish --layouts $(OCI_DIR) --registry $(REGISTRY) --version $(VERSION) \
 		--channels "$(CHANNELS)" $(if $(INSECURE),--insecure)
 
