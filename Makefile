@@ -10,7 +10,7 @@ VENV := target/venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all demo test deps lint fmt fmt-check bench build clean harness
+.PHONY: all demo test deps lint fmt fmt-check bench build clean harness static
 
 # The Go test harness: shell-operator's and addon-operator's own packages (tools/operators).
 # Go caches the modules and the build; a warm run is a no-op link check.
@@ -42,6 +42,20 @@ test: deps fmt-check lint harness
 	else \
 		$(CARGO) test --workspace --lib --bins --tests --no-fail-fast; \
 	fi
+
+## static: every hook and madison-proxy as fully static x86_64 Linux executables (glibc,
+## crt-static, no ELF interpreter) in $(STATIC_DIR) — what the images ship. The explicit
+## --target keeps crt-static away from build scripts and proc-macros. getrandom 0.3/0.4 finds
+## glibc's getrandom() by dlsym, which a static binary cannot do; it would then read /dev/urandom,
+## absent from Deckhouse's hook chroot ("could not initialize ThreadRng"), so its backend is set
+## to the getrandom(2) call. See docs/decisions.md, "Installable module".
+STATIC_TARGET := x86_64-unknown-linux-gnu
+STATIC_DIR := target/$(STATIC_TARGET)/release
+STATIC_RUSTFLAGS := -C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"
+static:
+	RUSTFLAGS='$(STATIC_RUSTFLAGS)' $(CARGO) build --release --locked --target $(STATIC_TARGET) --bins
+# tests/chroot.rs runs these in a Deckhouse-like chroot (it calls `make static` itself too).
+test: static
 
 ## harness: build the operator harness (tools/operators) from the Go module proxy, cached.
 harness:

@@ -31,18 +31,57 @@ module: flant-integration
 {{- define "fi.metricsEnabled" -}}{{ if .Values.flantIntegration.metrics }}true{{ end }}{{- end -}}
 {{- define "fi.logsEnabled" -}}{{ if .Values.flantIntegration.logs }}true{{ end }}{{- end -}}
 
-{{- /* Module image: (list . "flantPricing") */ -}}
+{{- /*
+Images follow lib-helm (deckhouse_lib_helm 1.71.11, charts/helm_lib/templates/_module_image.tpl;
+docs/decisions.md, "Installable module").
+
+Module image, as helm_lib_module_image: (list . "pricing"). The digest is
+global.modulesImages.digests.flantIntegration.<name> (Deckhouse fills it from the bundle's
+images_digests.json); a missing digest fails the render. The repository is
+<flantIntegration.registry.base>/flant-integration when Deckhouse injected the module's own
+registry (an external module from a ModuleSource), else Deckhouse's global.modulesImages.registry.base.
+*/ -}}
 {{- define "fi.image" -}}
 {{- $ctx := index . 0 -}}
-{{- $images := $ctx.Values.global.modulesImages -}}
-{{ $images.registry.base }}@{{ index $images.digests.flantIntegration (index . 1) }}
+{{- $name := index . 1 -}}
+{{- $digests := index ($ctx.Values.global.modulesImages.digests | default dict) "flantIntegration" | default dict -}}
+{{- $digest := index $digests $name -}}
+{{- if not $digest }}{{ fail (printf "Image flantIntegration.%s has no digest" $name) }}{{ end -}}
+{{- $base := $ctx.Values.global.modulesImages.registry.base -}}
+{{- $registry := $ctx.Values.flantIntegration.registry | default dict -}}
+{{- if $registry.base }}{{ $base = printf "%s/flant-integration" (trimAll "/" $registry.base) }}{{ end -}}
+{{ $base }}@{{ $digest }}
 {{- end -}}
 
-{{- /* Common image: (list . "alpine") */ -}}
+{{- /* Common image of Deckhouse's own registry, as helm_lib_module_common_image: (list . "alpine"). */ -}}
 {{- define "fi.commonImage" -}}
 {{- $ctx := index . 0 -}}
+{{- $name := index . 1 -}}
 {{- $images := $ctx.Values.global.modulesImages -}}
-{{ $images.registry.base }}@{{ index $images.digests.common (index . 1) }}
+{{- $digest := index ($images.digests.common | default dict) $name -}}
+{{- if not $digest }}{{ fail (printf "Image common.%s has no digest" $name) }}{{ end -}}
+{{ $images.registry.base }}@{{ $digest }}
+{{- end -}}
+
+{{- /* "true" when the module has its own registry credentials (flantIntegration.registry.dockercfg,
+injected by Deckhouse for an external module); its pull secret is then flant-integration-registry. */ -}}
+{{- define "fi.moduleRegistry" -}}
+{{- if (.Values.flantIntegration.registry | default dict).dockercfg }}true{{ end -}}
+{{- end -}}
+
+{{- /* imagePullSecrets of a pod running module images: (list . true) when it also runs common
+images, which come from Deckhouse's registry (deckhouse-registry). */ -}}
+{{- define "fi.imagePullSecrets" -}}
+{{- $ctx := index . 0 -}}
+{{- $common := index . 1 -}}
+{{- $own := include "fi.moduleRegistry" $ctx -}}
+imagePullSecrets:
+{{- if or $common (not $own) }}
+- name: deckhouse-registry
+{{- end }}
+{{- if $own }}
+- name: flant-integration-registry
+{{- end }}
 {{- end -}}
 
 {{- define "fi.nodeSelectorMaster" -}}

@@ -32,10 +32,13 @@ mod proxy;
 mod load;
 // Prometheus rules: promtool check and unit tests.
 mod rules;
-// flant-integration bill: golden outputs, totals equal node-metrics, jaq against jq and the generator.
-mod cli;
+// The static executables in a Deckhouse-like chroot: no ELF interpreter, every module hook's
+// fixtures through addon-operator chrooted, Connect over TLS, DNS by the cluster address, the proxy.
+mod chroot;
 // The images: make publish into a real registry, pulled back with skopeo, unpacked with umoci, run.
 mod images;
+// flant-integration bill: golden outputs, totals equal node-metrics, jaq against jq and the generator.
+mod cli;
 // The demo pipeline (jq-built binding contexts → hooks → exposition) gives the expected bill.
 mod demo;
 // Hardening: bounded answers, no redirects, linear costs, null sections (issue 10).

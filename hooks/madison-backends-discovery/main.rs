@@ -2,23 +2,19 @@
 //! (`module-hooks.md` §4, decisions 11, 14, 18, 19).
 //!
 //! Target: the cluster proxy's host and port when one is configured, else `MADISON_DIRECT_NAME`
-//! (default `madison-direct.flant.com`) on 443. Names are resolved for A and AAAA (the system
-//! resolver, or the server in `DNS_SERVER`); addresses are formatted `ip:port` / `[ipv6]:port`,
+//! (default `madison-direct.flant.com`) on 443. Names are resolved for A and AAAA by the
+//! `dns-discovery` crate: the server in `DNS_SERVER`, else `/etc/resolv.conf`, else — inside
+//! Deckhouse's chroot, which has no `/etc` — the cluster DNS address from the values
+//! (`global.discovery.clusterDNSAddress`, port 53). Addresses are formatted `ip:port` / `[ipv6]:port`,
 //! de-duplicated, sorted as strings and cut to three, so the Deployments do not churn. Any failure
 //! is logged and leaves the values as they are (the schedule binding also has `allowFailure`).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::Resolver;
+use dns_discovery::Nameserver;
 use serde_json::{json, Value};
 use shell_hook::{run, Hook, Input, Logger, Reads, Values, Writes};
 
@@ -30,7 +26,6 @@ const HOOK: Hook = Hook {
 
 const BACKENDS: &str = "/flantIntegration/internal/madison/backends";
 const DEFAULT_NAME: &str = "madison-direct.flant.com";
-const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKENDS: usize = 3;
 
 /// Where to connect: a host (name or IP) and a port.
@@ -74,72 +69,19 @@ fn backends(addrs: impl IntoIterator<Item = IpAddr>, port: u16) -> Vec<String> {
     set.into_iter().take(MAX_BACKENDS).collect()
 }
 
-fn resolver() -> anyhow::Result<Resolver<TokioRuntimeProvider>> {
-    let mut opts = ResolverOpts::default();
-    opts.timeout = DNS_TIMEOUT;
-    opts.attempts = 1;
-    let builder = match std::env::var("DNS_SERVER").ok().filter(|s| !s.is_empty()) {
-        Some(server) => {
-            let addr: SocketAddr = server.parse().map_err(|_| anyhow!("DNS_SERVER {server:?} is not ip:port"))?;
-            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-            for c in &mut ns.connections {
-                c.port = addr.port();
-            }
-            Resolver::builder_with_config(ResolverConfig::from_name_servers(vec![ns]), TokioRuntimeProvider::default())
-        }
-        None => Resolver::builder_tokio().map_err(|e| anyhow!("cannot read the system resolver configuration: {e}"))?,
-    };
-    builder.with_options(opts).build().map_err(|e| anyhow!("cannot build the DNS resolver: {e}"))
-}
-
-/// What one record type gave: addresses, or why not.
-fn family(result: Result<hickory_resolver::lookup::Lookup, NetError>) -> Result<Vec<IpAddr>, String> {
-    match result {
-        Ok(lookup) => Ok(lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                _ => None,
-            })
-            .collect()),
-        Err(NetError::Dns(DnsError::NoRecordsFound(nr))) if nr.response_code == ResponseCode::NoError => Ok(Vec::new()),
-        Err(NetError::Dns(DnsError::NoRecordsFound(nr))) if nr.response_code == ResponseCode::NXDomain => {
-            Err("NXDOMAIN".into())
-        }
-        Err(e) => Err(e.to_string()),
+/// Resolves a name for A and AAAA through the server `dns_discovery` chooses (`DNS_SERVER`,
+/// `/etc/resolv.conf`, or the cluster DNS address); one failing family is tolerated with a warning.
+async fn resolve(name: &str, cluster_dns: Option<&str>, log: Logger) -> anyhow::Result<Vec<IpAddr>> {
+    let server = Nameserver::from_env(cluster_dns)?;
+    log.debug("resolving", &[("name", json!(name)), ("server", json!(server.to_string()))]);
+    let found = dns_discovery::Resolver::new(&server, dns_discovery::TIMEOUT)?.lookup(name).await?;
+    if let Some(e) = &found.failed_family {
+        log.warn(
+            "one address family failed to resolve, using the other",
+            &[("name", json!(name)), ("error", json!(e.to_string()))],
+        );
     }
-}
-
-/// Resolves a name for A and AAAA; one failing family is tolerated with a warning.
-async fn resolve(name: &str, log: Logger) -> anyhow::Result<Vec<IpAddr>> {
-    let resolver = resolver()?;
-    let fqdn = if std::env::var("DNS_SERVER").is_ok_and(|s| !s.is_empty()) && !name.ends_with('.') {
-        format!("{name}.")
-    } else {
-        name.to_string()
-    };
-    let lookups = async {
-        tokio::join!(resolver.lookup(fqdn.as_str(), RecordType::A), resolver.lookup(fqdn.as_str(), RecordType::AAAA))
-    };
-    let (a, aaaa) = tokio::time::timeout(DNS_TIMEOUT + Duration::from_secs(1), lookups)
-        .await
-        .map_err(|_| anyhow!("timed out after {}s", DNS_TIMEOUT.as_secs()))?;
-    match (family(a), family(aaaa)) {
-        (Ok(mut v4), Ok(v6)) => {
-            v4.extend(v6);
-            Ok(v4)
-        }
-        (Ok(addrs), Err(e)) | (Err(e), Ok(addrs)) if !addrs.is_empty() => {
-            log.warn(
-                "one address family failed to resolve, using the other",
-                &[("name", json!(name)), ("error", json!(e))],
-            );
-            Ok(addrs)
-        }
-        (Err(e), _) | (_, Err(e)) => bail!("{e}"),
-    }
+    Ok(found.addrs)
 }
 
 /// The target: the configured proxy, else `MADISON_DIRECT_NAME` on 443.
@@ -153,8 +95,8 @@ fn target(input: &Input<'_>) -> anyhow::Result<Target> {
     Ok(Target { host, port: 443 })
 }
 
-/// The backend list for a target.
-fn discover(target: &Target, log: Logger) -> anyhow::Result<Vec<String>> {
+/// The backend list for a target; `cluster_dns` is `global.discovery.clusterDNSAddress`.
+fn discover(target: &Target, cluster_dns: Option<&str>, log: Logger) -> anyhow::Result<Vec<String>> {
     let addrs = match &target.host {
         url::Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
         url::Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
@@ -163,7 +105,7 @@ fn discover(target: &Target, log: Logger) -> anyhow::Result<Vec<String>> {
                 .enable_all()
                 .build()
                 .context("failed to start the async runtime")?;
-            runtime.block_on(resolve(name, log))?
+            runtime.block_on(resolve(name, cluster_dns, log))?
         }
     };
     let list = backends(addrs, target.port);
@@ -197,7 +139,14 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         }
     };
     let shown = target.host.to_string();
-    match discover(&target, input.log) {
+    let cluster_dns = match values.str(dns_discovery::CLUSTER_DNS_ADDRESS) {
+        Ok(v) => v,
+        Err(e) => {
+            failed(input.log, Some(&shown), &e.into());
+            return Ok(());
+        }
+    };
+    match discover(&target, cluster_dns, input.log) {
         Ok(list) => {
             let new = Value::from(list);
             if current.as_ref() != Some(&new) {

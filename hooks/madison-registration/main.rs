@@ -106,7 +106,8 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let template = input.values().str("global.modules.publicDomainTemplate")?.unwrap_or_default().to_string();
     let madison_data = payload(&template, schema);
 
-    let client = connect::Client::from_env().map_err(|e| anyhow!("cannot register in madison: {e}"))?;
+    let cluster_dns = input.values().str(connect::CLUSTER_DNS_ADDRESS)?;
+    let client = connect::Client::from_env(cluster_dns).map_err(|e| anyhow!("cannot register in madison: {e}"))?;
     let url = client.url("/v1/madison_register");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

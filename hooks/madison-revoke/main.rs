@@ -48,7 +48,8 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     };
     let (license, key) = (Secret::new(license.to_string()), Secret::new(key.to_string()));
 
-    let client = connect::Client::from_env().map_err(|e| anyhow!("cannot check the madison status: {e}"))?;
+    let cluster_dns = input.values().str(connect::CLUSTER_DNS_ADDRESS)?;
+    let client = connect::Client::from_env(cluster_dns).map_err(|e| anyhow!("cannot check the madison status: {e}"))?;
     let url = client.url("/v1/madison_status");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

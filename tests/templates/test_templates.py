@@ -64,7 +64,7 @@ GLOBAL = {
     "modulesImages": {
         "registry": {"base": "registry.example.com/deckhouse", "dockercfg": "eyJhdXRocyI6e319"},
         "digests": {
-            "flantIntegration": {"flantPricing": "sha256:aaa", "prometheusAgent": "sha256:bbb", "madisonProxy": "sha256:ccc"},
+            "flantIntegration": {"pricing": "sha256:aaa", "prometheusAgent": "sha256:bbb", "madisonProxy": "sha256:ccc"},
             "common": {"alpine": "sha256:ddd", "kubeRbacProxy": "sha256:eee"},
         },
     },

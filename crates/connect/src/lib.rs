@@ -1,7 +1,14 @@
 //! Client of the provider's Connect API (`module-hooks.md` §2, decisions 12 and 25).
 //!
 //! * Base URL from `CONNECT_URL` (default `https://connect.deckhouse.io`, trailing `/` ignored);
-//!   TLS verified against the system roots; 10 s per request; no retries.
+//!   10 s per request; no retries.
+//! * TLS verified against the Mozilla roots compiled into the binary, plus the certificates of
+//!   `CONNECT_CA_FILE` when set (a private CA, a TLS-inspecting proxy, tests). No CA bundle is
+//!   read from `/etc`: module hooks run chrooted by addon-operator, where there is none.
+//! * Host names (Connect's, the proxy's) are resolved by `dns-discovery` — `DNS_SERVER`, else
+//!   `/etc/resolv.conf`, else the cluster DNS address the hook passes from
+//!   `global.discovery.clusterDNSAddress` — never by the C library, which a static binary in the
+//!   chroot cannot use.
 //! * The process's `HTTPS_PROXY`/`NO_PROXY` (and lower-case forms) are honoured; loopback
 //!   addresses are never proxied.
 //! * **The status code is checked before the body is decoded**: a non-200 answer becomes
@@ -9,14 +16,24 @@
 //!   the reason phrase when the body is JSON, else `body is not JSON`.
 //! * The license key and the Madison key are [`Secret`]s and never part of an error.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use dns_discovery::Nameserver;
+
+use secret_log::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use secret_log::Secret;
 
 /// `CONNECT_URL`.
 pub const ENV_URL: &str = "CONNECT_URL";
+/// The values path hooks read the cluster DNS address from (for [`Client::from_env`]).
+pub use dns_discovery::CLUSTER_DNS_ADDRESS;
+
+/// `CONNECT_CA_FILE`: a PEM file whose certificates are trusted besides the compiled-in roots.
+pub const ENV_CA_FILE: &str = "CONNECT_CA_FILE";
 /// Default base URL.
 pub const DEFAULT_URL: &str = "https://connect.deckhouse.io";
 /// Timeout of one request.
@@ -126,27 +143,76 @@ struct StatusBody<'a> {
     auth_key: &'a str,
 }
 
+/// How the client resolves host names: through the server `dns-discovery` chose. A failure to
+/// choose one is kept and reported only when a name must really be resolved, so an IP-literal
+/// `CONNECT_URL` works without any DNS configuration.
+struct HookResolver(Result<Nameserver, dns_discovery::Error>);
+
+impl reqwest::dns::Resolve for HookResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let server = self.0.clone();
+        Box::pin(async move {
+            let resolver = dns_discovery::Resolver::new(&server?, dns_discovery::TIMEOUT)?;
+            let found = resolver.lookup(name.as_str()).await?;
+            if found.addrs.is_empty() {
+                return Err(format!("{} has no address", name.as_str()).into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(found.addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// Everything a client is built from, explicit for tests; [`Settings::from_env`] reads the
+/// process environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The base URL.
+    pub base: String,
+    /// `CONNECT_CA_FILE`.
+    pub ca_file: Option<PathBuf>,
+    /// The name server for host names (or why there is none).
+    pub nameserver: Result<Nameserver, dns_discovery::Error>,
+}
+
+impl Settings {
+    /// `CONNECT_URL` (or the default), `CONNECT_CA_FILE`, and the name server chosen from
+    /// `DNS_SERVER`, `/etc/resolv.conf` and `cluster_dns` (the values'
+    /// `global.discovery.clusterDNSAddress`).
+    #[must_use]
+    pub fn from_env(cluster_dns: Option<&str>) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            base: var(ENV_URL).unwrap_or_else(|| DEFAULT_URL.to_string()),
+            ca_file: var(ENV_CA_FILE).map(PathBuf::from),
+            nameserver: Nameserver::from_env(cluster_dns),
+        }
+    }
+}
+
 impl Client {
-    /// A client for `CONNECT_URL` (or the default).
-    pub fn from_env() -> Result<Self, Error> {
-        let base = std::env::var(ENV_URL).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_URL.to_string());
-        Self::new(&base)
+    /// A client configured by the environment ([`Settings::from_env`]).
+    pub fn from_env(cluster_dns: Option<&str>) -> Result<Self, Error> {
+        Self::new(Settings::from_env(cluster_dns))
     }
 
-    /// A client for `base`.
-    pub fn new(base: &str) -> Result<Self, Error> {
-        let base = base.trim_end_matches('/').to_string();
+    /// A client for explicit settings.
+    pub fn new(settings: Settings) -> Result<Self, Error> {
+        let base = settings.base.trim_end_matches('/').to_string();
         let parsed = url::Url::parse(&base).map_err(|e| Error::Transport(format!("invalid CONNECT_URL: {e}")))?;
         tls_client::install_default_provider();
-        let mut builder = reqwest::Client::builder().timeout(TIMEOUT).http1_only();
+        let mut builder = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .http1_only()
+            .dns_resolver(Arc::new(HookResolver(settings.nameserver)));
         if is_loopback(&parsed) {
             builder = builder.no_proxy();
         }
-        if parsed.scheme() == "https" {
-            let tls = tls_client::client_config(&tls_client::Roots::System, true)
-                .map_err(|e| Error::Transport(e.to_string()))?;
-            builder = builder.tls_backend_preconfigured(tls);
-        }
+        // Always preconfigured, even for `http://`: reqwest's own default would look for the
+        // system's CA bundle and fail to build where there is none.
+        let tls = tls_client::client_config(&tls_client::Roots::Bundled { extra: settings.ca_file }, true)
+            .map_err(|e| Error::Transport(format!("{ENV_CA_FILE}: {e}")))?;
+        builder = builder.tls_backend_preconfigured(tls);
         let http = builder.build().map_err(|e| transport(&e))?;
         Ok(Self { http, base })
     }

@@ -21,7 +21,7 @@ pub mod env {
     pub const MADISON_SCHEME: &str = "MADISON_SCHEME";
     /// `true` disables certificate verification.
     pub const MADISON_INSECURE_SKIP_VERIFY: &str = "MADISON_INSECURE_SKIP_VERIFY";
-    /// PEM bundle used instead of the system roots.
+    /// PEM file whose certificates are trusted besides the compiled-in Mozilla roots.
     pub const MADISON_CA_FILE: &str = "MADISON_CA_FILE";
 }
 

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde_json::json;
 use secret_log::Logger;
+use serde_json::json;
 
 /// In-flight requests get this long after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -27,7 +27,7 @@ Environment:
   MADISON_HOST                  Host, TLS SNI and certificate name (default madison.flant.com)
   MADISON_SCHEME                https (default) or http
   MADISON_INSECURE_SKIP_VERIFY  true disables certificate verification
-  MADISON_CA_FILE               PEM trust anchors instead of the system roots
+  MADISON_CA_FILE               PEM CA file trusted besides the compiled-in Mozilla roots
   LISTEN_HOST, LISTEN_PORT      listen address (default 0.0.0.0:8080)
   LOG_LEVEL                     debug, info (default), warn, error
 ";

@@ -18,10 +18,10 @@ use axum::routing::any;
 use axum::Router;
 use http_body_util::BodyExt;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde_json::{json, Value};
 use secret_log::{Logger, Secret};
+use serde_json::{json, Value};
 
-use crate::config::{Backend, Config, Scheme};
+use crate::config::{Backend, Config};
 
 /// Largest accepted body (1 MiB).
 pub const BODY_LIMIT: usize = 1_048_576;
@@ -110,11 +110,11 @@ pub fn state(config: &Config, log: Logger) -> Result<Arc<AppState>, String> {
         .pool_idle_timeout(IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(Arc::new(BackendResolver(config.backend.clone())));
-    if config.scheme == Scheme::Https {
-        let roots = config.ca_file.clone().map_or(tls_client::Roots::System, tls_client::Roots::PemFile);
-        let tls = tls_client::client_config(&roots, config.tls_verify).map_err(|e| format!("MADISON_CA_FILE: {e}"))?;
-        builder = builder.tls_backend_preconfigured(tls);
-    }
+    // The Mozilla roots compiled into the binary plus MADISON_CA_FILE; preconfigured even for
+    // `http`, because reqwest's default TLS setup looks for a system CA bundle the image need not have.
+    let roots = tls_client::Roots::Bundled { extra: config.ca_file.clone() };
+    let tls = tls_client::client_config(&roots, config.tls_verify).map_err(|e| format!("MADISON_CA_FILE: {e}"))?;
+    builder = builder.tls_backend_preconfigured(tls);
     let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
     let base = format!("{}://{}:{}", config.scheme.as_str(), config.host, config.backend.port);
     let key = utf8_percent_encode(config.auth_key.expose(), SEGMENT).to_string();

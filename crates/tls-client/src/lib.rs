@@ -1,17 +1,21 @@
 //! rustls client configurations for every outgoing TLS connection of the project.
 //!
-//! Prometheus queries verify against the service-account CA, Connect against the system roots,
-//! madison-proxy against the system roots or `MADISON_CA_FILE`. All three can opt out of
+//! Prometheus queries verify against the service-account CA ([`Roots::PemFile`]); Connect and
+//! madison-proxy against the Mozilla root set **compiled into the binary** (`webpki-roots`), plus
+//! the certificates of one optional PEM file ([`Roots::Bundled`]). Nothing is read from `/etc`:
+//! module hooks run chrooted by addon-operator with no CA bundle at all, and madison-proxy's image
+//! may carry none (`hook-contract.md`, "Where the hooks actually run"). All clients can opt out of
 //! verification only explicitly. One crate builds those configs so the rules (ring provider,
 //! HTTP/1.1 ALPN, what counts as a verification failure) are written once.
 //!
 //! ```no_run
 //! let cfg = tls_client::client_config(&tls_client::Roots::PemFile("/ca.crt".into()), true)?;
+//! let public = tls_client::client_config(&tls_client::Roots::Bundled { extra: None }, true)?;
 //! # Ok::<(), tls_client::TlsError>(())
 //! ```
 
 use std::error::Error as StdError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -22,9 +26,13 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 /// Where the trust anchors come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Roots {
-    /// The operating system's CA bundle.
-    System,
-    /// A PEM bundle.
+    /// The Mozilla root set compiled into the binary (`webpki-roots`), plus every certificate of
+    /// `extra` when given (a private CA, a TLS-inspecting proxy's CA, a test CA).
+    Bundled {
+        /// A PEM file whose certificates are trusted in addition.
+        extra: Option<PathBuf>,
+    },
+    /// Only the certificates of a PEM bundle.
     PemFile(PathBuf),
 }
 
@@ -42,9 +50,6 @@ pub enum TlsError {
     /// The CA file holds no usable certificate.
     #[error("CA file {0} contains no valid PEM certificate")]
     EmptyCa(String),
-    /// The system trust store could not be loaded.
-    #[error("no system CA certificates could be loaded")]
-    NoSystemRoots,
     /// rustls rejected the configuration.
     #[error("invalid TLS configuration: {0}")]
     Config(#[from] rustls::Error),
@@ -60,25 +65,28 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Adds every certificate of a PEM file; a file without one is an error.
+fn add_pem_file(store: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
+    let display = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| TlsError::ReadCa { path: display.clone(), source })?;
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut bytes.as_slice()).filter_map(Result::ok).collect();
+    let (added, _) = store.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(TlsError::EmptyCa(display));
+    }
+    Ok(())
+}
+
 /// Loads trust anchors.
 pub fn root_store(roots: &Roots) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     match roots {
-        Roots::PemFile(path) => {
-            let display = path.display().to_string();
-            let bytes = std::fs::read(path).map_err(|source| TlsError::ReadCa { path: display.clone(), source })?;
-            let certs: Vec<CertificateDer<'static>> =
-                rustls_pemfile::certs(&mut bytes.as_slice()).filter_map(Result::ok).collect();
-            let (added, _) = store.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(TlsError::EmptyCa(display));
-            }
-        }
-        Roots::System => {
-            let result = rustls_native_certs::load_native_certs();
-            store.add_parsable_certificates(result.certs);
-            if store.is_empty() {
-                return Err(TlsError::NoSystemRoots);
+        Roots::PemFile(path) => add_pem_file(&mut store, path)?,
+        Roots::Bundled { extra } => {
+            store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(path) = extra {
+                add_pem_file(&mut store, path)?;
             }
         }
     }
@@ -175,5 +183,13 @@ mod tests {
         let _ = std::fs::remove_file(dir);
         // Without verification the CA file is not read at all.
         assert!(client_config(&Roots::PemFile("/nonexistent".into()), false).is_ok());
+    }
+
+    #[test]
+    fn bundled_roots_need_no_file_and_add_the_extra_one() {
+        let bundled = root_store(&Roots::Bundled { extra: None }).unwrap();
+        assert!(bundled.len() > 100, "the Mozilla set is compiled in: {} roots", bundled.len());
+        let e = root_store(&Roots::Bundled { extra: Some("/nonexistent/ca.crt".into()) }).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read CA file /nonexistent/ca.crt"), "{e}");
     }
 }
