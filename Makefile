@@ -89,8 +89,9 @@ fmt:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-## bench: end-to-end benchmarks of the release binaries; rewrites BENCHMARKS.md.
-bench: deps
+## bench: end-to-end benchmarks of the release binaries; rewrites BENCHMARKS.md. The data-path
+## section runs the operator harness and renders the agent with the template tests' venv.
+bench: deps harness
 	$(CARGO) bench --bench hooks -- $(CURDIR)/BENCHMARKS.md
 
 clean:

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use test_support::prometheus::{counter, gauge, Prometheus, Series};
 
+// What the agent sends per scrape, on the real data path (issue 12).
+mod datapath;
+
 const NODE_METRICS: &str = env!("CARGO_BIN_EXE_node-metrics");
 const NODE_GROUP_RESOURCES: &str = env!("CARGO_BIN_EXE_node-group-resources-metrics");
 const PROMETHEUS_METRICS: &str = env!("CARGO_BIN_EXE_prometheus-metrics");
@@ -805,6 +808,7 @@ fn main() -> ExitCode {
     bench_prometheus_metrics(&dir, &mut report);
     bench_controller_metrics(&dir, &mut report);
     bench_madison_proxy(&mut report);
+    datapath::bench_data_path(&mut report);
     bench_worst_cases(&dir, &mut report);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::write(&out, &report).expect("write report");
