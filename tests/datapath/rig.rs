@@ -170,6 +170,7 @@ pub fn render(module: &Value, global: &Value) -> Option<Rendered> {
         .current_dir(root().join("tests/templates"))
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PYTHONDONTWRITEBYTECODE", "1") // no __pycache__ in the source tree
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
