@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use secret_log::Logger;
+use secret_log::{Limits, Logger};
 use serde_json::json;
 
 /// In-flight requests get this long after a shutdown signal.
@@ -91,7 +91,12 @@ async fn serve(log: Logger) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let log = Logger::from_env();
+    // Access lines carry up to LOGGED_BODY_LIMIT of request body (madison-proxy.md); JSON escaping
+    // can at most double it, so the line limit leaves room for that and the other fields.
+    let log = Logger::from_env().with_limits(Limits {
+        max_string: madison_proxy::LOGGED_BODY_LIMIT,
+        max_line: 4 * madison_proxy::LOGGED_BODY_LIMIT,
+    });
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}

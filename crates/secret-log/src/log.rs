@@ -45,15 +45,30 @@ impl Level {
     }
 }
 
-/// Writes JSON log lines to stderr at or above a minimum level.
+/// Writes JSON log lines to stderr at or above a minimum level, bounded in size.
 #[derive(Debug, Clone, Copy)]
 pub struct Logger {
     min: Level,
+    limits: Limits,
+}
+
+/// How long a log line may get: each string, and the whole line, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest string (message, field value, key), cut on a character boundary.
+    pub max_string: usize,
+    /// The longest line; a longer one keeps only `level`, `msg` and the field names.
+    pub max_line: usize,
+}
+
+impl Limits {
+    /// The hooks' limits: well under shell-operator's 10 000-character cut.
+    pub const HOOK: Limits = Limits { max_string: MAX_STRING, max_line: MAX_LINE };
 }
 
 impl Default for Logger {
     fn default() -> Self {
-        Self { min: Level::Info }
+        Self { min: Level::Info, limits: Limits::HOOK }
     }
 }
 
@@ -61,14 +76,21 @@ impl Logger {
     /// A logger with an explicit minimum level.
     #[must_use]
     pub fn new(min: Level) -> Self {
-        Self { min }
+        Self { min, limits: Limits::HOOK }
     }
 
     /// A logger whose level comes from `LOG_LEVEL`.
     #[must_use]
     pub fn from_env() -> Self {
         let min = std::env::var(LOG_LEVEL).ok().map_or(Level::Info, |v| Level::parse(&v));
-        Self { min }
+        Self { min, limits: Limits::HOOK }
+    }
+
+    /// The same logger with other size limits (madison-proxy's access lines carry up to 64 KiB of
+    /// request body, as its spec asks; they are not read by shell-operator).
+    #[must_use]
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     /// Whether lines of `level` are written.
@@ -85,23 +107,30 @@ impl Logger {
     /// lines at 10 000 characters, mid-JSON.)
     #[must_use]
     pub fn render(level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
+        Self::render_limited(Limits::HOOK, level, msg, fields)
+    }
+
+    /// [`Logger::render`] with explicit limits.
+    #[must_use]
+    pub fn render_limited(limits: Limits, level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
+        let max = limits.max_string;
         let mut cut = false;
         let mut map = Map::with_capacity(fields.len() + 3);
         map.insert("level".into(), Value::from(level.as_str()));
-        map.insert("msg".into(), Value::from(capped(msg, &mut cut)));
+        map.insert("msg".into(), Value::from(capped(msg, max, &mut cut)));
         for (k, v) in fields {
-            map.insert((*k).to_string(), capped_value(v, &mut cut));
+            map.insert((*k).to_string(), capped_value(v, max, &mut cut));
         }
         if cut {
             map.insert("truncated".into(), Value::Bool(true));
         }
         let line = Value::Object(map).to_string();
-        if line.len() <= MAX_LINE {
+        if line.len() <= limits.max_line {
             return line;
         }
         let mut small = Map::new();
         small.insert("level".into(), Value::from(level.as_str()));
-        small.insert("msg".into(), Value::from(capped(msg, &mut cut)));
+        small.insert("msg".into(), Value::from(capped(msg, max, &mut cut)));
         small.insert("fields".into(), fields.iter().map(|(k, _)| Value::from(*k)).collect());
         small.insert("truncated".into(), Value::Bool(true));
         Value::Object(small).to_string()
@@ -113,7 +142,7 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
-        let mut line = Self::render(level, msg, fields);
+        let mut line = Self::render_limited(self.limits, level, msg, fields);
         line.push('\n');
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -147,23 +176,25 @@ pub const MAX_STRING: usize = 1024;
 /// The longest log line, in bytes.
 pub const MAX_LINE: usize = 8192;
 
-fn capped(s: &str, cut: &mut bool) -> String {
-    if s.len() <= MAX_STRING {
+fn capped(s: &str, max: usize, cut: &mut bool) -> String {
+    if s.len() <= max {
         return s.to_string();
     }
     *cut = true;
-    let mut end = MAX_STRING;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
     format!("{}…", &s[..end])
 }
 
-fn capped_value(v: &Value, cut: &mut bool) -> Value {
+fn capped_value(v: &Value, max: usize, cut: &mut bool) -> Value {
     match v {
-        Value::String(s) => Value::from(capped(s, cut)),
-        Value::Array(a) => Value::Array(a.iter().map(|v| capped_value(v, cut)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (capped(k, cut), capped_value(v, cut))).collect()),
+        Value::String(s) => Value::from(capped(s, max, cut)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| capped_value(v, max, cut)).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (capped(k, max, cut), capped_value(v, max, cut))).collect())
+        }
         other => other.clone(),
     }
 }
