@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context as _};
 use dns_discovery::Nameserver;
 use serde_json::{json, Value};
-use shell_hook::{run, Hook, Input, Logger, Reads, Values, Writes};
+use shell_hook::{run, Env, Hook, Input, Logger, Reads, Values, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -71,8 +71,8 @@ fn backends(addrs: impl IntoIterator<Item = IpAddr>, port: u16) -> Vec<String> {
 
 /// Resolves a name for A and AAAA through the server `dns_discovery` chooses (`DNS_SERVER`,
 /// `/etc/resolv.conf`, or the cluster DNS address); one failing family is tolerated with a warning.
-async fn resolve(name: &str, cluster_dns: Option<&str>, log: Logger) -> anyhow::Result<Vec<IpAddr>> {
-    let server = Nameserver::from_env(cluster_dns)?;
+async fn resolve(name: &str, cluster_dns: Option<&str>, env: &Env, log: Logger) -> anyhow::Result<Vec<IpAddr>> {
+    let server = Nameserver::from_lookup(|k| env.get(k), cluster_dns)?;
     log.debug("resolving", &[("name", json!(name)), ("server", json!(server.to_string()))]);
     let found = dns_discovery::Resolver::new(&server, dns_discovery::TIMEOUT)?.lookup(name).await?;
     if let Some(e) = &found.failed_family {
@@ -89,14 +89,13 @@ fn target(input: &Input<'_>) -> anyhow::Result<Target> {
     if let Some(t) = proxy_target(&input.values(), &input.config_values())? {
         return Ok(t);
     }
-    let name =
-        std::env::var("MADISON_DIRECT_NAME").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_NAME.into());
+    let name = input.env.non_empty("MADISON_DIRECT_NAME").unwrap_or_else(|| DEFAULT_NAME.into());
     let host = url::Host::parse(&name).map_err(|e| anyhow!("MADISON_DIRECT_NAME {name:?}: {e}"))?;
     Ok(Target { host, port: 443 })
 }
 
 /// The backend list for a target; `cluster_dns` is `global.discovery.clusterDNSAddress`.
-fn discover(target: &Target, cluster_dns: Option<&str>, log: Logger) -> anyhow::Result<Vec<String>> {
+fn discover(target: &Target, cluster_dns: Option<&str>, env: &Env, log: Logger) -> anyhow::Result<Vec<String>> {
     let addrs = match &target.host {
         url::Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
         url::Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
@@ -105,7 +104,7 @@ fn discover(target: &Target, cluster_dns: Option<&str>, log: Logger) -> anyhow::
                 .enable_all()
                 .build()
                 .context("failed to start the async runtime")?;
-            runtime.block_on(resolve(name, cluster_dns, log))?
+            runtime.block_on(resolve(name, cluster_dns, env, log))?
         }
     };
     let list = backends(addrs, target.port);
@@ -146,7 +145,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    match discover(&target, cluster_dns, input.log) {
+    match discover(&target, cluster_dns, &input.env, input.log) {
         Ok(list) => {
             let new = Value::from(list);
             if current.as_ref() != Some(&new) {
@@ -166,6 +165,31 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shell_hook::testing::TestRun;
+
+    /// In process: an IP proxy gives the backend without any DNS query (DNS_SERVER points at a
+    /// closed port, so a query would fail); no license removes the backends.
+    #[test]
+    fn handler_backends_from_an_ip_proxy_and_none_without_license() {
+        let values = json!({"global": {"clusterConfiguration": {"proxy": {"httpsProxy": "https://u:pw@192.0.2.10:3129"}}},
+                            "flantIntegration": {"internal": {"licenseKey": "k", "madison": {}}}});
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "beforeHelm", "snapshots": {}}]))
+            .values(values)
+            .env("DNS_SERVER", "127.0.0.1:1")
+            .run(handle)
+            .unwrap();
+        assert_eq!(
+            out.values_patch,
+            [json!({"op": "add", "path": "/flantIntegration/internal/madison/backends", "value": ["192.0.2.10:3129"]})]
+        );
+        let none = TestRun::new(&HOOK)
+            .context(json!([{"binding": "beforeHelm", "snapshots": {}}]))
+            .values(json!({"flantIntegration": {"internal": {"madison": {"backends": ["192.0.2.1:443"]}}}}))
+            .run(handle)
+            .unwrap();
+        assert_eq!(none.values_patch, [json!({"op": "remove", "path": "/flantIntegration/internal/madison/backends"})]);
+    }
 
     #[test]
     fn proxies_with_and_without_scheme() {

@@ -107,7 +107,8 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let madison_data = payload(&template, schema);
 
     let cluster_dns = input.values().str(connect::CLUSTER_DNS_ADDRESS)?;
-    let client = connect::Client::from_env(cluster_dns).map_err(|e| anyhow!("cannot register in madison: {e}"))?;
+    let client = connect::Client::from_lookup(|k| input.env.get(k), cluster_dns)
+        .map_err(|e| anyhow!("cannot register in madison: {e}"))?;
     let url = client.url("/v1/madison_register");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,7 +137,42 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::payload;
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, payload, HOOK};
+
+    /// In process, the precedence without any network: CONNECT_URL points at a closed port, so a
+    /// registration attempt would fail the assertions.
+    #[test]
+    fn handler_precedence_without_network() {
+        let run = |values: serde_json::Value, config: serde_json::Value| {
+            TestRun::new(&HOOK)
+                .context(
+                    json!([{"binding": "beforeHelm", "snapshots": {"madison-proxy": [], "prometheus-url-schema": []}}]),
+                )
+                .values(values)
+                .config_values(config)
+                .env("CONNECT_URL", "http://127.0.0.1:1")
+                .run(handle)
+                .unwrap()
+                .values_patch
+        };
+        let licensed = json!({"flantIntegration": {"internal": {"licenseKey": "k"}}});
+        let key = "/flantIntegration/internal/madisonAuthKey";
+        assert_eq!(
+            run(licensed.clone(), json!({"flantIntegration": {"madisonAuthKey": "abc"}})),
+            [json!({"op": "add", "path": key, "value": "abc"})]
+        );
+        assert_eq!(
+            run(licensed.clone(), json!({"flantIntegration": {"madisonAuthKey": false}})),
+            [json!({"op": "add", "path": key, "value": false})]
+        );
+        let kept = json!({"flantIntegration": {"internal": {"licenseKey": "k", "madisonAuthKey": "current"}}});
+        assert!(run(kept, json!({})).is_empty(), "an enabled key is kept, no registration");
+        let unlicensed = json!({"flantIntegration": {"internal": {"madisonAuthKey": "current"}}});
+        assert_eq!(run(unlicensed, json!({})), [json!({"op": "remove", "path": key})]);
+    }
 
     #[test]
     fn payloads() {

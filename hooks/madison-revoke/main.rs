@@ -49,7 +49,8 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let (license, key) = (Secret::new(license.to_string()), Secret::new(key.to_string()));
 
     let cluster_dns = input.values().str(connect::CLUSTER_DNS_ADDRESS)?;
-    let client = connect::Client::from_env(cluster_dns).map_err(|e| anyhow!("cannot check the madison status: {e}"))?;
+    let client = connect::Client::from_lookup(|k| input.env.get(k), cluster_dns)
+        .map_err(|e| anyhow!("cannot check the madison status: {e}"))?;
     let url = client.url("/v1/madison_status");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -83,4 +84,36 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     run(&HOOK, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shell_hook::testing::TestRun;
+
+    use super::{handle, HOOK};
+
+    /// In process: nothing to check without a license, a disabled configuration or an enabled key;
+    /// Connect down (a closed port) is tolerated — no output, exit 0.
+    #[test]
+    fn handler_checks_only_an_enabled_key_and_tolerates_connect_down() {
+        let run = |values: serde_json::Value, config: serde_json::Value| {
+            TestRun::new(&HOOK)
+                .context(json!([{"binding": "madison_revoke", "type": "Schedule"}]))
+                .values(values)
+                .config_values(config)
+                .env("CONNECT_URL", "http://127.0.0.1:1")
+                .run(handle)
+        };
+        let enabled = json!({"flantIntegration": {"internal": {"licenseKey": "k", "madisonAuthKey": "a"}}});
+        for (values, config) in [
+            (json!({"flantIntegration": {"internal": {"madisonAuthKey": "a"}}}), json!({})),
+            (enabled.clone(), json!({"flantIntegration": {"madisonAuthKey": false}})),
+            (json!({"flantIntegration": {"internal": {"licenseKey": "k"}}}), json!({})),
+            (enabled, json!({})),
+        ] {
+            let out = run(values, config).unwrap();
+            assert!(out.kubernetes.is_empty() && out.values_patch.is_empty());
+        }
+    }
 }

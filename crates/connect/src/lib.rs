@@ -181,11 +181,17 @@ impl Settings {
     /// `global.discovery.clusterDNSAddress`).
     #[must_use]
     pub fn from_env(cluster_dns: Option<&str>) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self::from_lookup(|k| std::env::var(k).ok(), cluster_dns)
+    }
+
+    /// [`Settings::from_env`] with the variables read from `get` (a hook's `Input::env`).
+    #[must_use]
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, cluster_dns: Option<&str>) -> Self {
+        let var = |name: &str| get(name).filter(|v| !v.is_empty());
         Self {
             base: var(ENV_URL).unwrap_or_else(|| DEFAULT_URL.to_string()),
             ca_file: var(ENV_CA_FILE).map(PathBuf::from),
-            nameserver: Nameserver::from_env(cluster_dns),
+            nameserver: Nameserver::from_lookup(&get, cluster_dns),
         }
     }
 }
@@ -194,6 +200,11 @@ impl Client {
     /// A client configured by the environment ([`Settings::from_env`]).
     pub fn from_env(cluster_dns: Option<&str>) -> Result<Self, Error> {
         Self::new(Settings::from_env(cluster_dns))
+    }
+
+    /// A client configured by variables read from `get` ([`Settings::from_lookup`]).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, cluster_dns: Option<&str>) -> Result<Self, Error> {
+        Self::new(Settings::from_lookup(get, cluster_dns))
     }
 
     /// A client for explicit settings.

@@ -108,7 +108,12 @@ impl Nameserver {
 
     /// [`Nameserver::choose`] with `DNS_SERVER` from the environment and [`RESOLV_CONF`].
     pub fn from_env(cluster_dns: Option<&str>) -> Result<Self, Error> {
-        let env = std::env::var(ENV_DNS_SERVER).ok();
+        Self::from_lookup(|k| std::env::var(k).ok(), cluster_dns)
+    }
+
+    /// [`Nameserver::from_env`] with `DNS_SERVER` read from `get` (a hook's `Input::env`).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, cluster_dns: Option<&str>) -> Result<Self, Error> {
+        let env = get(ENV_DNS_SERVER);
         Self::choose(env.as_deref(), Path::new(RESOLV_CONF), cluster_dns)
     }
 }
