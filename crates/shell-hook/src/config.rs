@@ -241,8 +241,8 @@ pub struct NamespaceSelector {
 
 impl HookConfig {
     /// Parses a config document strictly (unknown keys are errors).
-    pub fn parse(text: &str) -> Result<Self, serde_yaml::Error> {
-        serde_yaml::from_str(text)
+    pub fn parse(text: &str) -> Result<Self, serde_saphyr::Error> {
+        serde_saphyr::from_str(text)
     }
 
     /// Every jq filter of the config with its binding name, for cross-checking with real `jq`.
