@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail};
-use pricing::{cloud_provider, cluster_type, terraform_manager_enabled, ClusterFacts, Version};
+use domain::{cloud_provider, cluster_type, terraform_manager_enabled, ClusterFacts, Version};
 use serde_json::Value;
 use shell_hook::{run, type_name, Hook, Input, Reads, Writes};
 

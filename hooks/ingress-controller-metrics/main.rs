@@ -1,11 +1,11 @@
 //! `ingress-controller-metrics`: IngressNginxController counts and ready pods per version and
 //! inlet (`pricing-hooks.md` §6, decisions 8 and 23). The aggregation lives in
-//! `pricing::ingress`; this file maps snapshots in and series out.
+//! `domain::ingress`; this file maps snapshots in and series out.
 
 use std::borrow::Cow;
 use std::process::ExitCode;
 
-use pricing::ingress::{aggregate, Controller, Workload};
+use domain::ingress::{aggregate, Controller, Workload};
 use serde::Deserialize;
 use shell_hook::{run, Hook, Input, Reads, Writes};
 

@@ -9,9 +9,10 @@
 //! de-duplicated, sorted as strings and cut to three, so the Deployments do not churn. Any failure
 //! is logged and leaves the values as they are (the schedule binding also has `allowFailure`).
 
-use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::ExitCode;
+
+use domain::madison::backends;
 
 use anyhow::{anyhow, bail, Context as _};
 use dns_discovery::Nameserver;
@@ -26,8 +27,6 @@ const HOOK: Hook = Hook {
 
 const BACKENDS: &str = "/flantIntegration/internal/madison/backends";
 const DEFAULT_NAME: &str = "madison-direct.flant.com";
-const MAX_BACKENDS: usize = 3;
-
 /// Where to connect: a host (name or IP) and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
@@ -56,17 +55,6 @@ fn proxy_target(values: &Values<'_>, config: &Values<'_>) -> anyhow::Result<Opti
         }
     }
     Ok(None)
-}
-
-fn usable(ip: &IpAddr) -> bool {
-    !(ip.is_unspecified() || ip.is_ipv6() && ip.to_string().starts_with("::"))
-}
-
-/// The backend list for addresses: formatted, de-duplicated, sorted as strings, at most three.
-fn backends(addrs: impl IntoIterator<Item = IpAddr>, port: u16) -> Vec<String> {
-    let set: BTreeSet<String> =
-        addrs.into_iter().filter(usable).map(|ip| SocketAddr::new(ip, port).to_string()).collect();
-    set.into_iter().take(MAX_BACKENDS).collect()
 }
 
 /// Resolves a name for A and AAAA through the server `dns_discovery` chooses (`DNS_SERVER`,
@@ -200,17 +188,5 @@ mod tests {
         assert_eq!(t("10.1.1.1", "http"), "10.1.1.1:80");
         assert_eq!(t("[2001:db8::1]:8443", "https"), "[2001:db8::1]:8443");
         assert!(parse_proxy("http://", "http").is_err());
-    }
-
-    #[test]
-    fn formats_sorts_and_cuts() {
-        let ips: Vec<IpAddr> = ["203.0.113.7", "198.51.100.2", "192.0.2.9", "198.51.100.1", "192.0.2.9"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
-        assert_eq!(backends(ips, 443), vec!["192.0.2.9:443", "198.51.100.1:443", "198.51.100.2:443"]);
-        let ips: Vec<IpAddr> =
-            ["2001:DB8:0:0::5", "::1", "::ffff:1.2.3.4", "0.0.0.0", "::"].iter().map(|s| s.parse().unwrap()).collect();
-        assert_eq!(backends(ips, 443), vec!["[2001:db8::5]:443"]);
     }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context as _};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use pricing::madison::{is_enabled, key_setting, registration, KeySetting, Registration};
+use domain::madison::{is_enabled, key_setting, registration, KeySetting, Registration};
 use serde::Serialize;
 use serde_json::{json, Value};
 use shell_hook::{run, Hook, Input, Reads, Secret, Writes};

@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _};
-use pricing::madison::{enabled_key, key_setting, KeySetting};
+use domain::madison::{enabled_key, key_setting, KeySetting};
 use serde_json::{json, Value};
 use shell_hook::{run, Hook, Input, KubeOperation, Reads, Secret, Writes};
 

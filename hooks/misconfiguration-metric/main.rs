@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use pricing::madison::{key_setting, KeySetting};
+use domain::madison::{key_setting, KeySetting};
 use serde_json::Value;
 use shell_hook::{run, type_name, Hook, Input, Reads, Writes};
 

@@ -3,13 +3,13 @@
 //!
 //! The role of a NodeGroup comes only from its template taints (master > system > monitoring >
 //! frontend, else worker); capacities are summed exactly per role and converted to `f64` once
-//! ([`pricing::capacity`]). One pass over borrowed strings, like `node-metrics`.
+//! ([`domain::capacity`]). One pass over borrowed strings, like `node-metrics`.
 
 use std::borrow::Cow;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use pricing::capacity::{capacities, role, NodeCapacity, Role};
+use domain::capacity::{capacities, role, NodeCapacity, Role};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 
-use pricing::{classify, BillingType, NodeCounts};
+use domain::{classify, BillingType, NodeCounts};
 use serde::Deserialize;
 use serde_json::json;
 use shell_hook::{run, Hook, Input, Reads, Writes};

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use pricing::{control_plane_quantity, node_stats, NodeFacts, Version};
+use domain::{control_plane_quantity, node_stats, NodeFacts, Version};
 use serde::Deserialize;
 use serde_json::json;
 use shell_hook::{run, Hook, Input, Reads, Writes};

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use pricing::usage::{container_runtimes, helm_releases, os_images};
-use pricing::{terraform_from_queries, terraform_without_manager, NodeStatus, TemplateStatus};
+use domain::usage::{container_runtimes, helm_releases, os_images};
+use domain::{terraform_from_queries, terraform_without_manager, NodeStatus, TemplateStatus};
 use prometheus_query::{Client, Config, QueryError, Sample};
 use serde_json::json;
 use shell_hook::{run, Hook, Input, Logger, Metrics, Reads, Writes};

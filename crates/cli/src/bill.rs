@@ -1,12 +1,12 @@
 //! The bill: every node with its NodeGroup, the facts billing reads, its billing type and the rule
 //! that decided it; then the totals the four billing metrics carry. The rules are the `pricing`
-//! crate's ([`pricing::classify`], [`pricing::NodeCounts`]); the facts come from `node-metrics`'s
+//! crate's ([`domain::classify`], [`domain::NodeCounts`]); the facts come from `node-metrics`'s
 //! own bindings and jq filters ([`crate::snapshot`]), so the bill is what the hook will count.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
-use pricing::{classify, BillingRule, BillingType, NodeCounts};
+use domain::{classify, BillingRule, BillingType, NodeCounts};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shell_hook::HookConfig;

@@ -93,10 +93,40 @@ pub fn registration(
     }
 }
 
+/// At most this many Madison backends are used.
+pub const MAX_BACKENDS: usize = 3;
+
+/// An address a backend can be reached at: not unspecified, not an IPv6 loopback/mapped/compat
+/// form (`::…`).
+fn usable(ip: &std::net::IpAddr) -> bool {
+    !(ip.is_unspecified() || ip.is_ipv6() && ip.to_string().starts_with("::"))
+}
+
+/// The backend list for addresses (`module-hooks.md` §6): formatted `ip:port` (IPv6 in brackets),
+/// de-duplicated, sorted as strings, at most [`MAX_BACKENDS`].
+pub fn backends(addrs: impl IntoIterator<Item = std::net::IpAddr>, port: u16) -> Vec<String> {
+    let set: std::collections::BTreeSet<String> =
+        addrs.into_iter().filter(usable).map(|ip| std::net::SocketAddr::new(ip, port).to_string()).collect();
+    set.into_iter().take(MAX_BACKENDS).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn backends_formatted_sorted_and_cut() {
+        use std::net::IpAddr;
+        let ips: Vec<IpAddr> = ["203.0.113.7", "198.51.100.2", "192.0.2.9", "198.51.100.1", "192.0.2.9"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(backends(ips, 443), vec!["192.0.2.9:443", "198.51.100.1:443", "198.51.100.2:443"]);
+        let ips: Vec<IpAddr> =
+            ["2001:DB8:0:0::5", "::1", "::ffff:1.2.3.4", "0.0.0.0", "::"].iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(backends(ips, 443), vec!["[2001:db8::5]:443"]);
+    }
 
     /// `module-hooks.md` §5 steps 1–4, every branch, with the precedence between them.
     #[test]

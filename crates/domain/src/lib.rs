@@ -10,9 +10,9 @@
 //! the whole algorithm.
 //!
 //! ```
-//! assert_eq!(pricing::worst_of(["ok", "changed", "foo"]), Some("changed"));
-//! assert_eq!(pricing::os_image_label("Red Hat Enterprise Linux Server 7.8 (Maipo)"), "rhel-7");
-//! assert_eq!(pricing::parse_quantity_ceil("1900m"), Ok(2));
+//! assert_eq!(domain::worst_of(["ok", "changed", "foo"]), Some("changed"));
+//! assert_eq!(domain::os_image_label("Red Hat Enterprise Linux Server 7.8 (Maipo)"), "rhel-7");
+//! assert_eq!(domain::parse_quantity_ceil("1900m"), Ok(2));
 //! ```
 //!
 //! # Cluster facts
