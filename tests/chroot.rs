@@ -109,8 +109,8 @@ fn shipped_binaries_have_no_elf_interpreter() {
 // ---------------------------------------------------------------------------------------------
 // A Deckhouse-like chroot
 
-/// A working directory under `target/tmp` (not `/tmp`, which the namespace replaces) holding the
-/// module folder, the chroot dir and the directory bound as `/tmp`.
+/// A working directory under `target/tmp` holding the module folder, the chroot dir and the
+/// directory bound as the operator's temp dir.
 struct Chroot {
     work: tempfile::TempDir,
 }
@@ -177,15 +177,18 @@ impl Chroot {
     }
 
     /// Runs harness jobs with module hooks chrooted, inside a private mount namespace:
-    /// `chroot-tmp` bound on `/tmp` (the operator's) and on the chroot's `/tmp`, the module folder
-    /// on its own path inside the chroot, `/dev/null` on the chroot's.
+    /// `chroot-tmp` bound on the operator's temp dir outside and inside the chroot, the module
+    /// folder on its own path inside the chroot, `/dev/null` on the chroot's.
     fn run(&self, jobs: &[Job]) -> Vec<Value> {
+        // The operator's temp dir ($5, under /tmp) is the same directory outside and inside the
+        // chroot. Only that directory is bound, never the whole /tmp: a checkout that itself lives
+        // under /tmp (the work dir, the harness binary) must stay visible to the harness.
         const SCRIPT: &str = r#"set -eu
-mount --bind "$1" /tmp
-mount --bind "$1" "$2/tmp"
+mkdir -p "$5" "$2$5"
+mount --bind "$1" "$5"
+mount --bind "$1" "$2$5"
 mount --rbind "$3" "$2$3"
 mount --bind /dev/null "$2/dev/null"
-mkdir -p "$5"
 exec "$4" run
 "#;
         let request = request(&self.module(), Path::new(OPERATOR_TMP), Some(&self.chroot_dir()), jobs);

@@ -40,11 +40,12 @@ pub const MODULE_HOOKS: [&str; 9] = [
 ];
 
 /// Hooks shell-operator runs in the pricing pod: shipped in the pricing image's `/hooks`.
-pub const PRICING_HOOKS: [&str; 6] = [
+pub const PRICING_HOOKS: [&str; 7] = [
     "cluster-metrics",
     "controller-metrics",
     "ingress-controller-metrics",
     "node-group-metrics",
+    "node-group-resources-metrics",
     "node-metrics",
     "prometheus-metrics",
 ];
