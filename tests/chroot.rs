@@ -312,6 +312,8 @@ fn module_hooks_pass_their_golden_fixtures_in_a_deckhouse_chroot() {
     let top = chroot.module().components().nth(1).unwrap().as_os_str().to_string_lossy().into_owned();
     let mut expected = vec!["dev".to_string(), "tmp".to_string(), top];
     expected.sort();
+    // A checkout under /tmp puts the module path under the chroot's /tmp too.
+    expected.dedup();
     assert_eq!(chroot.jail_entries(), expected, "the chroot holds only the module path, /tmp and /dev");
 
     // The same cases the ordinary way (the dynamic binaries golden.rs snapshots, no chroot).
