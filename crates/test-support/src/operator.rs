@@ -1,71 +1,15 @@
-//! The demo's binding contexts: Kubernetes objects in, binding contexts out (the demo needs
-//! nothing but the Rust build and `jq`). Tests never use it to judge a hook: they use
-//! shell-operator's own generator (`tools/operators`), and `tests/demo.rs` proves that these
-//! snapshots equal the generator's for the demo cluster.
-//!
-//! For each kubernetes binding of a hook config it selects the objects the operator would watch
-//! (apiVersion, kind, name, namespace and label selectors), runs the binding's `jqFilter` through
-//! the real `jq` binary with shell-operator's output rules (no output → `null`, one → the value,
-//! several → an array), sorts items by namespace then name, and wraps everything in one `Group`
-//! context per the project rule that every binding has a group.
+//! The demo's binding contexts: Kubernetes objects in, binding contexts out, through the
+//! user-facing CLI's selection and jq evaluation (jaq) — one Group context per hook. Tests never
+//! use it to judge a hook: they use shell-operator's own generator (`tools/operators`), and
+//! `tests/demo.rs` proves that these snapshots equal the generator's for the demo cluster.
+//! [`jq`] runs the real `jq` binary (shell-operator's output rules), for the jq cross-checks.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
-use shell_hook::{HookConfig, KubernetesBinding, LabelOperator, LabelSelector};
-
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    let mut node = v;
-    for p in path {
-        match node.get(p) {
-            Some(n) => node = n,
-            None => return "",
-        }
-    }
-    node.as_str().unwrap_or("")
-}
-
-fn labels_match(selector: &LabelSelector, labels: &Map<String, Value>) -> bool {
-    let get = |k: &str| labels.get(k).and_then(Value::as_str);
-    selector.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
-        && selector.match_expressions.iter().all(|e| match e.operator {
-            LabelOperator::Exists => get(&e.key).is_some(),
-            LabelOperator::DoesNotExist => get(&e.key).is_none(),
-            LabelOperator::In => get(&e.key).is_some_and(|v| e.values.iter().any(|x| x == v)),
-            LabelOperator::NotIn => get(&e.key).is_none_or(|v| e.values.iter().all(|x| x != v)),
-        })
-}
-
-fn kind_matches(binding: &KubernetesBinding, object: &Value) -> bool {
-    let kind_ok = binding.kind.eq_ignore_ascii_case(str_at(object, &["kind"]));
-    let api_ok = binding.api_version.as_deref().is_none_or(|a| a == str_at(object, &["apiVersion"]));
-    kind_ok && api_ok
-}
-
-/// Whether the binding watches `object`.
-#[must_use]
-pub fn selects(binding: &KubernetesBinding, object: &Value) -> bool {
-    if !kind_matches(binding, object) {
-        return false;
-    }
-    let name = str_at(object, &["metadata", "name"]);
-    let namespace = str_at(object, &["metadata", "namespace"]);
-    let empty = Map::new();
-    let labels = object.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);
-    if let Some(ns) = &binding.name_selector {
-        if !ns.match_names.iter().any(|n| n == name) {
-            return false;
-        }
-    }
-    if let Some(nsel) = binding.namespace.as_ref().and_then(|n| n.name_selector.as_ref()) {
-        if !nsel.match_names.iter().any(|n| n == namespace) {
-            return false;
-        }
-    }
-    binding.label_selector.as_ref().is_none_or(|s| labels_match(s, labels))
-}
+use shell_hook::HookConfig;
 
 /// Runs a jq program on one input with shell-operator's output rules.
 pub fn jq(filter: &str, input: &Value) -> anyhow::Result<Value> {
@@ -90,27 +34,21 @@ pub fn jq(filter: &str, input: &Value) -> anyhow::Result<Value> {
     })
 }
 
-/// The snapshots map of a hook config for a set of objects.
+/// The snapshots map of a hook config for a set of objects: the user-facing CLI's selection and
+/// jq evaluation (`flant_integration_cli::snapshot`, jaq), so the demo and `flant-integration bill`
+/// read objects the same way. Bindings that keep full objects are not used by the demo's hooks.
 pub fn snapshots(config: &HookConfig, objects: &[Value]) -> anyhow::Result<Map<String, Value>> {
     let mut snapshots = Map::new();
     for binding in &config.kubernetes {
         let name = binding.name.clone().unwrap_or_else(|| "kubernetes".into());
-        let mut selected: Vec<&Value> = objects.iter().filter(|o| selects(binding, o)).collect();
-        selected.sort_by(|a, b| {
-            (str_at(a, &["metadata", "namespace"]), str_at(a, &["metadata", "name"]))
-                .cmp(&(str_at(b, &["metadata", "namespace"]), str_at(b, &["metadata", "name"])))
-        });
-        let mut items = Vec::with_capacity(selected.len());
-        for o in selected {
-            let mut item = Map::new();
-            if binding.keep_full_objects_in_memory != Some(false) {
-                item.insert("object".into(), o.clone());
-            }
-            if let Some(filter) = &binding.jq_filter {
-                item.insert("filterResult".into(), jq(filter, o).with_context(|| format!("binding {name}"))?);
-            }
-            items.push(Value::Object(item));
+        if binding.keep_full_objects_in_memory != Some(false) {
+            bail!("binding {name}: the demo builds filterResult-only snapshots");
         }
+        let items = flant_integration_cli::snapshot::filter_results(binding, objects)
+            .with_context(|| format!("binding {name}"))?
+            .into_iter()
+            .map(|f| json!({ "filterResult": f }))
+            .collect();
         snapshots.insert(name, Value::Array(items));
     }
     Ok(snapshots)
