@@ -333,22 +333,17 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-fn bench_node_metrics(dir: &Path, report: &mut String) {
-    let _ = writeln!(report, "## node-metrics (node billing)\n");
-    let _ = writeln!(
-        report,
-        "Synthetic Group context (seed 42): N nodes in 40 NodeGroups of every type, random annotations \
-         (including invalid ones), virtualization and control-plane flags; {RUNS} runs each of the \
-         release binary as the operator runs it.\n"
-    );
+/// One table row per cluster size: `RUNS` runs of a hook on the context `make(n)` builds.
+fn size_table(report: &mut String, dir: &Path, bin: &str, sizes: &[usize], make: impl Fn(usize) -> String) {
     let _ =
         writeln!(report, "| nodes | input size | wall median (ms) | wall min (ms) | wall max (ms) | peak RSS (MiB) |");
     let _ = writeln!(report, "|---:|---:|---:|---:|---:|---:|");
-    for n in [1_000, 10_000, 100_000] {
-        let bc = dir.join(format!("node-metrics-{n}.json"));
-        let text = synthetic_cluster(n, 42);
+    let name = Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for &n in sizes {
+        let bc = dir.join(format!("{name}-{n}.json"));
+        let text = make(n);
         std::fs::write(&bc, &text).expect("write input");
-        let mut samples: Vec<Sample> = (0..RUNS).map(|_| run_measured(NODE_METRICS, &bc, None)).collect();
+        let mut samples: Vec<Sample> = (0..RUNS).map(|_| run_measured(bin, &bc, None)).collect();
         samples.sort_by_key(|s| s.wall);
         let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
         let _ = writeln!(
@@ -361,6 +356,17 @@ fn bench_node_metrics(dir: &Path, report: &mut String) {
             peak as f64 / 1024.0
         );
     }
+}
+
+fn bench_node_metrics(dir: &Path, report: &mut String) {
+    let _ = writeln!(report, "## node-metrics (node billing)\n");
+    let _ = writeln!(
+        report,
+        "Synthetic Group context (seed 42): N nodes in 40 NodeGroups of every type, random annotations \
+         (including invalid ones), virtualization and control-plane flags; {RUNS} runs each of the \
+         release binary as the operator runs it.\n"
+    );
+    size_table(report, dir, NODE_METRICS, &[1_000, 10_000, 100_000], |n| synthetic_cluster(n, 42));
     let _ = writeln!(
         report,
         "\nTarget: the 100k-node run well under 100 ms and 64 MiB. The input file itself is read into \
@@ -405,26 +411,7 @@ fn bench_node_group_resources(dir: &Path, report: &mut String) {
         "Synthetic Group context (seed 7): N nodes in 40 NodeGroups of every role, quantities in every \
          form (cores, millicores, Ki, Gi, M); {RUNS} runs each of the release binary.\n"
     );
-    let _ =
-        writeln!(report, "| nodes | input size | wall median (ms) | wall min (ms) | wall max (ms) | peak RSS (MiB) |");
-    let _ = writeln!(report, "|---:|---:|---:|---:|---:|---:|");
-    for n in [10_000, 100_000] {
-        let bc = dir.join(format!("node-group-resources-{n}.json"));
-        let text = synthetic_capacity_cluster(n, 7);
-        std::fs::write(&bc, &text).expect("write input");
-        let mut samples: Vec<Sample> = (0..RUNS).map(|_| run_measured(NODE_GROUP_RESOURCES, &bc, None)).collect();
-        samples.sort_by_key(|s| s.wall);
-        let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
-        let _ = writeln!(
-            report,
-            "| {n} | {:.1} MiB | {} | {} | {} | {:.1} |",
-            text.len() as f64 / 1_048_576.0,
-            ms(samples[RUNS / 2].wall),
-            ms(samples[0].wall),
-            ms(samples[RUNS - 1].wall),
-            peak as f64 / 1024.0
-        );
-    }
+    size_table(report, dir, NODE_GROUP_RESOURCES, &[10_000, 100_000], |n| synthetic_capacity_cluster(n, 7));
     let _ =
         writeln!(report, "\nTarget (the spec's budget, as node-metrics): 100k nodes well under 100 ms and 64 MiB.\n");
 }

@@ -12,18 +12,9 @@ use serde_json::{json, Value};
 
 use crate::common::root;
 
-/// Module hooks (addon-operator, in Deckhouse); every other hook is a pricing hook (shell-operator).
-pub const MODULE_HOOKS: &[&str] = &[
-    "cloud-layout",
-    "cluster-facts",
-    "deckhouse-release",
-    "license",
-    "madison-backends-discovery",
-    "madison-registration",
-    "madison-revoke",
-    "misconfiguration-metric",
-    "node-stats",
-];
+/// Module hooks (addon-operator, in Deckhouse): the list the bundle ships (`oci_image::module`);
+/// every other hook is a pricing hook (shell-operator).
+pub use oci_image::module::MODULE_HOOKS;
 
 /// Which operator runs a hook: `"addon"` or `"shell"`.
 pub fn operator_of(hook: &str) -> &'static str {
