@@ -31,6 +31,7 @@
 mod billing;
 pub mod capacity;
 mod cluster;
+pub mod controllers;
 pub mod ingress;
 pub mod madison;
 mod node_stats;
