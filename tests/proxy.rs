@@ -12,6 +12,10 @@ use test_support::fake::{FakeServer, Reply};
 use test_support::prometheus::{Options, Prometheus};
 use test_support::tls::TestCa;
 
+// Faults: capped Madison answers under a memory limit, stalled clients, the connection cap,
+// shutdown past stalled clients, planted secrets.
+mod faults;
+
 pub const KEY: &str = "testkey";
 pub const PROXY: &str = env!("CARGO_BIN_EXE_madison-proxy");
 
@@ -26,10 +30,23 @@ pub struct ProxyProcess {
 impl ProxyProcess {
     /// Starts the proxy for `backend` (`127.0.0.1:<port>`) with extra env, waiting for `/healthz`.
     pub fn start(backend: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_wrapped(&[], backend, extra)
+    }
+
+    /// Like [`ProxyProcess::start`], run through `wrapper` (for example `prlimit --as=…`), which
+    /// must exec the proxy so the child's pid is the proxy's.
+    pub fn start_wrapped(wrapper: &[&str], backend: &str, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("stderr.log");
         let port = test_support::http::closed_port().unwrap();
-        let mut cmd = Command::new(PROXY);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(PROXY);
+                c
+            }
+            None => Command::new(PROXY),
+        };
         cmd.env_clear()
             .env("LISTEN_HOST", "127.0.0.1")
             .env("LISTEN_PORT", port.to_string())
@@ -242,12 +259,14 @@ fn backend_errors_reach_the_sender_and_are_not_retried() {
 #[test]
 fn backend_that_never_answers_gives_502_after_the_header_timeout() {
     let backend = FakeServer::start(|_| Reply::json(200, "{}").after(Duration::from_secs(60))).unwrap();
-    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
+    // The 10 s default shortened (MADISON_RESPONSE_TIMEOUT) so the case takes a fraction of it.
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[("MADISON_RESPONSE_TIMEOUT", "300ms")]);
     assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]").unwrap(), (502, "bad gateway".to_string()));
     // The proxy's own account says why: its header timeout fired (no wall-clock assertion).
     let access = proxy.log_lines().into_iter().find(|l| l["msg"] == "forwarded request").unwrap();
     assert_eq!(access["status"], 502);
-    assert_eq!(access["error"], "no response headers within 10s");
+    assert_eq!(access["error"], "no response headers within 300ms");
+    assert_eq!(get(proxy.port, "/readyz").unwrap().0, 502, "readiness has the same timeout");
 }
 
 #[test]

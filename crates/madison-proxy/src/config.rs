@@ -1,7 +1,9 @@
-//! The proxy's configuration from its environment (`madison-proxy.md` §1).
+//! The proxy's configuration from its environment (`madison-proxy.md` §1), and the limits and
+//! timeouts that the spec fixes as numbers, each settable so fault tests can run in milliseconds.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secret_log::Secret;
 
@@ -23,6 +25,88 @@ pub mod env {
     pub const MADISON_INSECURE_SKIP_VERIFY: &str = "MADISON_INSECURE_SKIP_VERIFY";
     /// PEM file whose certificates are trusted besides the compiled-in Mozilla roots.
     pub const MADISON_CA_FILE: &str = "MADISON_CA_FILE";
+    /// Connecting to the backend, TLS handshake included (default `5s`).
+    pub const MADISON_CONNECT_TIMEOUT: &str = "MADISON_CONNECT_TIMEOUT";
+    /// Waiting for the backend's response headers (default `10s`).
+    pub const MADISON_RESPONSE_TIMEOUT: &str = "MADISON_RESPONSE_TIMEOUT";
+    /// The whole exchange with the backend, its answer's body included (default `30s`).
+    pub const MADISON_EXCHANGE_TIMEOUT: &str = "MADISON_EXCHANGE_TIMEOUT";
+    /// Idle keep-alive connections to the backend are closed after this (default `90s`).
+    pub const MADISON_IDLE_TIMEOUT: &str = "MADISON_IDLE_TIMEOUT";
+    /// Largest backend answer body in bytes (default 65536); larger answers become a 502.
+    pub const MADISON_ANSWER_LIMIT: &str = "MADISON_ANSWER_LIMIT";
+    /// A client's request line and headers must arrive within this (default `10s`); it also
+    /// closes idle keep-alive client connections.
+    pub const CLIENT_HEADER_TIMEOUT: &str = "CLIENT_HEADER_TIMEOUT";
+    /// A client's request body must arrive within this once its headers are in (default `10s`).
+    pub const CLIENT_BODY_TIMEOUT: &str = "CLIENT_BODY_TIMEOUT";
+    /// Client connections served at once (default 48); further ones wait to be accepted.
+    pub const MAX_CONNECTIONS: &str = "MAX_CONNECTIONS";
+    /// How long complete in-flight requests may run after SIGTERM (default `30s`).
+    pub const SHUTDOWN_TIMEOUT: &str = "SHUTDOWN_TIMEOUT";
+}
+
+/// Limits and timeouts; [`Limits::default`] is what `madison-proxy.md` and `docs/decisions.md`
+/// specify, each value overridable by its variable in [`env`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connect to the backend, TLS handshake included ([`env::MADISON_CONNECT_TIMEOUT`]).
+    pub connect_timeout: Duration,
+    /// Wait for the backend's response headers ([`env::MADISON_RESPONSE_TIMEOUT`]).
+    pub response_timeout: Duration,
+    /// The whole backend exchange ([`env::MADISON_EXCHANGE_TIMEOUT`]).
+    pub exchange_timeout: Duration,
+    /// Idle backend connections are closed after this ([`env::MADISON_IDLE_TIMEOUT`]).
+    pub idle_timeout: Duration,
+    /// Largest backend answer body in bytes ([`env::MADISON_ANSWER_LIMIT`]).
+    pub answer_limit: usize,
+    /// Request line and headers from a client ([`env::CLIENT_HEADER_TIMEOUT`]).
+    pub client_header_timeout: Duration,
+    /// A client's request body once its headers are in ([`env::CLIENT_BODY_TIMEOUT`]).
+    pub client_body_timeout: Duration,
+    /// Client connections served at once ([`env::MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// Drain time for complete in-flight requests after SIGTERM ([`env::SHUTDOWN_TIMEOUT`]).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(10),
+            exchange_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            answer_limit: 64 * 1024,
+            client_header_timeout: Duration::from_secs(10),
+            client_body_timeout: Duration::from_secs(10),
+            max_connections: 48,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `300ms`, `10s` or `2m`: a positive whole number and a unit.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok().filter(|n| *n > 0)?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+/// A duration the way the variables spell it: `10s`, or `300ms` when not whole seconds.
+#[must_use]
+pub fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// Upstream scheme.
@@ -98,6 +182,17 @@ pub struct Config {
     pub tls_verify: bool,
     /// Trust anchors instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Limits and timeouts.
+    pub limits: Limits,
+}
+
+/// `MADISON_BACKEND` as an error may show it: anything up to an `@` (user info a proxy address
+/// may carry, `user:password@`) is replaced, so a password never reaches a log line.
+fn without_user_info(value: &str) -> String {
+    match value.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => value.to_string(),
+    }
 }
 
 fn parse_backend(value: &str, scheme: Scheme) -> Option<Backend> {
@@ -135,7 +230,7 @@ impl Config {
             Some(other) => return Err(invalid(env::MADISON_SCHEME, other.into(), "expected http or https")),
         };
         let backend = parse_backend(&backend_text, scheme)
-            .ok_or_else(|| invalid(env::MADISON_BACKEND, backend_text.clone(), "expected host:port"))?;
+            .ok_or_else(|| invalid(env::MADISON_BACKEND, without_user_info(&backend_text), "expected host:port"))?;
         let host_text = opt(env::LISTEN_HOST).unwrap_or_else(|| "0.0.0.0".into());
         let listen_ip: IpAddr = host_text
             .trim_start_matches('[')
@@ -148,6 +243,28 @@ impl Config {
         let host = opt(env::MADISON_HOST).unwrap_or_else(|| "madison.flant.com".into());
         let insecure = opt(env::MADISON_INSECURE_SKIP_VERIFY).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let ca_file = opt(env::MADISON_CA_FILE).map(PathBuf::from);
+        let duration = |var: &'static str, default: Duration| match opt(var) {
+            None => Ok(default),
+            Some(v) => {
+                parse_duration(&v).ok_or_else(|| invalid(var, v, "expected a duration such as 300ms, 10s or 2m"))
+            }
+        };
+        let count = |var: &'static str, default: usize| match opt(var) {
+            None => Ok(default),
+            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| invalid(var, v, "expected a positive number")),
+        };
+        let d = Limits::default();
+        let limits = Limits {
+            connect_timeout: duration(env::MADISON_CONNECT_TIMEOUT, d.connect_timeout)?,
+            response_timeout: duration(env::MADISON_RESPONSE_TIMEOUT, d.response_timeout)?,
+            exchange_timeout: duration(env::MADISON_EXCHANGE_TIMEOUT, d.exchange_timeout)?,
+            idle_timeout: duration(env::MADISON_IDLE_TIMEOUT, d.idle_timeout)?,
+            answer_limit: count(env::MADISON_ANSWER_LIMIT, d.answer_limit)?,
+            client_header_timeout: duration(env::CLIENT_HEADER_TIMEOUT, d.client_header_timeout)?,
+            client_body_timeout: duration(env::CLIENT_BODY_TIMEOUT, d.client_body_timeout)?,
+            max_connections: count(env::MAX_CONNECTIONS, d.max_connections)?,
+            shutdown_timeout: duration(env::SHUTDOWN_TIMEOUT, d.shutdown_timeout)?,
+        };
         Ok(Self {
             listen: SocketAddr::new(listen_ip, port),
             backend,
@@ -156,6 +273,7 @@ impl Config {
             scheme,
             tls_verify: !insecure,
             ca_file,
+            limits,
         })
     }
 }
@@ -207,6 +325,61 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((c.backend.to_string(), c.tls_verify), ("backend.local:8443".to_string(), false));
+    }
+
+    #[test]
+    fn limits_default_to_the_spec_and_are_settable() {
+        let base = [("MADISON_BACKEND", "192.0.2.1:443"), ("MADISON_AUTH_KEY", "k")];
+        assert_eq!(cfg(&base).unwrap().limits, Limits::default());
+        let mut vars = base.to_vec();
+        vars.extend([
+            ("MADISON_CONNECT_TIMEOUT", "300ms"),
+            ("MADISON_RESPONSE_TIMEOUT", "2s"),
+            ("MADISON_EXCHANGE_TIMEOUT", "1m"),
+            ("MADISON_IDLE_TIMEOUT", "5s"),
+            ("MADISON_ANSWER_LIMIT", "10"),
+            ("CLIENT_HEADER_TIMEOUT", "250ms"),
+            ("CLIENT_BODY_TIMEOUT", "400ms"),
+            ("MAX_CONNECTIONS", "2"),
+            ("SHUTDOWN_TIMEOUT", "3s"),
+        ]);
+        let l = cfg(&vars).unwrap().limits;
+        let ms = Duration::from_millis;
+        assert_eq!(
+            l,
+            Limits {
+                connect_timeout: ms(300),
+                response_timeout: ms(2000),
+                exchange_timeout: ms(60_000),
+                idle_timeout: ms(5000),
+                answer_limit: 10,
+                client_header_timeout: ms(250),
+                client_body_timeout: ms(400),
+                max_connections: 2,
+                shutdown_timeout: ms(3000),
+            }
+        );
+        for (var, value) in [
+            ("CLIENT_HEADER_TIMEOUT", "10"),
+            ("SHUTDOWN_TIMEOUT", "0s"),
+            ("MADISON_IDLE_TIMEOUT", "1h"),
+            ("MAX_CONNECTIONS", "0"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.push((var, value));
+            let e = cfg(&vars).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{var} {value:?} is invalid")), "{e}");
+        }
+        assert_eq!((human(ms(10_000)), human(ms(300))), ("10s".to_string(), "300ms".to_string()));
+    }
+
+    #[test]
+    fn backend_user_info_is_never_echoed() {
+        let e = cfg(&[("MADISON_BACKEND", "user:hunter2@proxy host:3128"), ("MADISON_AUTH_KEY", "k")])
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2") && !e.contains("user:"), "{e}");
+        assert!(e.contains("<redacted>@proxy host:3128"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,30 @@
 //! TCP to `MADISON_BACKEND`, TLS with SNI and certificate name `MADISON_HOST` (verified unless
 //! `MADISON_INSECURE_SKIP_VERIFY=true`), HTTP/1.1 only, no retries, 1 MiB body limit.
 //!
+//! # Limits
+//! Every number is a field of [`Limits`] with a variable in [`env`] (durations as `300ms`, `10s`,
+//! `2m`), so fault tests run in milliseconds; the defaults are the spec's.
+//!
+//! * **Backend answers** are read up to [`Limits::answer_limit`], 64 KiB by default, frame by
+//!   frame (`http_body_util::Limited`; a larger `Content-Length` is refused before reading).
+//!   Past it the client gets 502 and the access line says `answer body larger than … bytes`.
+//!   Why 64 KiB: what comes back is tiny — Alertmanager answers an accepted push with an empty
+//!   200 and a rejected one with a one-line JSON error, Madison with a short JSON object, a load
+//!   balancer's or proxy's error page is a few KiB of HTML — and Prometheus only looks at the
+//!   status (its notifier discards the body). 64 KiB is over ten times the largest of those.
+//! * **Clients**: request line and headers within [`Limits::client_header_timeout`] (10 s; hyper
+//!   closes the connection, and the same timeout closes idle keep-alive connections), the body
+//!   within [`Limits::client_body_timeout`] (10 s, then 408 and the connection closed) — as long
+//!   as Prometheus waits for an Alertmanager by default (`timeout: 10s`), so a slower client is
+//!   not one that is still waiting.
+//! * **Connections**: at most [`Limits::max_connections`] (48) served at once; further ones wait
+//!   in the listen backlog until a slot frees, which the client timeouts guarantee. Memory is
+//!   bounded by about `max_connections × (1 MiB body + 64 KiB answer + 256 KiB access line +
+//!   hyper's ~400 KiB header buffer)` ≈ 82 MiB plus ~10 MiB at rest, under the Deployment's VPA
+//!   ceiling of 100 MiB; real traffic (two Prometheus replicas, Grafana, probes) holds a handful.
+//! * **Shutdown** ([`serve`]): connections without a request in progress close at once, bodies
+//!   still arriving get 503, complete requests drain for up to [`Limits::shutdown_timeout`] (30 s).
+//!
 //! # Secrets
 //! The auth key lives in a [`secret_log::Secret`]; access lines show
 //! `/api/events/prometheus/<redacted>` and errors are built from the transport's causes, never
@@ -26,9 +50,8 @@
 
 mod config;
 mod proxy;
+mod server;
 
-pub use config::{env, Backend, Config, ConfigError, Scheme};
-pub use proxy::{
-    app, state, AppState, BODY_LIMIT, CONNECT_TIMEOUT, EXCHANGE_TIMEOUT, HEADERS_TIMEOUT, IDLE_TIMEOUT,
-    LOGGED_BODY_LIMIT, REDACTED_UPSTREAM,
-};
+pub use config::{env, human, Backend, Config, ConfigError, Limits, Scheme};
+pub use proxy::{app, state, AppState, BODY_LIMIT, LOGGED_BODY_LIMIT, REDACTED_UPSTREAM};
+pub use server::{serve, Shutdown};

@@ -1,21 +1,16 @@
 //! The madison-proxy binary: reads its environment, listens, forwards, shuts down gracefully.
 //!
-//! Usage: `madison-proxy` (configuration from `LISTEN_HOST`, `LISTEN_PORT`, `MADISON_BACKEND`,
-//! `MADISON_AUTH_KEY`, `MADISON_HOST`, `MADISON_SCHEME`, `MADISON_INSECURE_SKIP_VERIFY`,
-//! `MADISON_CA_FILE`, `LOG_LEVEL`); `--help` and `--version` print to stdout.
-//! On SIGTERM or SIGINT it stops accepting, lets in-flight requests finish for up to 30 s, and
-//! exits 0. Any start-up failure is one JSON error line on stderr and exit code 1.
+//! Usage: `madison-proxy` (configuration from the environment: `madison_proxy::env`, the crate
+//! README); `--help` and `--version` print to stdout.
+//! On SIGTERM or SIGINT it stops accepting, closes connections without a complete request, lets
+//! complete in-flight requests finish for up to `SHUTDOWN_TIMEOUT` (30 s), and exits 0. Any
+//! start-up failure is one JSON error line on stderr and exit code 1.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use secret_log::{Limits, Logger};
 use serde_json::json;
-
-/// In-flight requests get this long after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 const USAGE: &str = "madison-proxy: forwards Alertmanager pushes to one Madison backend.
 
@@ -30,6 +25,17 @@ Environment:
   MADISON_CA_FILE               PEM CA file trusted besides the compiled-in Mozilla roots
   LISTEN_HOST, LISTEN_PORT      listen address (default 0.0.0.0:8080)
   LOG_LEVEL                     debug, info (default), warn, error
+
+Limits (durations as 300ms, 10s or 2m):
+  MADISON_CONNECT_TIMEOUT       connect and TLS handshake to the backend (default 5s)
+  MADISON_RESPONSE_TIMEOUT      the backend's response headers (default 10s)
+  MADISON_EXCHANGE_TIMEOUT      the whole backend exchange (default 30s)
+  MADISON_IDLE_TIMEOUT          idle backend connections closed after (default 90s)
+  MADISON_ANSWER_LIMIT          largest backend answer body in bytes, else 502 (default 65536)
+  CLIENT_HEADER_TIMEOUT         a client's request line and headers; idle keep-alive (default 10s)
+  CLIENT_BODY_TIMEOUT           a client's body once its headers are in, else 408 (default 10s)
+  MAX_CONNECTIONS               client connections served at once; more wait (default 48)
+  SHUTDOWN_TIMEOUT              drain time for complete requests after SIGTERM (default 30s)
 ";
 
 async fn shutdown_signal() {
@@ -66,28 +72,9 @@ async fn serve(log: Logger) -> Result<(), String> {
             ("tls_verify", json!(config.tls_verify)),
         ],
     );
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        log.info("shutting down", &[]);
-        let _ = stop_tx.send(true);
-    });
-    let mut stopped = stop_rx.clone();
-    let server = axum::serve(listener, madison_proxy::app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        });
-    let deadline = async {
-        let _ = stop_rx.wait_for(|s| *s).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        r = server => r.map_err(|e| format!("server failed: {e}")),
-        () = deadline => {
-            log.warn("shutdown deadline reached, aborting in-flight requests", &[]);
-            Ok(())
-        }
-    }
+    // Both endings exit 0: the deadline's warning line is logged by `serve`.
+    madison_proxy::serve(listener, state, shutdown_signal()).await;
+    Ok(())
 }
 
 fn main() -> ExitCode {

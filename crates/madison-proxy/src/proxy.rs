@@ -4,10 +4,15 @@
 //! and `/healthz` (readiness). The backend is dialled at `MADISON_BACKEND` while the URL, SNI,
 //! certificate name and `Host` are `MADISON_HOST`; a custom resolver maps that name to the
 //! backend, so no DNS lookup of `MADISON_HOST` ever happens.
+//!
+//! Both directions are bounded: a client's body by [`BODY_LIMIT`] and
+//! [`Limits::client_body_timeout`], the backend's answer by [`Limits::answer_limit`] and the
+//! exchange timeout. Bodies are read with `http_body_util::Limited`, frame by frame, so memory
+//! never holds more than the limit plus one frame, whatever the peer sends.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::connect_info::ConnectInfo;
@@ -21,18 +26,10 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use secret_log::{Logger, Secret};
 use serde_json::{json, Value};
 
-use crate::config::{Backend, Config};
+use crate::config::{human, Backend, Config, Limits};
 
 /// Largest accepted body (1 MiB).
 pub const BODY_LIMIT: usize = 1_048_576;
-/// Connect, including the TLS handshake.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Waiting for the response headers.
-pub const HEADERS_TIMEOUT: Duration = Duration::from_secs(10);
-/// The whole exchange.
-pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Idle keep-alive connections to the backend are closed after this.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Logged request bodies are cut here.
 pub const LOGGED_BODY_LIMIT: usize = 64 * 1024;
 /// What the access log shows instead of the key.
@@ -80,7 +77,10 @@ pub struct AppState {
     healthz_url: String,
     host: HeaderValue,
     backend: String,
+    limits: Limits,
     log: Logger,
+    /// Set once shutdown begins: requests still reading their body are answered 503 at once.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Resolves every name the client asks for to the backend address.
@@ -105,9 +105,9 @@ pub fn state(config: &Config, log: Logger) -> Result<Arc<AppState>, String> {
     let mut builder = reqwest::Client::builder()
         .http1_only()
         .no_proxy()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(EXCHANGE_TIMEOUT)
-        .pool_idle_timeout(IDLE_TIMEOUT)
+        .connect_timeout(config.limits.connect_timeout)
+        .timeout(config.limits.exchange_timeout)
+        .pool_idle_timeout(config.limits.idle_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(Arc::new(BackendResolver(config.backend.clone())));
     // The Mozilla roots compiled into the binary plus MADISON_CA_FILE; preconfigured even for
@@ -127,8 +127,35 @@ pub fn state(config: &Config, log: Logger) -> Result<Arc<AppState>, String> {
         healthz_url: format!("{base}/healthz"),
         host,
         backend: config.backend.to_string(),
+        limits: config.limits,
         log,
+        stopping: tokio::sync::watch::Sender::new(false),
     }))
+}
+
+impl AppState {
+    /// Begins shutdown: a request still reading its body is answered 503 and its connection
+    /// closed; requests already forwarded are not affected.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// The logger.
+    #[must_use]
+    pub fn log(&self) -> Logger {
+        self.log
+    }
+
+    /// The limits and timeouts.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    async fn stopped(&self) {
+        // The sender lives in `self`, so `wait_for` can only end by seeing `true`.
+        let _ = self.stopping.subscribe().wait_for(|s| *s).await;
+    }
 }
 
 /// The router.
@@ -151,12 +178,12 @@ fn bad_gateway() -> Response {
 }
 
 /// The causes of a transport error, without the URL (which holds the key).
-fn describe(e: &reqwest::Error) -> String {
+fn describe(e: &reqwest::Error, limits: &Limits) -> String {
     if let Some(v) = tls_client::verification_failure(e) {
         return format!("certificate verify failed: {v}");
     }
     if e.is_timeout() {
-        return format!("timed out after {}s", EXCHANGE_TIMEOUT.as_secs());
+        return format!("timed out after {}", human(limits.exchange_timeout));
     }
     let mut parts = Vec::new();
     let mut cur = std::error::Error::source(e);
@@ -172,6 +199,51 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         parts.join(": ")
     }
+}
+
+/// Why a backend answer was not passed on.
+enum AnswerError {
+    /// Its body is larger than the limit (declared or as read).
+    TooLarge,
+    /// The transport failed while reading it.
+    Transport(String),
+}
+
+impl AnswerError {
+    fn describe(&self, limits: &Limits) -> String {
+        match self {
+            AnswerError::TooLarge => format!("answer body larger than {} bytes", limits.answer_limit),
+            AnswerError::Transport(e) => e.clone(),
+        }
+    }
+}
+
+/// The backend's status, headers and body, the body read up to the answer limit.
+async fn read_answer(resp: reqwest::Response, limits: &Limits) -> Result<(StatusCode, HeaderMap, Bytes), AnswerError> {
+    if resp.content_length().is_some_and(|n| n > limits.answer_limit as u64) {
+        return Err(AnswerError::TooLarge);
+    }
+    let (parts, body) = axum::http::Response::<reqwest::Body>::from(resp).into_parts();
+    match http_body_util::Limited::new(body, limits.answer_limit).collect().await {
+        Ok(c) => Ok((parts.status, parts.headers, c.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(AnswerError::TooLarge),
+        Err(e) => Err(AnswerError::Transport(describe_body_error(&*e, limits))),
+    }
+}
+
+/// A body read error: reqwest's without its URL, any other (hyper's, which carry no URL) with
+/// its causes.
+fn describe_body_error(e: &(dyn std::error::Error + 'static), limits: &Limits) -> String {
+    if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+        return describe(r, limits);
+    }
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
 }
 
 async fn healthz() -> Response {
@@ -211,13 +283,13 @@ async fn unknown(State(state): State<Arc<AppState>>, req: Request) -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let limits = &state.limits;
     let sent = state.client.get(&state.healthz_url).header(header::HOST, state.host.clone()).send();
-    let answer = match tokio::time::timeout(HEADERS_TIMEOUT, sent).await {
-        Err(_) => Err(format!("timed out after {}s", HEADERS_TIMEOUT.as_secs())),
-        Ok(Err(e)) => Err(describe(&e)),
+    let answer = match tokio::time::timeout(limits.response_timeout, sent).await {
+        Err(_) => Err(format!("timed out after {}", human(limits.response_timeout))),
+        Ok(Err(e)) => Err(describe(&e, limits)),
         Ok(Ok(resp)) => {
-            let status = resp.status().as_u16();
-            resp.bytes().await.map(|b| (status, b)).map_err(|e| describe(&e))
+            read_answer(resp, limits).await.map(|(status, _, b)| (status.as_u16(), b)).map_err(|e| e.describe(limits))
         }
     };
     match answer {
@@ -274,11 +346,46 @@ fn forward_headers(incoming: &HeaderMap, remote: Option<SocketAddr>, host: &Head
     out
 }
 
-/// Reads the body up to the limit; `Err(true)` means too large, `Err(false)` a broken body.
-async fn read_body(body: Body) -> Result<Bytes, bool> {
-    match http_body_util::Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => Err(e.downcast_ref::<http_body_util::LengthLimitError>().is_some()),
+/// Why a client's body was not forwarded.
+#[derive(Clone, Copy)]
+enum BodyError {
+    /// Larger than [`BODY_LIMIT`].
+    TooLarge,
+    /// The client broke the body off or sent a malformed one.
+    Broken,
+    /// Not complete within the client body timeout.
+    TimedOut,
+    /// Shutdown began while it was being read.
+    Stopping,
+}
+
+impl BodyError {
+    fn answer(self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB", "payload too large"),
+            BodyError::Broken => (StatusCode::BAD_REQUEST, "request body could not be read", "bad request"),
+            BodyError::TimedOut => {
+                (StatusCode::REQUEST_TIMEOUT, "request body not received in time", "request timeout")
+            }
+            BodyError::Stopping => {
+                (StatusCode::SERVICE_UNAVAILABLE, "shutting down while the body was read", "shutting down")
+            }
+        }
+    }
+}
+
+/// Reads the body up to the limit, within the client body timeout, unless shutdown begins.
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, BodyError> {
+    let read = async {
+        match http_body_util::Limited::new(body, BODY_LIMIT).collect().await {
+            Ok(c) => Ok(c.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+            Err(_) => Err(BodyError::Broken),
+        }
+    };
+    tokio::select! {
+        r = tokio::time::timeout(state.limits.client_body_timeout, read) => r.unwrap_or(Err(BodyError::TimedOut)),
+        () = state.stopped() => Err(BodyError::Stopping),
     }
 }
 
@@ -297,14 +404,10 @@ async fn alerts(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let remote = remote(&req);
     let (method, path) = (req.method().clone(), state.loggable(req.uri().path()));
     let headers = forward_headers(req.headers(), remote, &state.host);
-    let body = match read_body(req.into_body()).await {
+    let body = match read_body(&state, req.into_body()).await {
         Ok(b) => b,
-        Err(too_large) => {
-            let (status, reason) = if too_large {
-                (StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB")
-            } else {
-                (StatusCode::BAD_REQUEST, "request body could not be read")
-            };
+        Err(e) => {
+            let (status, reason, answer) = e.answer();
             state.log.warn(
                 "request answered without the backend",
                 &[
@@ -314,21 +417,20 @@ async fn alerts(State(state): State<Arc<AppState>>, req: Request) -> Response {
                     ("reason", json!(reason)),
                 ],
             );
-            return text(status, if too_large { "payload too large" } else { "bad request" });
+            let mut out = text(status, answer);
+            if !matches!(e, BodyError::TooLarge) {
+                // The rest of the body may never come: do not wait for it, close.
+                out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return out;
         }
     };
+    let limits = &state.limits;
     let sent = state.client.post(state.events_url.expose()).headers(headers).body(body.clone()).send();
-    let outcome = match tokio::time::timeout(HEADERS_TIMEOUT, sent).await {
-        Err(_) => Err(format!("no response headers within {}s", HEADERS_TIMEOUT.as_secs())),
-        Ok(Err(e)) => Err(describe(&e)),
-        Ok(Ok(resp)) => {
-            let status = resp.status();
-            let resp_headers = resp.headers().clone();
-            match resp.bytes().await {
-                Ok(b) => Ok((status, resp_headers, b)),
-                Err(e) => Err(describe(&e)),
-            }
-        }
+    let outcome = match tokio::time::timeout(limits.response_timeout, sent).await {
+        Err(_) => Err(format!("no response headers within {}", human(limits.response_timeout))),
+        Ok(Err(e)) => Err(describe(&e, limits)),
+        Ok(Ok(resp)) => read_answer(resp, limits).await.map_err(|e| e.describe(limits)),
     };
     let truncated = body.len() > LOGGED_BODY_LIMIT;
     let logged = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY_LIMIT)]).into_owned();
@@ -342,7 +444,7 @@ async fn alerts(State(state): State<Arc<AppState>>, req: Request) -> Response {
         Ok((status, resp_headers, resp_body)) => {
             fields.push(("status", json!(status.as_u16())));
             let mut out = Response::new(Body::from(resp_body));
-            *out.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            *out.status_mut() = status;
             for (name, value) in &resp_headers {
                 if !HOP_BY_HOP.contains(&name.as_str()) && name != header::CONTENT_LENGTH {
                     out.headers_mut().append(name.clone(), value.clone());

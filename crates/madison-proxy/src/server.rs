@@ -1,0 +1,188 @@
+//! The listener: client connections accepted under a cap, served over HTTP/1.1 with the client
+//! timeouts, and a shutdown that drains complete requests without waiting on stalled clients.
+//!
+//! Built on hyper's own connection builder rather than `axum::serve`: hyper's
+//! `header_read_timeout` (with hyper-util's tokio timer) bounds the request line and headers, and
+//! a per-connection `graceful_shutdown` lets each connection be closed or drained on its own —
+//! `axum::serve` exposes neither. The cap is a tokio `Semaphore` taken before `accept`, so
+//! excess connections wait in the kernel's listen backlog instead of being refused.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
+use axum::http::Request;
+use axum::Router;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::config::human;
+use crate::proxy::{app, AppState};
+
+/// After a failed `accept` (for example out of file descriptors) the loop waits this long.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How [`serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every complete in-flight request finished within the shutdown timeout.
+    Drained,
+    /// The shutdown timeout passed; the requests still running were aborted.
+    DeadlineReached,
+}
+
+/// Requests of one connection that are in the router or whose response is still being written.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves `state`'s router on `listener` until `shutdown` completes, then drains.
+///
+/// * At most [`Limits::max_connections`](crate::Limits) client connections are served at once;
+///   further ones are not accepted until a slot frees (they wait in the listen backlog).
+/// * A client gets [`Limits::client_header_timeout`](crate::Limits) for its request line and
+///   headers (and as idle time between keep-alive requests); past it the connection is closed.
+///   Its body has [`Limits::client_body_timeout`](crate::Limits) (408, then closed).
+/// * On shutdown: the listener closes; connections without a request in progress (idle, or
+///   still sending headers) are closed at once; requests still reading their body are answered
+///   503 and closed; requests already complete run to their end, for up to
+///   [`Limits::shutdown_timeout`](crate::Limits), then are aborted.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> Shutdown {
+    let limits = *state.limits();
+    let log = state.log();
+    let router = app(state.clone());
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.client_header_timeout);
+    let http = Arc::new(http);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut accept_failing = false;
+    tokio::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // the semaphore is never closed
+            },
+        };
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // One line per run of failures, not one per attempt.
+                    if !accept_failing {
+                        log.warn("cannot accept connections", &[("error", json!(e.to_string()))]);
+                        accept_failing = true;
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        accept_failing = false;
+        let (http, router, stop) = (http.clone(), router.clone(), stop_rx.clone());
+        connections.spawn(async move {
+            connection(stream, remote, &http, router, stop, log).await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    log.info("shutting down", &[]);
+    state.stop();
+    let _ = stop_tx.send(true);
+    let drained =
+        tokio::time::timeout(limits.shutdown_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_ok() {
+        Shutdown::Drained
+    } else {
+        log.warn(
+            "shutdown deadline reached, aborting in-flight requests",
+            &[("shutdown_timeout", json!(human(limits.shutdown_timeout)))],
+        );
+        connections.abort_all();
+        Shutdown::DeadlineReached
+    }
+}
+
+/// One client connection until it ends or shutdown closes it.
+async fn connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    http: &http1::Builder,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    log: secret_log::Logger,
+) {
+    let busy = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let (counter, requests) = (busy.clone(), served.clone());
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(remote));
+        requests.fetch_add(1, Ordering::SeqCst);
+        let guard = Busy::enter(&counter);
+        let router = router.clone();
+        async move {
+            let Ok(resp) = router.oneshot(req.map(Body::new)).await;
+            // The guard lives until hyper has written the whole response and drops its body.
+            Ok::<_, Infallible>(resp.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _ = &guard;
+                    frame
+                }))
+            }))
+        }
+    });
+    let conn = http.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                let fields = [("remote", json!(remote.to_string())), ("error", json!(e.to_string()))];
+                // hyper reports the header timeout alike for a client that never sent a whole
+                // request and for an idle keep-alive connection: only the first is worth a warning.
+                if e.is_timeout() && served.load(Ordering::SeqCst) == 0 {
+                    log.warn("client connection closed: request headers not received in time", &fields);
+                } else if e.is_timeout() {
+                    log.debug("client connection closed: idle or next request not received in time", &fields);
+                } else {
+                    log.debug("client connection ended with an error", &fields);
+                }
+            }
+        }
+        () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful_shutdown();
+            // Nothing in progress (idle, or headers still arriving): close now. Otherwise let the
+            // request finish; graceful_shutdown closes the connection after its response.
+            if busy.load(Ordering::SeqCst) > 0 {
+                let _ = conn.await;
+            }
+        }
+    }
+}

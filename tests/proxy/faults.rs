@@ -1,0 +1,507 @@
+//! madison-proxy under faults, the compiled binary on 127.0.0.1 (issue 10's proxy items): Madison
+//! answers that never end or are too large, read under a memory limit (`prlimit --as`); clients
+//! that stall in their headers or body; the connection cap; SIGTERM with stalled clients; and a
+//! distinct secret planted in every input, looked for in every log line.
+//!
+//! Timeouts are shortened through the proxy's variables (300 ms instead of 10 s). Nothing here
+//! asserts a duration: outcomes only (a status, a closed connection, an exit before a generous
+//! bound). Every server is owned by its test and stopped when it ends.
+
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use test_support::fake::{FakeServer, Reply};
+
+use super::{exchange, get, post, ProxyProcess, PROXY};
+
+/// The proxy's default answer limit (`MADISON_ANSWER_LIMIT`).
+const ANSWER_LIMIT: usize = 65_536;
+/// Bytes an "endless" answer sends at most before giving up: far beyond the memory limit below.
+const ENDLESS_CAP: usize = 4 << 30;
+/// The proxy's address-space limit: its idle peak (about 150 MB for the debug build with two
+/// worker threads and two malloc arenas) plus headroom; one unbounded answer passes it in a
+/// fraction of a second on loopback.
+const ADDRESS_SPACE_LIMIT: u64 = 256 << 20;
+/// How long a test waits for the proxy to close a connection or answer: a bound, not a timing.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// How the raw backend answers one request.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    /// `200`, chunked, 64 KiB chunks until the peer goes away (or [`ENDLESS_CAP`]).
+    Endless,
+    /// `200` with `Content-Length` of [`ENDLESS_CAP`], then that many bytes.
+    DeclaredHuge,
+    /// `200` without length: this many bytes, then the connection closes.
+    CloseDelimited(usize),
+    /// A status line, then a header line that is not a header.
+    Garbage,
+    /// `200 {}` with the planted secret in a header and the body.
+    Normal,
+}
+
+/// A Madison played at the byte level, answering requests by a script (then [`Answer::Normal`]).
+struct RawBackend {
+    addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RawBackend {
+    fn start(script: Vec<Answer>, secret: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let script = Arc::new(Mutex::new(script.into_iter()));
+            let mut workers = Vec::new();
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (script, seen, stop) = (script.clone(), seen2.clone(), stop2.clone());
+                workers.push(std::thread::spawn(move || serve_raw(stream, &script, &seen, &stop, secret)));
+            }
+            for w in workers {
+                let _ = w.join();
+            }
+        });
+        Self { addr, seen, stop, thread: Some(thread) }
+    }
+
+    /// The request line of every request so far.
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RawBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_raw(
+    mut s: TcpStream,
+    script: &Mutex<std::vec::IntoIter<Answer>>,
+    seen: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+    secret: &str,
+) {
+    let _ = s.set_read_timeout(Some(BOUND));
+    let _ = s.set_write_timeout(Some(BOUND));
+    loop {
+        // Headers, then a Content-Length body (the proxy always sends one).
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut byte) {
+                Ok(1) if head.len() < 65_536 => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let length = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        if s.read_exact(&mut body).is_err() {
+            return;
+        }
+        seen.lock().unwrap().push(head.lines().next().unwrap_or_default().to_string());
+        let answer = script.lock().unwrap().next().unwrap_or(Answer::Normal);
+        let chunk = vec![b'x'; 65_536];
+        let wrote = match answer {
+            Answer::Endless => {
+                let mut ok = s
+                    .write_all(
+                        format!("HTTP/1.1 200 OK\r\nSet-Cookie: {secret}\r\nTransfer-Encoding: chunked\r\n\r\n")
+                            .as_bytes(),
+                    )
+                    .is_ok();
+                let mut sent = 0;
+                while ok && sent < ENDLESS_CAP && !stop.load(Ordering::SeqCst) {
+                    ok = s
+                        .write_all(b"10000\r\n")
+                        .and_then(|()| s.write_all(&chunk))
+                        .and_then(|()| s.write_all(b"\r\n"))
+                        .is_ok();
+                    sent += chunk.len();
+                }
+                false
+            }
+            Answer::DeclaredHuge => {
+                let mut ok = s
+                    .write_all(
+                        format!("HTTP/1.1 200 OK\r\nX-Token: {secret}\r\nContent-Length: {ENDLESS_CAP}\r\n\r\n")
+                            .as_bytes(),
+                    )
+                    .is_ok();
+                let mut sent = 0;
+                while ok && sent < ENDLESS_CAP && !stop.load(Ordering::SeqCst) {
+                    ok = s.write_all(&chunk).is_ok();
+                    sent += chunk.len();
+                }
+                false
+            }
+            Answer::CloseDelimited(n) => {
+                let _ = s
+                    .write_all(format!("HTTP/1.1 200 OK\r\nX-Token: {secret}\r\nConnection: close\r\n\r\n").as_bytes());
+                let _ = s.write_all(&vec![b'y'; n]);
+                false
+            }
+            Answer::Garbage => {
+                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\n{secret} is not a header\r\n\r\n").as_bytes());
+                false
+            }
+            Answer::Normal => {
+                let body = format!(r#"{{"echo":"{secret}"}}"#);
+                s.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: session={secret}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .is_ok()
+            }
+        };
+        if !wrote {
+            let _ = s.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Peak resident memory of a process in KiB (`VmHWM`).
+fn peak_rss_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+}
+
+/// Connects and sends `bytes` (possibly an incomplete request), keeping the connection open.
+fn stall(port: u16, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    s.write_all(bytes).unwrap();
+    s
+}
+
+/// What the proxy does with a stalled connection within [`BOUND`]: what it sent before closing,
+/// or `None` if it kept the connection open the whole time.
+fn outcome(mut s: TcpStream) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&got).into_owned())
+            }
+            Err(_) => return None, // the read timeout: still open
+        }
+    }
+}
+
+fn sigterm(proxy: &ProxyProcess) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(proxy.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + BOUND;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn madison_answers_are_capped_under_a_memory_limit() {
+    let script = vec![
+        Answer::Endless,
+        Answer::DeclaredHuge,
+        Answer::CloseDelimited(4 * ANSWER_LIMIT),
+        Answer::CloseDelimited(ANSWER_LIMIT + 1),
+        Answer::Endless, // readiness
+    ];
+    let backend = RawBackend::start(script, "no-secret-here");
+    let limit = format!("--as={ADDRESS_SPACE_LIMIT}");
+    let mut proxy = ProxyProcess::start_wrapped(
+        &["prlimit", &limit, "--"],
+        &backend.addr.to_string(),
+        // A fixed thread and arena count keep the address space the same on any machine.
+        &[("TOKIO_WORKER_THREADS", "2"), ("MALLOC_ARENA_MAX", "2")],
+    );
+    for case in ["endless chunked", "Content-Length 4 GiB", "close-delimited 256 KiB", "limit + 1 byte"] {
+        assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]"), Some((502, "bad gateway".to_string())), "{case}");
+    }
+    assert_eq!(get(proxy.port, "/readyz").map(|r| r.0), Some(502), "endless readiness answer");
+    // Still serving, within the same limit: a normal answer of exactly the backend's body.
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]"), Some((200, r#"{"echo":"no-secret-here"}"#.to_string())));
+    assert_eq!(get(proxy.port, "/healthz"), Some((200, "ok".to_string())));
+    assert!(proxy.child.try_wait().unwrap().is_none(), "the proxy is alive: {}", proxy.logs());
+    eprintln!("madison-proxy peak RSS under --as={ADDRESS_SPACE_LIMIT}: {:?} KiB", peak_rss_kib(proxy.pid()));
+    assert_eq!(backend.requests().len(), 6, "each push and probe reached the backend once");
+    let lines = proxy.log_lines();
+    let access: Vec<_> = lines.iter().filter(|l| l["msg"] == "forwarded request").collect();
+    assert_eq!(access.len(), 5, "one access line per push");
+    for line in &access[..4] {
+        assert_eq!(line["status"], 502);
+        assert_eq!(line["error"], format!("answer body larger than {ANSWER_LIMIT} bytes"), "{line}");
+    }
+    assert_eq!(access[4]["status"], 200);
+    let ready = lines.iter().find(|l| l["msg"] == "readiness: backend unreachable").unwrap();
+    assert_eq!(ready["error"], format!("answer body larger than {ANSWER_LIMIT} bytes"));
+    for l in proxy.logs().lines() {
+        assert!(l.len() < 1024, "a bounded line: {l}");
+    }
+    let status = proxy.wait(Duration::ZERO);
+    assert!(status.is_none(), "never aborted by the memory limit");
+}
+
+#[test]
+fn a_lower_answer_limit_is_configurable() {
+    let backend = FakeServer::start(|_| Reply::json(200, r#"{"status":"ok"}"#)).unwrap();
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[("MADISON_ANSWER_LIMIT", "10")]);
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]").unwrap().0, 502, "15 bytes > 10");
+    let access = proxy.log_lines().into_iter().find(|l| l["msg"] == "forwarded request").unwrap();
+    assert_eq!(access["error"], "answer body larger than 10 bytes");
+}
+
+#[test]
+fn clients_stalled_in_their_headers_are_cut_off() {
+    let backend = FakeServer::start(|_| Reply::json(200, "{}")).unwrap();
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[("CLIENT_HEADER_TIMEOUT", "300ms")]);
+    let stalled = [
+        stall(proxy.port, b""),
+        stall(proxy.port, b"POST /api/v2/alerts HTTP/1.1\r\n"),
+        stall(proxy.port, b"POST /api/v2/alerts HTTP/1.1\r\nHost: proxy\r\nContent-Length: 2\r\n"),
+    ];
+    for (i, s) in stalled.into_iter().enumerate() {
+        assert_eq!(outcome(s), Some(String::new()), "stalled client {i}: closed without an answer");
+    }
+    // A keep-alive client idle after its answer is closed the same way.
+    let mut idle = stall(proxy.port, b"GET /healthz HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert!(outcome(idle).is_some(), "idle keep-alive connection closed");
+    assert!(backend.requests().is_empty());
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]").unwrap().0, 200, "others are served");
+    let cut =
+        proxy.log_lines().into_iter().filter(|l| l["msg"].as_str().unwrap().contains("headers not received")).count();
+    assert_eq!(cut, 3, "one warning per stalled client: {}", proxy.logs());
+}
+
+#[test]
+fn clients_stalled_in_their_body_get_408() {
+    let backend = FakeServer::start(|_| Reply::json(200, "{}")).unwrap();
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[("CLIENT_BODY_TIMEOUT", "300ms")]);
+    let with_length =
+        stall(proxy.port, b"POST /api/v2/alerts HTTP/1.1\r\nHost: proxy\r\nContent-Length: 100\r\n\r\n[{\"a\":");
+    let chunked = stall(
+        proxy.port,
+        b"POST /api/v1/alerts HTTP/1.1\r\nHost: proxy\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[{\"a\"\r\n",
+    );
+    for (case, s) in [("Content-Length", with_length), ("chunked", chunked)] {
+        let answer = outcome(s).unwrap_or_else(|| panic!("{case}: the connection stayed open"));
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{case}: {answer}");
+        assert!(answer.to_ascii_lowercase().contains("connection: close"), "{case}: {answer}");
+    }
+    assert!(backend.requests().is_empty(), "incomplete bodies are never forwarded");
+    let warned: Vec<_> = proxy.log_lines().into_iter().filter(|l| l["status"] == 408).collect();
+    assert_eq!(warned.len(), 2);
+    assert_eq!(warned[0]["reason"], "request body not received in time");
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]").unwrap().0, 200, "others are served");
+}
+
+#[test]
+fn excess_connections_wait_for_a_free_slot() {
+    let backend = FakeServer::start(|_| Reply::json(200, "{}")).unwrap();
+    let proxy =
+        ProxyProcess::start(&backend.addr.to_string(), &[("MAX_CONNECTIONS", "2"), ("CLIENT_HEADER_TIMEOUT", "60s")]);
+    // Two keep-alive clients hold both slots (each has had its answer, so both were accepted).
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = stall(proxy.port, b"GET /healthz HTTP/1.1\r\nHost: proxy\r\n\r\n");
+            let mut first = [0u8; 12];
+            s.read_exact(&mut first).unwrap();
+            assert_eq!(&first, b"HTTP/1.1 200");
+            s
+        })
+        .collect();
+    // Drain the rest of both answers ("...ok"), so later reads see only new bytes.
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut rest = [0u8; 1024];
+        let _ = s.read(&mut rest);
+    }
+    let mut third = stall(proxy.port, b"GET /healthz HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n");
+    third.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut buf = [0u8; 64];
+    match third.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("a third connection was served while both slots were held: {other:?}"),
+    }
+    drop(held.pop()); // a slot frees
+    third.set_read_timeout(Some(BOUND)).unwrap();
+    let answer = outcome(third).expect("served once a slot freed");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+}
+
+#[test]
+fn stalled_clients_cannot_lock_out_others() {
+    let backend = FakeServer::start(|_| Reply::json(200, "{}")).unwrap();
+    let proxy =
+        ProxyProcess::start(&backend.addr.to_string(), &[("MAX_CONNECTIONS", "2"), ("CLIENT_HEADER_TIMEOUT", "300ms")]);
+    let stalled: Vec<_> = (0..4).map(|_| stall(proxy.port, b"POST /api/v2/alerts HTTP/1.1\r\n")).collect();
+    // Queued behind four half-open requests with two slots: served once the timeouts free them.
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]").unwrap().0, 200);
+    for (i, s) in stalled.into_iter().enumerate() {
+        assert_eq!(outcome(s), Some(String::new()), "stalled client {i} closed");
+    }
+    assert_eq!(backend.requests().len(), 1);
+}
+
+#[test]
+fn sigterm_does_not_wait_on_stalled_clients() {
+    let backend = FakeServer::start(|_| Reply::json(200, r#"{"slow":true}"#).after(Duration::from_secs(1))).unwrap();
+    // Client timeouts and the drain time far above the bound below: only not waiting can pass.
+    let mut proxy = ProxyProcess::start(
+        &backend.addr.to_string(),
+        &[("CLIENT_HEADER_TIMEOUT", "60s"), ("CLIENT_BODY_TIMEOUT", "60s"), ("SHUTDOWN_TIMEOUT", "60s")],
+    );
+    let in_headers = stall(proxy.port, b"POST /api/v2/alerts HTTP/1.1\r\nHost: proxy\r\n");
+    let in_body = stall(proxy.port, b"POST /api/v2/alerts HTTP/1.1\r\nHost: proxy\r\nContent-Length: 100\r\n\r\n[");
+    let idle = stall(proxy.port, b"");
+    let port = proxy.port;
+    let inflight = std::thread::spawn(move || post(port, "/api/v2/alerts", b"[]"));
+    wait_until("the complete request reached the backend", || !backend.requests().is_empty());
+    sigterm(&proxy);
+    let started = Instant::now();
+    assert_eq!(inflight.join().unwrap(), Some((200, r#"{"slow":true}"#.to_string())), "in-flight request drained");
+    let status = proxy.wait(BOUND).expect("exits without waiting for the stalled clients");
+    assert!(status.success());
+    assert!(started.elapsed() < BOUND);
+    assert_eq!(outcome(in_headers), Some(String::new()), "closed, no request was complete");
+    assert_eq!(outcome(idle), Some(String::new()));
+    let body_answer = outcome(in_body).expect("closed");
+    assert!(body_answer.is_empty() || body_answer.starts_with("HTTP/1.1 503 "), "{body_answer}");
+    let lines = proxy.log_lines();
+    assert!(lines.iter().any(|l| l["msg"] == "shutting down"));
+    assert!(!lines.iter().any(|l| l["msg"].as_str().unwrap().contains("deadline")), "drained, not aborted");
+    assert_eq!(backend.requests().len(), 1, "nothing incomplete was forwarded");
+}
+
+#[test]
+fn sigterm_aborts_requests_past_the_shutdown_timeout() {
+    let backend = FakeServer::start(|_| Reply::json(200, "{}").after(Duration::from_secs(60))).unwrap();
+    let mut proxy = ProxyProcess::start(&backend.addr.to_string(), &[("SHUTDOWN_TIMEOUT", "300ms")]);
+    let port = proxy.port;
+    let inflight = std::thread::spawn(move || post(port, "/api/v2/alerts", b"[]"));
+    wait_until("the request reached the backend", || !backend.requests().is_empty());
+    sigterm(&proxy);
+    let status = proxy.wait(BOUND).expect("exits at the shutdown timeout, long before the backend answers");
+    assert!(status.success());
+    assert_eq!(inflight.join().unwrap(), None, "the aborted request's connection closed without an answer");
+    let warn =
+        proxy.log_lines().into_iter().find(|l| l["msg"] == "shutdown deadline reached, aborting in-flight requests");
+    assert_eq!(warn.expect("deadline logged")["shutdown_timeout"], "300ms");
+}
+
+/// Distinct secrets, one per input. The request body is not among them: the spec logs it.
+const SECRETS: [&str; 9] = [
+    "auth-key-S1-3b9f",       // MADISON_AUTH_KEY
+    "proxy-password-S2-77c1", // user info in MADISON_BACKEND (a start-up error)
+    "bearer-S3-a0d2",         // client Authorization
+    "cookie-S4-19e4",         // client Cookie
+    "proxy-auth-S5-c3a8",     // client Proxy-Authorization
+    "query-S6-5f0b",          // client query string
+    "answer-S7-e6d1",         // backend answer headers and bodies
+    "header-S8-8a2c",         // another client header
+    "userinfo-S9-4d7e",       // user info in a client's absolute-form request target
+];
+
+#[test]
+fn no_planted_secret_reaches_any_log_line() {
+    let [key, password, bearer, cookie, proxy_auth, query, answer, header, userinfo] = SECRETS;
+    // Start-up errors: a proxy address with user info.
+    let out = std::process::Command::new(PROXY)
+        .env_clear()
+        .env("MADISON_AUTH_KEY", key)
+        .env("MADISON_BACKEND", format!("user:{password}@proxy.local:3128"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let mut logs = String::from_utf8(out.stderr).unwrap();
+
+    let script = vec![Answer::Garbage, Answer::Endless, Answer::DeclaredHuge, Answer::CloseDelimited(ANSWER_LIMIT + 1)];
+    let backend = RawBackend::start(script, answer);
+    let mut proxy = ProxyProcess::start(
+        &backend.addr.to_string(),
+        &[
+            ("MADISON_AUTH_KEY", key),
+            ("LOG_LEVEL", "debug"),
+            ("CLIENT_HEADER_TIMEOUT", "300ms"),
+            ("CLIENT_BODY_TIMEOUT", "300ms"),
+        ],
+    );
+    let headers = format!(
+        "Host: proxy\r\nAuthorization: Bearer {bearer}\r\nCookie: c={cookie}\r\nProxy-Authorization: Basic {proxy_auth}\r\nX-Api-Key: {header}\r\n"
+    );
+    let push = |target: &str| {
+        exchange(
+            proxy.port,
+            format!("POST {target} HTTP/1.1\r\n{headers}Connection: close\r\nContent-Length: 2\r\n\r\n[]").as_bytes(),
+        )
+        .map(|r| r.0)
+    };
+    // Garbage, endless, huge and too-long answers, then a normal one echoing the secret.
+    for want in [502, 502, 502, 502, 200, 200] {
+        assert_eq!(push(&format!("/api/v2/alerts?token={query}")), Some(want));
+    }
+    assert_eq!(push(&format!("/api/events/prometheus/{key}")), Some(502), "the key in a client path");
+    assert_eq!(push(&format!("/other/{key}")), Some(502));
+    // The user info of an absolute-form target (RFC 9112 §3.2.2) is never logged.
+    let answered = push(&format!("http://user:{userinfo}@proxy/api/v2/alerts"));
+    assert!(matches!(answered, Some(200 | 400)), "{answered:?}");
+    // Stalled clients with every secret header.
+    let in_headers = stall(proxy.port, format!("POST /api/v2/alerts?{query} HTTP/1.1\r\n{headers}").as_bytes());
+    let in_body =
+        stall(proxy.port, format!("POST /api/v2/alerts HTTP/1.1\r\n{headers}Content-Length: 9\r\n\r\n[").as_bytes());
+    assert_eq!(outcome(in_headers), Some(String::new()));
+    assert!(outcome(in_body).unwrap().starts_with("HTTP/1.1 408 "));
+    // SIGTERM with one more stalled client.
+    let _stalled = stall(proxy.port, format!("POST /api/v1/alerts HTTP/1.1\r\n{headers}").as_bytes());
+    sigterm(&proxy);
+    assert!(proxy.wait(BOUND).expect("exits").success());
+    logs.push_str(&proxy.logs());
+
+    let lines: Vec<&str> = logs.lines().collect();
+    assert!(lines.len() >= 12, "every case logged: {logs}");
+    for line in &lines {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        for secret in SECRETS {
+            assert!(!line.contains(secret), "secret {secret} in a log line: {line}");
+        }
+    }
+    assert!(logs.contains("<redacted>"), "the key's place in paths is shown redacted");
+}
