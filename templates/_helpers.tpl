@@ -53,6 +53,23 @@ registry (an external module from a ModuleSource), else Deckhouse's global.modul
 {{ $base }}@{{ $digest }}
 {{- end -}}
 
+{{- /*
+Image of another Deckhouse module, as helm_lib_module_image with its optional module name:
+(list . "prometheus" "prometheus") is global.modulesImages.digests.prometheus.prometheus in
+Deckhouse's registry (global.modulesImages.registry.base; lib-helm replaces the base only when the
+values hold <module>.registry.base, and a module's values never hold another module's section).
+A missing digest fails the render with lib-helm's message.
+*/ -}}
+{{- define "fi.deckhouseModuleImage" -}}
+{{- $ctx := index . 0 -}}
+{{- $module := index . 1 -}}
+{{- $name := index . 2 -}}
+{{- $images := $ctx.Values.global.modulesImages -}}
+{{- $digest := index (index ($images.digests | default dict) $module | default dict) $name -}}
+{{- if not $digest }}{{ fail (printf "Image %s.%s has no digest" $module $name) }}{{ end -}}
+{{ $images.registry.base }}@{{ $digest }}
+{{- end -}}
+
 {{- /* Common image of Deckhouse's own registry, as helm_lib_module_common_image: (list . "alpine"). */ -}}
 {{- define "fi.commonImage" -}}
 {{- $ctx := index . 0 -}}
@@ -123,18 +140,30 @@ securityContext:
   runAsGroup: 65534
 {{- end -}}
 
+{{- /* Deckhouse's own user (64535), as helm_lib_module_pod_security_context_run_as_user_deckhouse:
+images built by Deckhouse (its Prometheus) make their binaries 0700 for that user. */ -}}
+{{- define "fi.containerSecurityReadOnlyDeckhouse" -}}
+securityContext:
+  readOnlyRootFilesystem: true
+  allowPrivilegeEscalation: false
+  runAsNonRoot: true
+  runAsUser: 64535
+  runAsGroup: 64535
+{{- end -}}
+
 {{- define "fi.containerSecurityReadOnly" -}}
 securityContext:
   readOnlyRootFilesystem: true
   allowPrivilegeEscalation: false
 {{- end -}}
 
-{{- /* Init container chowning a volume to nobody: (list . "agent-data" "/data/agent") */ -}}
+{{- /* Init container chowning a volume to a user: (list . "agent-data" "/data/agent" 64535) */ -}}
 {{- define "fi.chownInit" -}}
 {{- $ctx := index . 0 -}}
+{{- $uid := index . 3 | int -}}
 - name: chown-volume-{{ index . 1 }}
   image: {{ include "fi.commonImage" (list $ctx "alpine") }}
-  command: ["sh", "-c", "chown -R 65534:65534 {{ index . 2 }}"]
+  command: ["sh", "-c", "chown -R {{ $uid }}:{{ $uid }} {{ index . 2 }}"]
   securityContext:
     runAsUser: 0
     runAsGroup: 0

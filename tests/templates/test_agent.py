@@ -87,7 +87,16 @@ def test_prometheus_loads_the_rendered_configuration(chart, tmp_path, proxy):
 def test_agent_container(chart):
     docs = render(chart, values())
     text, c = agent(docs)
+    # Deckhouse's Prometheus image makes /bin/prometheus 0700 for its build user 64535
+    # (modules/300-prometheus/images/prometheus/werf.inc.yaml), so the agent runs as that user and
+    # its WAL directory is chowned to it.
     assert c["image"] == f"{GLOBAL['modulesImages']['registry']['base']}@sha256:bbb"
+    assert c["securityContext"] == {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                    "runAsNonRoot": True, "runAsUser": 64535, "runAsGroup": 64535}
+    pod = find(docs, "DaemonSet", "pricing", "d8-flant-integration")["spec"]["template"]["spec"]
+    (chown,) = pod["initContainers"]
+    assert chown["command"] == ["sh", "-c", "chown -R 64535:64535 /data/agent"]
+    assert {"name": "agent-data", "mountPath": "/data/agent"} in chown["volumeMounts"]
     assert c["args"] == [
         "--enable-feature=agent,expand-external-labels",
         "--config.file=/etc/agent-config/prometheus.yml",

@@ -60,7 +60,8 @@ def test_external_module_images_come_from_the_module_registry(chart):
     assert images(ds) == {
         "chown-volume-agent-data": f"{deckhouse}@{DIGESTS['common']['alpine']}",
         "pricing": f"{module}@{DIGESTS['flantIntegration']['pricing']}",
-        "prometheus-agent": f"{module}@{DIGESTS['flantIntegration']['prometheusAgent']}",
+        # The agent is Deckhouse's own Prometheus: Deckhouse's registry, the prometheus module's digest.
+        "prometheus-agent": f"{deckhouse}@{DIGESTS['prometheus']['prometheus']}",
         "kube-rbac-proxy": f"{deckhouse}@{DIGESTS['common']['kubeRbacProxy']}",
     }
     # Module images need the module's credentials, common images Deckhouse's.
@@ -98,18 +99,12 @@ def test_without_an_injected_registry_images_come_from_deckhouse(chart):
     assert not [d for d in docs if d["metadata"]["name"] == "flant-integration-registry"]
 
 
-@pytest.mark.parametrize("image", ["pricing", "prometheusAgent", "madisonProxy"])
-def test_a_missing_digest_fails_the_render(chart, image):
+@pytest.mark.parametrize("module,image", [("flantIntegration", "pricing"), ("flantIntegration", "madisonProxy"),
+                                          ("prometheus", "prometheus"), ("common", "kubeRbacProxy")])
+def test_a_missing_digest_fails_the_render(chart, module, image):
     v = external(madison_values())
-    del v["global"]["modulesImages"]["digests"]["flantIntegration"][image]
-    with pytest.raises(helm_python.HelmError, match=f"Image flantIntegration.{image} has no digest"):
-        render(chart, v)
-
-
-def test_a_missing_common_digest_fails_the_render(chart):
-    v = external(values())
-    del v["global"]["modulesImages"]["digests"]["common"]["kubeRbacProxy"]
-    with pytest.raises(helm_python.HelmError, match="Image common.kubeRbacProxy has no digest"):
+    del v["global"]["modulesImages"]["digests"][module][image]
+    with pytest.raises(helm_python.HelmError, match=f"Image {module}.{image} has no digest"):
         render(chart, v)
 
 

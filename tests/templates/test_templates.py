@@ -64,7 +64,9 @@ GLOBAL = {
     "modulesImages": {
         "registry": {"base": "registry.example.com/deckhouse", "dockercfg": "eyJhdXRocyI6e319"},
         "digests": {
-            "flantIntegration": {"pricing": "sha256:aaa", "prometheusAgent": "sha256:bbb", "madisonProxy": "sha256:ccc"},
+            "flantIntegration": {"pricing": "sha256:aaa", "madisonProxy": "sha256:ccc"},
+            # The metrics agent is Deckhouse's own Prometheus (the prometheus module's image).
+            "prometheus": {"prometheus": "sha256:bbb"},
             "common": {"alpine": "sha256:ddd", "kubeRbacProxy": "sha256:eee"},
         },
     },

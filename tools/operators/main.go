@@ -9,6 +9,8 @@
 //	operator-harness values --openapi DIR [--config-values FILE] [--values FILE] [--for-helm]
 //	                                                            module values as addon-operator
 //	                                                            computes them (schema defaults)
+//	operator-harness release --chart DIR VALUES_FILE...         the Helm release Secret addon-operator's
+//	                                                            helm3lib would store (size, manifest)
 //
 // The request and result shapes are documented in README.md beside this file. Nothing here
 // reimplements an operator rule where the operator's package can be imported; the two places
@@ -25,12 +27,14 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: operator-harness run|validate|values [flags]")
+		fail("usage: operator-harness run|serve|validate|values|release [flags]")
 	}
 	var err error
 	switch os.Args[1] {
 	case "run":
 		err = runCommand(os.Stdin, os.Stdout)
+	case "release":
+		err = releaseCommand(os.Args[2:], os.Stdout)
 	case "serve":
 		err = serveCommand(os.Args[2:], os.Stdin, os.Stdout)
 	case "validate":
