@@ -47,6 +47,8 @@ enum Answer {
     Ok,
     /// Read the request, then never answer (until the client goes or the server's time is up).
     Stall,
+    /// A JSON answer with this status and body (plays Connect).
+    Json(u16, String),
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request the same way and records it.
@@ -109,6 +111,7 @@ fn serve(stream: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) {
         }
         let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
         let mut authorization = None;
+        let mut length = 0;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
@@ -117,8 +120,14 @@ fn serve(stream: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) {
             if let Some((k, v)) = h.split_once(':') {
                 if k.eq_ignore_ascii_case("authorization") {
                     authorization = Some(v.trim().to_string());
+                } else if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
                 }
             }
+        }
+        // The request body (Connect's POSTs), read so it is not taken for the next request.
+        if std::io::Read::read_exact(&mut reader, &mut vec![0; length]).is_err() {
+            return;
         }
         seen.lock().unwrap().push(Seen { path, authorization });
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -163,6 +172,15 @@ fn serve(stream: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) {
                 let mut buf = [0u8; 1];
                 let _ = std::io::Read::read(&mut reader, &mut buf);
                 return;
+            }
+            Answer::Json(code, body) => {
+                let head = format!(
+                    "HTTP/1.1 {code} Answer\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if out.write_all(head.as_bytes()).is_err() || out.write_all(body.as_bytes()).is_err() {
+                    return;
+                }
             }
             Answer::Ok => {
                 let body =
@@ -440,6 +458,309 @@ fn license_reads_a_large_docker_config_in_bounded_memory() {
         std::fs::read_to_string(&patch).unwrap().trim(),
         r#"[{"op":"add","path":"/flantIntegration/internal/licenseKey","value":"TeStLiCeNsE"}]"#
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Madison hooks: Connect answers bounded, redirects not followed, settings never echoed. Every
+// run has a distinct secret planted in every secret-bearing input (`tests/secrets.rs`) and is
+// scanned for it.
+
+const MADISON_LICENSE: &str = "ZqLicenseMarker1x";
+const MADISON_KEY: &str = "ZqMadisonKeyMarker2x";
+
+/// A module hook's run against Connect at `url`: a license and an enabled Madison key (revoke) or
+/// none (registration), planted secrets everywhere else, optionally under `prlimit --as`. The env
+/// vars in `keep` are not planted in.
+fn connect_run(
+    hook: &str,
+    env: &[(&str, &str)],
+    keep: &[&str],
+    address_space: Option<u64>,
+) -> (Run, crate::secrets::Plants, crate::secrets::Used) {
+    use crate::secrets::{assert_no_leak, plant_into, Plants, Source};
+    let mut plants = Plants::default();
+    plants.all.push(crate::secrets::Plant {
+        needle: MADISON_LICENSE.into(),
+        origin: "values:flantIntegration.internal.licenseKey".into(),
+        source: Source::LicenseValues,
+    });
+    let revoke = hook == "madison-revoke";
+    let mut extra = vec![
+        ("ZqConnectKeyMarker3x", "Connect's answer", Source::MadisonKeyConnect),
+        ("ZqLocationMarker4x", "a redirect's Location", Source::UrlPassword),
+        ("ZqQueryMarker5x", "CONNECT_URL's query", Source::UrlPassword),
+    ];
+    if revoke {
+        extra.push((MADISON_KEY, "values:flantIntegration.internal.madisonAuthKey", Source::MadisonKeyValues));
+    }
+    for (needle, origin, source) in extra {
+        plants.all.push(crate::secrets::Plant { needle: needle.into(), origin: origin.into(), source });
+    }
+    let mut internal = json!({"licenseKey": MADISON_LICENSE});
+    if revoke {
+        internal["madisonAuthKey"] = json!(MADISON_KEY);
+    }
+    let bc = if revoke {
+        json!([{"binding": "madison_revoke", "type": "Schedule"}])
+    } else {
+        json!([{"binding": "beforeHelm", "snapshots": {"madison-proxy": [], "prometheus-url-schema": []}}])
+    };
+    let mut input = RunInput {
+        binding_context: Some(bc.to_string().into_bytes()),
+        values: Some(json!({"global": {}, "flantIntegration": {"internal": internal}})),
+        config_values: Some(json!({})),
+        env: env.iter().map(|(k, v)| ((*k).to_string(), Some((*v).to_string()))).collect(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    plant_into(&mut plants, &mut input, dir.path(), keep);
+    let run = match address_space {
+        None => run_hook(hook, &input),
+        Some(bytes) => run_input_limited(hook, &input, bytes),
+    };
+    run.assert_contract();
+    let used = assert_no_leak(hook, "fault case", &run, &plants);
+    (run, plants, used)
+}
+
+/// `common::run_hook` under `prlimit --as=<bytes>`.
+fn run_input_limited(hook: &str, input: &RunInput, bytes: u64) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--as={bytes}")).arg("--").arg(hook_bin(hook));
+    cmd.env_clear().current_dir(dir.path());
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    let bc = dir.path().join("binding_context.json");
+    std::fs::write(&bc, input.binding_context.as_ref().unwrap()).unwrap();
+    cmd.env("BINDING_CONTEXT_PATH", &bc);
+    for (var, name, v) in [
+        ("VALUES_PATH", "values.json", &input.values),
+        ("CONFIG_VALUES_PATH", "config_values.json", &input.config_values),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, serde_json::to_vec(v.as_ref().unwrap()).unwrap()).unwrap();
+        cmd.env(var, &p);
+    }
+    for (var, name) in OUTPUTS {
+        let p = dir.path().join(name);
+        std::fs::write(&p, "").unwrap();
+        cmd.env(var, &p);
+    }
+    for (k, v) in &input.env {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.output().unwrap();
+    let files = OUTPUTS.iter().map(|(_, n)| (*n, std::fs::read_to_string(dir.path().join(n)).unwrap())).collect();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        files,
+        window: (0, 0),
+    }
+}
+
+/// The message of the last stderr line.
+fn last_error(run: &Run) -> String {
+    let lines = run.stderr_lines();
+    let last = lines.last().unwrap_or_else(|| panic!("no stderr line"));
+    assert_eq!(last["level"], "error", "{}", run.stderr);
+    last["msg"].as_str().unwrap().to_string()
+}
+
+/// What a Madison hook says when Connect's answer cannot be used.
+fn connect_failure(hook: &str, url: &str, cause: &str) -> String {
+    match hook {
+        "madison-registration" => format!("cannot register in madison (POST {url}/v1/madison_register): {cause}"),
+        _ => format!("cannot check the madison status (POST {url}/v1/madison_status): {cause}"),
+    }
+}
+
+/// The answer that would make each hook act: a key for registration, an archived project for revoke.
+fn acting_answer(hook: &str) -> Answer {
+    match hook {
+        "madison-registration" => Answer::Json(200, r#"{"error":"","auth_key":"ZqConnectKeyMarker3x"}"#.into()),
+        _ => Answer::Json(401, r#"{"error":"Archived setup"}"#.into()),
+    }
+}
+
+const MADISON_HOOKS: [&str; 2] = ["madison-registration", "madison-revoke"];
+
+/// The control case: answered directly, each hook acts (so the redirect cases below would show it).
+#[test]
+fn madison_hooks_act_on_a_direct_answer() {
+    for hook in MADISON_HOOKS {
+        let server = RawServer::start(acting_answer(hook));
+        let (run, _, used) = connect_run(hook, &[("CONNECT_URL", &server.url())], &["CONNECT_URL"], None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(server.seen().len(), 1);
+        if hook == "madison-registration" {
+            // The key Connect answered with is stored — the one allowed destination.
+            assert_eq!(used.len(), 1, "{used:?}");
+            assert_eq!(
+                run.values_patch(),
+                Some(
+                    json!([{"op": "add", "path": "/flantIntegration/internal/madisonAuthKey", "value": "ZqConnectKeyMarker3x"}])
+                )
+            );
+        } else {
+            assert_eq!(run.json_lines("kubernetes.json").len(), 1);
+            assert_eq!(run.values_patch().unwrap().as_array().unwrap().len(), 2);
+        }
+    }
+}
+
+/// Issue 10: a redirect is never followed — the second server receives nothing (the license as
+/// bearer token, the Madison key in the body), the hook does not act, and the error line names
+/// the status and the URL (without user information).
+#[test]
+fn madison_redirects_are_not_followed() {
+    for hook in MADISON_HOOKS {
+        for code in [301, 302, 307, 308] {
+            let elsewhere = RawServer::start(acting_answer(hook));
+            let far = elsewhere.url().replace("http://", "http://u:ZqLocationMarker4x@");
+            for location in [format!("{far}/v1/x"), "/v1/elsewhere".to_string()] {
+                let server = RawServer::start(Answer::Redirect(code, location.clone()));
+                let (run, _, _) = connect_run(
+                    hook,
+                    &[("CONNECT_URL", &server.url()), ("CONNECT_TIMEOUT", "5")],
+                    &["CONNECT_URL"],
+                    None,
+                );
+                let cause = format!("HTTP {code}: redirects are not followed");
+                assert_eq!(run.code, 1, "{hook} {code} {location}: {}", run.stderr);
+                assert_eq!(last_error(&run), connect_failure(hook, &server.url(), &cause));
+                assert!(!run.stderr.contains("ZqLocationMarker4x"), "{}", run.stderr);
+                let seen = server.seen();
+                assert_eq!(seen.len(), 1, "{hook} {code}: one request: {seen:?}");
+                assert!(seen[0].path.starts_with("/v1/madison_"), "{seen:?}");
+                assert!(elsewhere.seen().is_empty(), "{hook} {code}: the redirect target was contacted");
+            }
+        }
+    }
+}
+
+fn madison_body_limit_case(answer: &Answer) {
+    for hook in MADISON_HOOKS {
+        let server = RawServer::start(answer.clone());
+        let (run, _, _) = connect_run(
+            hook,
+            &[("CONNECT_URL", &server.url()), ("CONNECT_TIMEOUT", "15")],
+            &["CONNECT_URL"],
+            Some(ADDRESS_SPACE),
+        );
+        assert_eq!(run.code, 1, "{hook}: one error line and exit 1, not a crash: {}", run.stderr);
+        assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+        assert_eq!(last_error(&run), connect_failure(hook, &server.url(), "answer body exceeds the 1 MiB limit"));
+        assert_eq!(server.seen().len(), 1, "{hook}: one request");
+    }
+}
+
+/// Issue 10: an endless Connect answer is cut at `connect::MAX_BODY_BYTES` under a memory cap.
+#[test]
+fn madison_endless_answer_is_cut_at_the_limit_under_a_memory_cap() {
+    madison_body_limit_case(&Answer::Endless);
+}
+
+/// Issue 10: a declared oversized Connect answer is refused before reading.
+#[test]
+fn madison_declared_huge_answer_is_refused_before_reading() {
+    madison_body_limit_case(&Answer::DeclaredHuge);
+}
+
+/// Issue 10: an oversized Connect answer without a length is cut at the limit.
+#[test]
+fn madison_oversized_answer_without_length_is_cut_at_the_limit() {
+    madison_body_limit_case(&Answer::Undeclared(40 << 20));
+}
+
+/// The limit's headroom: an answer just under it is read and judged as usual.
+#[test]
+fn madison_answer_just_under_the_limit_is_read() {
+    let padding = " ".repeat(connect::MAX_BODY_BYTES - 100);
+    let server = RawServer::start(Answer::Json(401, format!(r#"{{"error":"Archived setup"}}{padding}"#)));
+    let (run, _, _) = connect_run("madison-revoke", &[("CONNECT_URL", &server.url())], &["CONNECT_URL"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json_lines("kubernetes.json").len(), 1);
+}
+
+/// Issue 10: `CONNECT_URL` with user information or a query, or unparsable, fails before any
+/// request with a message that shows no credential; the planted password is searched for.
+#[test]
+fn madison_connect_url_credentials_are_refused_and_never_echoed() {
+    for hook in MADISON_HOOKS {
+        let server = RawServer::start(acting_answer(hook));
+        let with_query = format!("{}/?token=ZqQueryMarker5x", server.url());
+        for (url, keep, want) in [
+            // plant_into adds `u:<marker>@` to these two.
+            (server.url(), &[][..], format!("CONNECT_URL {}: user information is not allowed", server.url())),
+            ("http://bad host:1".to_string(), &[][..], "invalid CONNECT_URL: invalid international domain name".into()),
+            (
+                with_query,
+                &["CONNECT_URL"][..],
+                format!("CONNECT_URL {}: a query or fragment is not allowed", server.url()),
+            ),
+        ] {
+            let (run, _, _) = connect_run(hook, &[("CONNECT_URL", &url)], keep, None);
+            assert_eq!(run.code, 1, "{}", run.stderr);
+            let prefix = if hook == "madison-registration" {
+                "cannot register in madison"
+            } else {
+                "cannot check the madison status"
+            };
+            assert_eq!(last_error(&run), format!("{prefix}: {want}"));
+            assert!(!run.stderr.contains("ZqQueryMarker5x"), "{}", run.stderr);
+        }
+        assert!(server.seen().is_empty(), "{hook}: no request with a refused CONNECT_URL");
+    }
+}
+
+/// Issue 10: the proxy variables are parsed by us: an unparsable one fails naming the variable,
+/// a usable one that cannot be reached is a transport warning — neither shows its password.
+#[test]
+fn madison_proxy_settings_are_never_echoed() {
+    let closed = test_support::http::closed_port().unwrap();
+    for hook in MADISON_HOOKS {
+        let prefix = if hook == "madison-registration" {
+            "cannot register in madison"
+        } else {
+            "cannot check the madison status"
+        };
+        // plant_into puts a marker password into both values.
+        let (run, _, _) = connect_run(
+            hook,
+            &[("CONNECT_URL", "https://connect.test"), ("HTTPS_PROXY", "http://proxy host:3128")],
+            &["CONNECT_URL"],
+            None,
+        );
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(
+            last_error(&run),
+            format!("{prefix}: cannot parse proxy setting HTTPS_PROXY: invalid international domain name")
+        );
+        let (run, _, _) = connect_run(
+            hook,
+            &[
+                ("CONNECT_URL", "https://connect.test"),
+                ("HTTPS_PROXY", &format!("127.0.0.1:{closed}")),
+                ("DNS_SERVER", "127.0.0.1:1"),
+                ("CONNECT_TIMEOUT", "5"),
+            ],
+            &["CONNECT_URL"],
+            None,
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let lines = run.stderr_lines();
+        assert_eq!(lines.len(), 1, "{}", run.stderr);
+        assert_eq!(lines[0]["level"], "warn");
+        assert_eq!(
+            lines[0]["url"].as_str().unwrap(),
+            format!("https://connect.test/v1/madison_{}", if hook == "madison-revoke" { "status" } else { "register" })
+        );
+    }
 }
 
 /// Standard base64 (the tests' own, to keep the test binary's dependencies as they are).

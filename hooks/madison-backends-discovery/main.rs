@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use domain::madison::backends;
 
 use anyhow::{anyhow, bail, Context as _};
+use connect::ProxySetting;
 use dns_discovery::Nameserver;
 use serde_json::{json, Value};
 use shell_hook::{run, Env, Hook, Input, Logger, Reads, Values, Writes};
@@ -34,23 +35,18 @@ struct Target {
     port: u16,
 }
 
-/// Parses a proxy setting with or without a scheme (`https://` assumed for httpsProxy, `http://`
-/// for httpProxy); user information is dropped; the port defaults from the scheme.
-fn parse_proxy(value: &str, default_scheme: &str) -> anyhow::Result<Target> {
-    let text = if value.contains("://") { value.to_string() } else { format!("{default_scheme}://{value}") };
-    let url = url::Url::parse(&text).map_err(|e| anyhow!("cannot parse proxy {value:?}: {e}"))?;
-    let host = url.host().ok_or_else(|| anyhow!("proxy {value:?} has no host"))?.to_owned();
-    let port = url.port_or_known_default().ok_or_else(|| anyhow!("proxy {value:?} has no port"))?;
-    Ok(Target { host, port })
-}
-
 /// The configured proxy, if any: values `global.clusterConfiguration.proxy` first, then config
-/// values `global.modules.proxy`; httpsProxy before httpProxy within a source.
+/// values `global.modules.proxy`; httpsProxy before httpProxy within a source. A setting is parsed
+/// with or without a scheme (`https://` assumed for httpsProxy, `http://` for httpProxy) by
+/// `connect::ProxySetting`, whose errors name the setting's path and never its value (it may hold
+/// a password); user information is dropped, the port defaults from the scheme.
 fn proxy_target(values: &Values<'_>, config: &Values<'_>) -> anyhow::Result<Option<Target>> {
     for (source, prefix) in [(values, "global.clusterConfiguration.proxy"), (config, "global.modules.proxy")] {
         for (key, scheme) in [("httpsProxy", "https"), ("httpProxy", "http")] {
-            if let Some(v) = source.str(&format!("{prefix}.{key}"))?.filter(|v| !v.is_empty()) {
-                return parse_proxy(v, scheme).map(Some);
+            let path = format!("{prefix}.{key}");
+            if let Some(v) = source.str(&path)?.filter(|v| !v.is_empty()) {
+                let setting = ProxySetting::parse(&path, v, scheme)?;
+                return Ok(Some(Target { host: setting.host().clone(), port: setting.port() }));
             }
         }
     }
@@ -179,14 +175,36 @@ mod tests {
         assert_eq!(none.values_patch, [json!({"op": "remove", "path": "/flantIntegration/internal/madison/backends"})]);
     }
 
+    /// Issue 10: an unparsable proxy setting with a password fails naming the setting, never its
+    /// value; the handler then leaves the values as they are.
     #[test]
-    fn proxies_with_and_without_scheme() {
-        let t = |v: &str, s: &str| parse_proxy(v, s).map(|t| format!("{}:{}", t.host, t.port)).unwrap();
-        assert_eq!(t("http://user:pw@proxy.corp:3128", "http"), "proxy.corp:3128");
-        assert_eq!(t("proxy.corp:3128", "http"), "proxy.corp:3128");
-        assert_eq!(t("https://10.1.1.1", "https"), "10.1.1.1:443");
-        assert_eq!(t("10.1.1.1", "http"), "10.1.1.1:80");
-        assert_eq!(t("[2001:db8::1]:8443", "https"), "[2001:db8::1]:8443");
-        assert!(parse_proxy("http://", "http").is_err());
+    fn issue_10_unparsable_proxy_is_not_echoed() {
+        let bad = "http://u:PASSWORD@proxy host:3128";
+        for (values, config, path) in [
+            (
+                json!({"global": {"clusterConfiguration": {"proxy": {"httpProxy": bad}}}}),
+                json!({}),
+                "global.clusterConfiguration.proxy.httpProxy",
+            ),
+            (
+                json!({}),
+                json!({"global": {"modules": {"proxy": {"httpsProxy": "u:PASSWORD@[::1"}}}}),
+                "global.modules.proxy.httpsProxy",
+            ),
+        ] {
+            let e = proxy_target(&Values::new(&values), &Values::new(&config)).unwrap_err();
+            let text = format!("{e:#}");
+            assert!(text.starts_with(&format!("cannot parse proxy setting {path}: ")), "{text}");
+            assert!(!text.contains("PASSWORD") && !text.contains("u:"), "{text}");
+        }
+        let values = json!({"global": {"clusterConfiguration": {"proxy": {"httpProxy": bad}}},
+                            "flantIntegration": {"internal": {"licenseKey": "k", "madison": {"backends": ["192.0.2.1:443"]}}}});
+        let out = TestRun::new(&HOOK)
+            .context(json!([{"binding": "beforeHelm", "snapshots": {}}]))
+            .values(values)
+            .env("DNS_SERVER", "127.0.0.1:1")
+            .run(handle)
+            .unwrap();
+        assert!(out.values_patch.is_empty());
     }
 }

@@ -4,11 +4,13 @@
 //! On `401` with `{"error": "Archived setup"}` from the status endpoint it creates ConfigMap
 //! `d8-monitoring/madison-revoked-project` (`CreateIfNotExists`) and removes both internal keys;
 //! `license` then keeps the license key removed until someone deletes the ConfigMap. Every other
-//! answer, and any transport failure, leaves everything as it is.
+//! answer, and any transport failure, leaves everything as it is. A redirect (never followed: the
+//! key would be re-sent elsewhere) or an answer over `connect::MAX_BODY_BYTES` fails the run
+//! (one error line, exit 1, nothing written).
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use domain::madison::{enabled_key, key_setting, KeySetting};
 use serde_json::{json, Value};
 use shell_hook::{run, Hook, Input, KubeOperation, Reads, Secret, Writes};
@@ -58,10 +60,13 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         .context("failed to start the async runtime")?;
     let answer = match runtime.block_on(client.status(&license, &key)) {
         Ok(a) => a,
-        Err(e) => {
+        Err(e) if e.is_transport() => {
             input.log.warn("cannot check the madison status", &[("url", json!(url)), ("error", json!(e.to_string()))]);
             return Ok(());
         }
+        // A redirect (never followed: it would re-send the key) or an oversized answer: Connect's
+        // answer cannot be judged, so nothing is done and the run fails visibly.
+        Err(e) => bail!("cannot check the madison status (POST {url}): {e}"),
     };
     if answer.code != 401 {
         input.log.debug("madison status checked", &[("status", json!(answer.code))]);

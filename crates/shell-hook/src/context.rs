@@ -238,36 +238,56 @@ fn describe(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
     }
 }
 
-/// Removes quoted string values from serde messages (`invalid type: string "x"` → `invalid
-/// type: string`), so error lines never carry input text.
+/// Removes input text from serde messages, so error lines never carry it (a filter result or a
+/// values file may hold secrets):
+///
+/// * `invalid type: string "x", expected …` → `invalid type: string, expected …` (serde prints
+///   strings with `Debug` escapes, so the closing quote is the first unescaped one);
+/// * ``unknown variant `x`, expected one of …`` → `unknown variant, expected one of …`, and the
+///   same for ``unknown field `x` `` — serde does not escape these, so the quoted text ends at the
+///   `` `, expected `` / `` `, there are no `` that serde appends, else at the last backtick;
+/// * ``character `x` `` → `character`.
+///
+/// What remains is serde's own words and our type's names (`expected one of `Group`, …`).
 pub(crate) fn scrub(message: &str) -> String {
+    const QUOTED: [&str; 4] = ["string \"", "unknown variant `", "unknown field `", "character `"];
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    while let Some(pos) = rest.find("string \"") {
-        out.push_str(&rest[..pos + "string".len()]);
-        let after = &rest[pos + "string \"".len()..];
-        // skip to the closing quote that is not escaped
-        let mut end = None;
-        let mut escaped = false;
-        for (i, ch) in after.char_indices() {
-            match ch {
-                '\\' if !escaped => escaped = true,
-                '"' if !escaped => {
-                    end = Some(i);
-                    break;
-                }
-                _ => escaped = false,
-            }
-        }
-        match end {
-            Some(i) => rest = &after[i + 1..],
-            None => {
-                rest = "";
-            }
-        }
+    while let Some((pos, opener)) = QUOTED.iter().filter_map(|q| rest.find(q).map(|p| (p, *q))).min_by_key(|(p, _)| *p)
+    {
+        // Keep the words, drop the space and the opening quote.
+        out.push_str(&rest[..pos + opener.len() - 2]);
+        let after = &rest[pos + opener.len()..];
+        let end = if opener.ends_with('"') {
+            closing_quote(after).map(|i| i + 1)
+        } else if opener == "character `" {
+            after.char_indices().nth(1).filter(|(_, c)| *c == '`').map(|(i, _)| i + 1)
+        } else {
+            ["`, expected", "`, there are no"]
+                .iter()
+                .filter_map(|tail| after.find(tail))
+                .min()
+                .or_else(|| after.rfind('`'))
+                .map(|i| i + 1)
+        };
+        // Without a closing quote the rest is input text: drop it all.
+        rest = end.map_or("", |i| &after[i..]);
     }
     out.push_str(rest);
     out
+}
+
+/// The index of the first `"` not escaped by a backslash.
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, ch) in text.char_indices() {
+        match ch {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -342,5 +362,31 @@ mod tests {
     fn scrub_removes_string_contents() {
         assert_eq!(scrub(r#"invalid type: string "a\"b", expected x"#), "invalid type: string, expected x");
         assert_eq!(scrub("no strings here"), "no strings here");
+    }
+
+    /// Issue 10: serde's backtick-quoted echoes (unknown variants and fields, characters) are
+    /// removed too; the type's own names stay.
+    #[test]
+    fn issue_10_scrub_removes_variants_fields_and_characters() {
+        for (input, want) in [
+            (
+                "unknown variant `S3CRET`, expected one of `Group`, `Event`",
+                "unknown variant, expected one of `Group`, `Event`",
+            ),
+            ("unknown variant `a`S3CRET`, expected `x`", "unknown variant, expected `x`"),
+            ("unknown field `S3CRET`, there are no fields", "unknown field, there are no fields"),
+            ("unknown field `S3CRET` at line 1", "unknown field at line 1"),
+            ("unknown variant `S3CRET", "unknown variant"),
+            ("invalid value: character `S`, expected a digit", "invalid value: character, expected a digit"),
+            (
+                r#"invalid type: string "S3CRET", unknown field `S3CRET`, expected y"#,
+                "invalid type: string, unknown field, expected y",
+            ),
+        ] {
+            assert_eq!(scrub(input), want, "{input}");
+        }
+        // Through the parser: a `type` that is no known variant.
+        let e = BindingContexts::parse(r#"[{"binding":"b","type":"S3CRET-type"}]"#).unwrap_err().to_string();
+        assert!(!e.contains("S3CRET") && e.contains("unknown variant"), "{e}");
     }
 }
