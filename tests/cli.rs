@@ -1,6 +1,8 @@
-//! `flant-integration bill`: golden outputs on the demo, the same totals as node-metrics on every
-//! generated node-metrics fixture, its jq evaluation (jaq) against the real jq cases and against
-//! shell-operator's generator, and bad input.
+//! `flant-integration bill` and `preview`: golden outputs on the demo, the same totals as
+//! node-metrics on every generated node-metrics fixture, its jq evaluation (jaq) against the real
+//! jq cases and against shell-operator's generator, each preview switch, bad input and `--help`.
+//! That the preview's samples are what the agent delivers is proven on the real data path
+//! (`tests/datapath.rs`).
 
 use std::process::Command;
 
@@ -159,4 +161,194 @@ fn a_fifty_megabyte_dump() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["totals"]["flant_pricing_nodes"]["ephemeral"], i);
+    // The preview runs the hooks on the same dump and says the same.
+    let (code, json, err) = cli(&["preview", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let nodes = v["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "flant_pricing_nodes" && s["labels"]["type"] == "ephemeral")
+        .unwrap_or_else(|| panic!("no ephemeral nodes sample: {v}"));
+    assert_eq!(nodes["value"], i);
+}
+
+/// The demo's preview arguments: its `FP_*` environment, values and configuration.
+fn demo_preview_args(format: &str) -> Vec<String> {
+    let demo = root().join("docs/demo");
+    let p = |f: &str| demo.join(f).to_str().unwrap().to_string();
+    vec![
+        "preview".into(),
+        "--format".into(),
+        format.into(),
+        "--env".into(),
+        p("env.yaml"),
+        "--values".into(),
+        p("module/values.yaml"),
+        "--config-values".into(),
+        p("module/config-values.yaml"),
+        p(""),
+    ]
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// cluster-metrics' two series carry the time of the run: checked to be this test's, then
+/// replaced by `[time]` so the snapshot is stable.
+const TIME_VALUED: [&str; 2] = ["flant_pricing_cluster_info", "flant_pricing_kubeall"];
+
+fn args<'a>(v: &'a [String]) -> Vec<&'a str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn preview_of_the_demo_cluster() {
+    let before = now().floor();
+    let (code, text, stderr) = cli(&args(&demo_preview_args("text")));
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let (code, json, stderr) = cli(&args(&demo_preview_args("json")));
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let after = now() + 1.0;
+    assert!(!text.contains("demo-license-key") && !json.contains("demo-license-key"), "the license key is redacted");
+
+    let stable: Vec<String> = text
+        .lines()
+        .map(|l| match l.rsplit_once(' ') {
+            Some((head, v)) if TIME_VALUED.iter().any(|m| head.starts_with(m)) => {
+                let t: f64 = v.parse().unwrap();
+                assert!((before..=after).contains(&t), "{l}");
+                format!("{head} [time]")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    snapshot("cli__preview-demo-text", &(stable.join("\n") + "\n"));
+
+    let mut v: Value = serde_json::from_str(&json).unwrap();
+    for key in ["samples", "metrics", "madison", "logs"] {
+        assert!(v.get(key).is_some(), "{key}");
+    }
+    let uuid = "5a0a52d6-1f5c-4b1e-9c55-6f1d2a3b4c5d";
+    for s in v["samples"].as_array_mut().unwrap() {
+        assert!(s["name"].as_str().unwrap().starts_with("flant_pricing_"), "{s}");
+        assert_eq!(s["labels"]["cluster_uuid"], uuid, "{s}");
+        assert!(s["labels"].get("hook").is_none() && s["labels"].get("instance").is_none(), "{s}");
+        if TIME_VALUED.contains(&s["name"].as_str().unwrap()) {
+            assert!((before..=after).contains(&s["value"].as_f64().unwrap()), "{s}");
+            s["value"] = "[time]".into();
+        }
+    }
+    assert_eq!(v["madison"]["state"], "register");
+    assert_eq!(v["madison"]["request"]["headers"]["authorization"], "Bearer <license key>");
+    let data: Value = serde_json::from_str(v["madison"]["request"]["body"]["madisonData"].as_str().unwrap()).unwrap();
+    assert_eq!(data["grafana_url"], "https://grafana.demo.example.com", "the schema Secret and the domain template");
+    assert_eq!(v["logs"]["pods"], serde_json::json!(["d8-system/deckhouse-7c9d8b6f5d-x2x7q"]));
+    assert_eq!(v["metrics"]["not_previewed"].as_object().unwrap().len(), 2);
+    snapshot("cli__preview-demo-json", &serde_json::to_string_pretty(&v).unwrap());
+}
+
+/// The preview's billing samples carry the bill's totals: two views of one set of rules.
+#[test]
+fn preview_samples_carry_the_bills_totals() {
+    let (_, json, _) = cli(&args(&demo_preview_args("json")));
+    let preview: Value = serde_json::from_str(&json).unwrap();
+    let (_, bill, _) = cli(&["bill", "--format", "json", root().join("docs/demo").to_str().unwrap()]);
+    let bill: Value = serde_json::from_str(&bill).unwrap();
+    let mut totals = serde_json::Map::new();
+    for s in preview["samples"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        if flant_integration_cli::bill::METRICS.contains(&name) {
+            let t = totals.entry(name).or_insert_with(|| serde_json::json!({}));
+            t[s["labels"]["type"].as_str().unwrap()] = s["value"].clone();
+        }
+    }
+    assert_eq!(Value::Object(totals), bill["totals"]);
+}
+
+/// Each section's switch does what the section says.
+#[test]
+fn preview_switches() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = root().join("docs/demo");
+    let run = |config: Value| -> Value {
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let (code, json, err) = cli(&[
+            "preview",
+            "--format",
+            "json",
+            "--env",
+            demo.join("env.yaml").to_str().unwrap(),
+            "--values",
+            demo.join("module/values.yaml").to_str().unwrap(),
+            "--config-values",
+            path.to_str().unwrap(),
+            demo.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&json).unwrap()
+    };
+    let off = run(serde_json::json!({"flantIntegration": {"metrics": false, "logs": false, "madisonAuthKey": false}}));
+    assert_eq!(off["samples"], serde_json::json!([]));
+    assert_eq!(off["metrics"]["enabled"], false);
+    assert_eq!((off["madison"]["state"].as_str(), &off["madison"]["request"]), (Some("disabled"), &Value::Null));
+    assert_eq!(off["logs"]["enabled"], false);
+    let keyed = run(serde_json::json!({"flantIntegration": {"madisonAuthKey": "abc"}}));
+    assert_eq!((keyed["madison"]["state"].as_str(), &keyed["madison"]["request"]), (Some("configured"), &Value::Null));
+    assert!(keyed["samples"].as_array().unwrap().len() > 30);
+    // Without values: no license, no UUID — the samples say so instead of guessing.
+    let (code, json, err) = cli(&["preview", "--format", "json", demo.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let bare: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(bare["madison"]["state"], "no-license");
+    assert_eq!(bare["metrics"]["authorization"], Value::Null);
+    assert_eq!(bare["samples"][0]["labels"]["cluster_uuid"], "<global.discovery.clusterUUID>");
+    assert_eq!(bare["logs"]["enabled"], Value::Null, "the values do not say whether log-shipper is on");
+}
+
+#[test]
+fn preview_bad_input_gets_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "kind: [unclosed\n").unwrap();
+    let demo = root().join("docs/demo");
+    for (args, want) in [
+        (vec!["preview", bad.to_str().unwrap()], "not YAML"),
+        (vec!["preview", "--values", bad.to_str().unwrap(), demo.to_str().unwrap()], "not YAML or JSON"),
+        (vec!["preview", "--hooks-dir", dir.path().to_str().unwrap(), demo.to_str().unwrap()], "not found in"),
+        (
+            vec!["preview", "--agent-config", demo.join("env.yaml").to_str().unwrap(), demo.to_str().unwrap()],
+            "agent configuration",
+        ),
+    ] {
+        let (code, out, err) = cli(&args);
+        assert_eq!((code, out.as_str()), (1, ""), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let line: Value = serde_json::from_str(&err).unwrap();
+        assert!(line["msg"].as_str().unwrap().contains(want), "{args:?}: {err}");
+    }
+    let (code, _, _) = cli(&["preview"]);
+    assert_eq!(code, 2, "no input is a usage error");
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, r#"{"kind":"List","items":[{"kind":"ConfigMap","metadata":{"name":"c"}}]}"#).unwrap();
+    let (code, text, _) = cli(&["preview", other.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(text.contains("skipped (not read by the preview): 1 ConfigMap"), "{text}");
+}
+
+#[test]
+fn help_has_examples() {
+    let (code, out, _) = cli(&["--help"]);
+    assert_eq!(code, 0);
+    for want in ["Examples:", "flant-integration bill docs/demo/", "flant-integration preview --values", "Exit codes"] {
+        assert!(out.contains(want), "{want} in:\n{out}");
+    }
+    let (code, out, _) = cli(&["preview", "--help"]);
+    assert_eq!(code, 0);
+    for want in ["--values", "--config-values", "--env", "--agent-config", "--hooks-dir", "--format"] {
+        assert!(out.contains(want), "{want} in:\n{out}");
+    }
 }

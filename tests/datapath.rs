@@ -186,3 +186,177 @@ fn an_unreachable_receiver_loses_nothing_once_it_comes_back() {
 fn metrics_off_renders_no_agent_so_nothing_is_sent() {
     assert!(render(&json!({"metrics": false}), &json!({})).is_none());
 }
+
+/// The demo cluster as harness cases: the five pricing hooks that need no Prometheus, each on the
+/// whole dump with the demo's `FP_*` environment (cluster-metrics at start-up, it binds nothing).
+fn demo_jobs(dir: &std::path::Path) -> Vec<Value> {
+    let objects = flant_integration_cli::objects::read_kinds(
+        &[root().join("docs/demo")],
+        &flant_integration_cli::objects::PREVIEW_KINDS,
+    )
+    .unwrap()
+    .objects;
+    let env = std::fs::read_to_string(root().join("docs/demo/env.yaml")).unwrap();
+    let mut jobs = Vec::new();
+    for (hook, _, offline) in flant_integration_cli::hooks::PRICING_HOOKS {
+        if offline != flant_integration_cli::hooks::Offline::Yes {
+            continue;
+        }
+        let case = dir.join(hook);
+        std::fs::create_dir_all(&case).unwrap();
+        if hook == "cluster-metrics" {
+            std::fs::write(case.join("case.yaml"), "run: onStartup\n").unwrap();
+        } else {
+            let docs: Vec<String> = objects.iter().map(|o| serde_yaml::to_string(o).unwrap()).collect();
+            std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
+        }
+        std::fs::write(case.join("env.yaml"), &env).unwrap();
+        jobs.push(rig::job(hook, hook_bin(hook), &case));
+    }
+    jobs
+}
+
+/// `flant-integration preview` on the demo cluster, with the environment `env`.
+fn preview(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let demo = root().join("docs/demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flant-integration"))
+        .args(["preview", "--format", "json", "--env", demo.join("env.yaml").to_str().unwrap()])
+        .args(args)
+        .arg(&demo)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "preview: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What preview shows is what arrives: the demo cluster through the hooks (shell-operator's code
+/// and metric storage), the agent Helm renders and a receiving Prometheus gives exactly the
+/// series — names, labels, values — that `flant-integration preview` prints for the same objects,
+/// both with the rendered configuration as `--agent-config` and with the CLI's embedded copy.
+#[test]
+fn preview_shows_exactly_what_the_receiver_gets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let targets = Targets::start(&demo_jobs(tmp.path()), &[], tmp.path());
+    let rx = rig::receiver();
+    let rx_addr = format!("127.0.0.1:{}", rx.port);
+    let front = Front::start(test_support::http::closed_port().unwrap(), &rx_addr, KEY);
+    let rendered = rendered(&format!("http://{}/api/v1/write", front.addr));
+    let _agent = Agent::start(&rendered, &targets, "1s", NODE);
+    let served = exposition_series(&targets.exposition["pricing"], |n| n.starts_with("flant_pricing_")).len();
+    assert!(served > 30, "the demo gives a real bill ({served} series)");
+    let got = wait_for(60, "the demo's series at the receiver", || {
+        let s = series(&rx_addr);
+        (s.len() >= served).then_some(s)
+    });
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() + 1.0;
+    let received: BTreeMap<BTreeMap<String, String>, f64> = query(&rx_addr, r#"{__name__=~".+"}"#)
+        .iter()
+        .map(|r| {
+            let labels: BTreeMap<String, String> = serde_json::from_value(r["metric"].clone()).unwrap();
+            (labels, r["value"][1].as_str().unwrap().parse().unwrap())
+        })
+        .collect();
+    assert_eq!(received.keys().cloned().collect::<Vec<_>>(), got);
+
+    let config = tmp.path().join("prometheus.yml");
+    std::fs::write(&config, &rendered.config).unwrap();
+    let values = tmp.path().join("values.json");
+    std::fs::write(
+        &values,
+        json!({"global": {"discovery": {"clusterUUID": UUID}}, "flantIntegration": {"internal": {"licenseKey": KEY}}})
+            .to_string(),
+    )
+    .unwrap();
+    let node = [("NODE_NAME", NODE)];
+    let with_file = preview(&["--agent-config", config.to_str().unwrap()], &node);
+    let embedded = preview(&["--values", values.to_str().unwrap()], &node);
+    assert_eq!(with_file["samples"], embedded["samples"], "the embedded configuration is the rendered one");
+    let shown: BTreeMap<BTreeMap<String, String>, f64> = with_file["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut labels: BTreeMap<String, String> = serde_json::from_value(s["labels"].clone()).unwrap();
+            labels.insert("__name__".into(), s["name"].as_str().unwrap().into());
+            (labels, s["value"].as_f64().unwrap())
+        })
+        .collect();
+    assert_eq!(shown.keys().collect::<Vec<_>>(), received.keys().collect::<Vec<_>>(), "the same series");
+    for (labels, v) in &received {
+        let name = labels["__name__"].as_str();
+        if ["flant_pricing_cluster_info", "flant_pricing_kubeall"].contains(&name) {
+            // These carry the time of the hook's run: both runs happened during this test.
+            for t in [*v, shown[labels]] {
+                assert!((before.floor()..=after).contains(&t), "{name}: {t} is not a time of this test");
+            }
+        } else {
+            assert_eq!(shown[labels], *v, "{labels:?}");
+        }
+    }
+}
+
+/// The CLI's embedded copies of what Helm renders — the agent configuration and the log shipping,
+/// with their placeholders — are what Helm renders now (a changed template fails here, with the
+/// new text to paste).
+#[test]
+fn the_clis_embedded_renders_are_helms() {
+    use flant_integration_cli::agent::{LICENSE_PLACEHOLDER, RENDERED, UUID_PLACEHOLDER};
+    let agent = render(
+        &json!({"metrics": {"url": "https://connect.deckhouse.io/v1/remote_write"}, "internal.licenseKey": LICENSE_PLACEHOLDER}),
+        &json!({"discovery.clusterUUID": UUID_PLACEHOLDER}),
+    )
+    .unwrap();
+    let parse = |t: &str| -> Value { serde_yaml::from_str(t).unwrap() };
+    assert_eq!(
+        parse(RENDERED),
+        parse(&agent.config),
+        "crates/cli/src/agent-config.yaml differs from Helm's render; the render:\n{}",
+        agent.config
+    );
+
+    let script = r#"
+import json, sys, tempfile
+from test_agent import load_chart
+from test_templates import GLOBAL, render, values
+req = json.load(sys.stdin)
+g = {"discovery.clusterUUID": req["uuid"], "enabledModules": sorted(set(GLOBAL["enabledModules"]) | {"log-shipper"})}
+m = {"logs": {"url": "https://connect.deckhouse.io/v1/loki_push"}, "internal.licenseKey": req["license"]}
+with tempfile.TemporaryDirectory() as d:
+    docs = render(load_chart(d), values(m, g))
+keep = [x for x in docs if x["kind"] in ("ClusterLogDestination", "ClusterLoggingConfig")]
+for x in keep:
+    x["metadata"].pop("labels", None)
+print(json.dumps(keep))
+"#;
+    let mut child = std::process::Command::new(root().join("target/venv/bin/python"))
+        .args(["-c", script])
+        .current_dir(root().join("tests/templates"))
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the template tests' venv (make deps)");
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        json!({"uuid": UUID_PLACEHOLDER, "license": LICENSE_PLACEHOLDER}).to_string().as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let helm: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours: Vec<Value> = serde_yaml::Deserializer::from_str(flant_integration_cli::preview::LOGS_RENDERED)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(
+        Value::Array(ours),
+        helm,
+        "crates/cli/src/logs-config.yaml differs from Helm's render; the render:\n{}",
+        helm.as_array().unwrap().iter().map(|d| serde_yaml::to_string(d).unwrap()).collect::<Vec<_>>().join("---\n")
+    );
+}

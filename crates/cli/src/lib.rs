@@ -10,8 +10,15 @@
 //! * [`snapshot`]: a hook binding's selection and jq filter applied to the objects, as
 //!   shell-operator builds snapshots;
 //! * [`bill`]: every node with its billing type and the rule that decided it, and the totals
-//!   the four billing metrics will carry.
+//!   the four billing metrics will carry;
+//! * [`hooks`]: the pricing hooks' binaries run as shell-operator runs them, and its metric storage;
+//! * [`relabel`], [`agent`]: the metrics agent's relabelling, read from its configuration;
+//! * [`preview`]: what would leave the cluster — samples, the Madison registration, the logs.
 
+pub mod agent;
 pub mod bill;
+pub mod hooks;
 pub mod objects;
+pub mod preview;
+pub mod relabel;
 pub mod snapshot;

@@ -4,6 +4,7 @@
 //! kubectl get nodes,nodegroups -o yaml > cluster.yaml
 //! flant-integration bill cluster.yaml
 //! flant-integration bill --format json docs/demo/
+//! flant-integration preview --values values.json cluster.yaml
 //! ```
 //!
 //! Exit codes: 0 success; 1 bad input (one JSON error line on stderr); 2 bad arguments.
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flant_integration_cli::{bill, objects};
+use flant_integration_cli::{bill, hooks, objects, preview};
 
 /// See what the flant-integration module will bill and send, from `kubectl get … -o yaml|json`
 /// dumps, before anything leaves the cluster.
@@ -28,6 +29,9 @@ const EXAMPLES: &str = "Examples:
   kubectl get nodes,nodegroups -o yaml | flant-integration bill -
   flant-integration bill --format json cluster.yaml
   flant-integration bill docs/demo/
+  kubectl get nodes,nodegroups,ingressnginxcontrollers,deploy,ds,sts,pods -A -o yaml > cluster.yaml
+  flant-integration preview --values values.json --config-values config.json cluster.yaml
+  flant-integration preview --format json --env docs/demo/env.yaml docs/demo/
 
 Exit codes: 0 success, 1 bad input, 2 bad arguments.";
 
@@ -43,6 +47,47 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// What would leave the cluster: exactly the samples the metrics agent would send (the
+    /// pricing hooks run on the objects, then the agent's relabelling), the Madison registration
+    /// that would be posted, and the logs the log shipping selects — each with its off switch.
+    Preview {
+        /// Files or folders with Kubernetes objects (YAML documents, JSON, kind: List); `-` is stdin.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Module values as addon-operator has them (`{"global": …, "flantIntegration": …}`, JSON or
+        /// YAML): cluster UUID, license key, enabled modules, URLs.
+        #[arg(long)]
+        values: Option<PathBuf>,
+        /// The module's configuration (`{"flantIntegration": …}`): metrics, logs, madisonAuthKey.
+        #[arg(long)]
+        config_values: Option<PathBuf>,
+        /// The pricing pod's environment (a YAML map of `FP_*` variables); `FP_*` variables of this
+        /// process are passed too, the file wins.
+        #[arg(long)]
+        env: Option<PathBuf>,
+        /// The cluster's agent configuration (`prometheus.yml` of Secret
+        /// d8-flant-integration/prometheus-agent-config) instead of the chart's rendering.
+        #[arg(long)]
+        agent_config: Option<PathBuf>,
+        /// Where the hook binaries are (default: beside this executable).
+        #[arg(long)]
+        hooks_dir: Option<PathBuf>,
+    },
+}
+
+fn read_doc(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let v: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("{}: not YAML or JSON: {}", path.display(), e.to_string().lines().next().unwrap_or(""))
+    })?;
+    if !v.is_object() {
+        anyhow::bail!("{}: expected a mapping", path.display());
+    }
+    Ok(v)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -69,6 +114,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Format::Json => {
                     let mut v = serde_json::to_value(&b)?;
+                    v["skipped"] = serde_json::to_value(&read.skipped)?;
+                    format!("{}\n", serde_json::to_string_pretty(&v)?)
+                }
+            };
+            std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+            Ok(())
+        }
+        Command::Preview { inputs, format, values, config_values, env, agent_config, hooks_dir } => {
+            let read = objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?;
+            let values = values.as_deref().map(read_doc).transpose()?;
+            let config_values = config_values.as_deref().map(read_doc).transpose()?;
+            let mut hook_env: std::collections::BTreeMap<String, String> =
+                std::env::vars().filter(|(k, _)| k.starts_with("FP_")).collect();
+            if let Some(file) = env.as_deref() {
+                let doc = read_doc(file)?;
+                for (k, v) in doc.as_object().into_iter().flatten() {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    hook_env.insert(k.clone(), v);
+                }
+            }
+            let agent_text = agent_config
+                .as_deref()
+                .map(|p| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("failed to read {}: {e}", p.display())))
+                .transpose()?;
+            let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
+            let inputs = preview::Inputs {
+                values: values.as_ref(),
+                config_values: config_values.as_ref(),
+                env: hook_env,
+                agent_env: std::env::vars().filter(|(k, _)| k == "NODE_NAME").collect(),
+                agent_config: agent_text.as_deref(),
+                hooks_dir: &dir,
+            };
+            let p = preview::preview(&read.objects, &inputs)?;
+            let out = match format {
+                Format::Text => {
+                    let mut t = p.text();
+                    if !read.skipped.is_empty() {
+                        let list: Vec<String> = read.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                        let _ = writeln!(t, "\nskipped (not read by the preview): {}", list.join(", "));
+                    }
+                    t
+                }
+                Format::Json => {
+                    let mut v = serde_json::to_value(&p)?;
                     v["skipped"] = serde_json::to_value(&read.skipped)?;
                     format!("{}\n", serde_json::to_string_pretty(&v)?)
                 }

@@ -11,6 +11,10 @@ use serde_json::Value;
 pub const KNOWN_KINDS: [&str; 7] =
     ["Node", "NodeGroup", "IngressNginxController", "DaemonSet", "Deployment", "StatefulSet", "Pod"];
 
+/// The kinds `preview` reads: [`KNOWN_KINDS`] and the two Secrets madison-registration binds.
+pub const PREVIEW_KINDS: [&str; 8] =
+    ["Node", "NodeGroup", "IngressNginxController", "DaemonSet", "Deployment", "StatefulSet", "Pod", "Secret"];
+
 /// The largest input accepted, per source.
 pub const MAX_INPUT: u64 = 256 * 1024 * 1024;
 
@@ -21,12 +25,19 @@ pub struct Objects {
     pub objects: Vec<Value>,
     /// Objects skipped for their kind, by kind.
     pub skipped: std::collections::BTreeMap<String, usize>,
+    /// The kinds kept (empty: [`KNOWN_KINDS`]).
+    pub kinds: Vec<String>,
 }
 
 /// Reads every source (`-` is stdin; a folder is read file by file, sorted, `.yaml`, `.yml`
 /// and `.json` only).
 pub fn read(sources: &[PathBuf]) -> anyhow::Result<Objects> {
-    let mut out = Objects::default();
+    read_kinds(sources, &KNOWN_KINDS)
+}
+
+/// [`read`], keeping objects of `kinds`.
+pub fn read_kinds(sources: &[PathBuf], kinds: &[&str]) -> anyhow::Result<Objects> {
+    let mut out = Objects { kinds: kinds.iter().map(|k| (*k).to_string()).collect(), ..Objects::default() };
     for source in sources {
         if source.as_os_str() == "-" {
             let mut text = String::new();
@@ -93,7 +104,9 @@ fn add_value(out: &mut Objects, v: Value, name: &str) -> anyhow::Result<()> {
             // A document that is not a Kubernetes object (no kind) is skipped and counted, so a
             // folder with other YAML beside the dump still reads.
             let kind = map.get("kind").and_then(Value::as_str).unwrap_or("(no kind)").to_string();
-            if KNOWN_KINDS.contains(&kind.as_str()) {
+            let known =
+                if out.kinds.is_empty() { KNOWN_KINDS.contains(&kind.as_str()) } else { out.kinds.contains(&kind) };
+            if known {
                 out.objects.push(Value::Object(map));
             } else {
                 *out.skipped.entry(kind).or_default() += 1;

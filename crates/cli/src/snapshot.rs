@@ -93,13 +93,24 @@ impl Filter {
     }
 }
 
-/// The binding's filter results for `objects`, in shell-operator's order (namespace, name).
-pub fn filter_results(binding: &KubernetesBinding, objects: &[Value]) -> anyhow::Result<Vec<Value>> {
-    let mut selected: Vec<&Value> = objects.iter().filter(|o| selects(binding, o)).collect();
-    selected.sort_by(|a, b| {
+/// Sorts objects in shell-operator's snapshot order (namespace, then name).
+pub fn sort(objects: &mut [&Value]) {
+    objects.sort_by(|a, b| {
         (str_at(a, &["metadata", "namespace"]), str_at(a, &["metadata", "name"]))
             .cmp(&(str_at(b, &["metadata", "namespace"]), str_at(b, &["metadata", "name"])))
     });
+}
+
+/// Whether `selector` matches `labels` (a Kubernetes label selector).
+#[must_use]
+pub fn selector_matches(selector: &LabelSelector, labels: &Map<String, Value>) -> bool {
+    labels_match(selector, labels)
+}
+
+/// The binding's filter results for `objects`, in shell-operator's order (namespace, name).
+pub fn filter_results(binding: &KubernetesBinding, objects: &[Value]) -> anyhow::Result<Vec<Value>> {
+    let mut selected: Vec<&Value> = objects.iter().filter(|o| selects(binding, o)).collect();
+    sort(&mut selected);
     let Some(code) = &binding.jq_filter else {
         return Ok(selected.into_iter().cloned().collect());
     };

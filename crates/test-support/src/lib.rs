@@ -1,7 +1,6 @@
-//! Dev-only helpers shared by the integration tests, the benchmarks and the demo.
+//! Dev-only helpers shared by the integration tests and the benchmarks.
 //!
-//! * [`operator`]: the demo's binding contexts from Kubernetes objects with the real `jq`; its
-//!   snapshots are proven equal to shell-operator's own generator by `tests/demo.rs`;
+//! * [`operator`]: the real `jq` with shell-operator's output rules (the jq cross-checks);
 //! * [`exposition`]: renders metrics files as Prometheus text; proven equal to shell-operator's
 //!   `/metrics/hooks` on every pricing fixture by `tests/golden.rs`;
 //! * [`http`]: real HTTP servers on 127.0.0.1, stopped on drop;
@@ -9,10 +8,8 @@
 //! * [`front`]: a fault-injecting, recording front for Prometheus;
 //! * [`tls`]: a throwaway CA and server certificates;
 //! * [`dns`]: an authoritative DNS server on loopback;
-//! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison);
-//! * [`demo`]: the `make demo` pipeline.
+//! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison).
 
-pub mod demo;
 pub mod dns;
 pub mod exposition;
 pub mod fake;

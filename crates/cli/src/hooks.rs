@@ -1,0 +1,263 @@
+//! The pricing hooks run as shell-operator runs them: their own `--config` bindings (embedded at
+//! build time), a binding context built from the objects ([`crate::snapshot`], jaq), the hook
+//! **binary** found beside `flant-integration` run with that context and a metrics file, then
+//! its metric operations applied the way shell-operator's metric storage serves them at
+//! `/metrics/hooks` ([`Storage`]).
+//!
+//! Running the shipped binaries (not linking the handlers in) keeps one implementation: what is
+//! previewed is the code the pricing pod runs, including its argument and environment handling.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Map, Value};
+use shell_hook::HookConfig;
+
+use crate::snapshot::filter_results;
+
+/// How a pricing hook can be previewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offline {
+    /// It reads only Kubernetes objects and its environment: previewed.
+    Yes,
+    /// It asks Prometheus for its figures: not previewed offline.
+    NeedsPrometheus,
+}
+
+/// The seven pricing hooks (the pricing pod's shell-operator runs them), with their configs.
+pub const PRICING_HOOKS: [(&str, &str, Offline); 7] = [
+    ("cluster-metrics", include_str!("../../../hooks/cluster-metrics/config.yaml"), Offline::Yes),
+    ("ingress-controller-metrics", include_str!("../../../hooks/ingress-controller-metrics/config.yaml"), Offline::Yes),
+    ("node-group-metrics", include_str!("../../../hooks/node-group-metrics/config.yaml"), Offline::Yes),
+    (
+        "node-group-resources-metrics",
+        include_str!("../../../hooks/node-group-resources-metrics/config.yaml"),
+        Offline::Yes,
+    ),
+    ("node-metrics", include_str!("../../../hooks/node-metrics/config.yaml"), Offline::Yes),
+    ("controller-metrics", include_str!("../../../hooks/controller-metrics/config.yaml"), Offline::NeedsPrometheus),
+    ("prometheus-metrics", include_str!("../../../hooks/prometheus-metrics/config.yaml"), Offline::NeedsPrometheus),
+];
+
+/// The snapshots of every kubernetes binding of `config` for `objects`: `filterResult`, plus
+/// `object` for bindings that keep full objects (shell-operator's snapshot items).
+pub fn snapshots(config: &HookConfig, objects: &[Value]) -> anyhow::Result<Map<String, Value>> {
+    let mut snapshots = Map::new();
+    for binding in &config.kubernetes {
+        let name = binding.name.clone().unwrap_or_else(|| "kubernetes".into());
+        let full = binding.keep_full_objects_in_memory != Some(false);
+        let results = filter_results(binding, objects).with_context(|| format!("binding {name}"))?;
+        let items = if full && binding.jq_filter.is_some() {
+            let mut selected: Vec<&Value> = objects.iter().filter(|o| crate::snapshot::selects(binding, o)).collect();
+            crate::snapshot::sort(&mut selected);
+            selected.into_iter().zip(results).map(|(o, f)| json!({"object": o, "filterResult": f})).collect()
+        } else if full {
+            results.into_iter().map(|o| json!({ "object": o })).collect()
+        } else {
+            results.into_iter().map(|f| json!({ "filterResult": f })).collect()
+        };
+        snapshots.insert(name, Value::Array(items));
+    }
+    Ok(snapshots)
+}
+
+/// A one-element binding context file: a `Group` context carrying every snapshot (what the hook
+/// sees after synchronization), or `onStartup` for hooks without kubernetes bindings.
+pub fn binding_context(config: &HookConfig, objects: &[Value]) -> anyhow::Result<Value> {
+    if config.kubernetes.is_empty() {
+        let binding = if config.on_startup.is_some() { "onStartup" } else { "beforeHelm" };
+        return Ok(json!([{ "binding": binding }]));
+    }
+    let first = &config.kubernetes[0];
+    Ok(json!([{
+        "binding": first.name.clone().unwrap_or_else(|| "kubernetes".into()),
+        "type": "Group",
+        "groupName": first.group.clone().unwrap_or_else(|| "main".into()),
+        "snapshots": snapshots(config, objects)?,
+    }]))
+}
+
+/// Where the hook binaries are: `dir`, or the folder of the running executable.
+pub fn hooks_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match dir {
+        Some(d) => Ok(d.to_path_buf()),
+        None => Ok(std::env::current_exe()
+            .context("cannot find the running executable")?
+            .parent()
+            .context("the executable has no folder")?
+            .to_path_buf()),
+    }
+}
+
+/// What one hook run produced.
+#[derive(Debug)]
+pub struct Run {
+    /// The metrics file (JSON lines).
+    pub metrics: String,
+    /// The values patch file, if the hook wrote one.
+    pub values_patch: String,
+    /// The hook's stderr (its JSON log lines).
+    pub stderr: String,
+}
+
+/// Runs `hook` from `bin_dir` in local mode on a binding context, with exactly `env` as its
+/// environment and optional values / config values; fails with the hook's own error line.
+pub fn run(
+    bin_dir: &Path,
+    hook: &str,
+    context: &Value,
+    env: &BTreeMap<String, String>,
+    values: Option<&Value>,
+    config_values: Option<&Value>,
+) -> anyhow::Result<Run> {
+    let bin = bin_dir.join(hook);
+    if !bin.is_file() {
+        bail!(
+            "hook binary {hook} not found in {} (the hooks ship beside flant-integration: `cargo build --bins`, or pass --hooks-dir)",
+            bin_dir.display()
+        );
+    }
+    let work = tempdir(hook)?;
+    let dir = work.path();
+    let bc = dir.join("binding_context.json");
+    std::fs::write(&bc, serde_json::to_vec(context)?).context("failed to write a binding context")?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--binding-context").arg(&bc).arg("--out").arg(dir).env_clear().envs(env);
+    for (flag, v, file) in
+        [("--values", values, "values.json"), ("--config-values", config_values, "config_values.json")]
+    {
+        if let Some(v) = v {
+            std::fs::write(dir.join(file), serde_json::to_vec(v)?)?;
+            cmd.arg(flag).arg(dir.join(file));
+        }
+    }
+    let out = cmd.output().with_context(|| format!("failed to run {}", bin.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        let last = stderr.lines().last().unwrap_or("no error line");
+        bail!("hook {hook} failed: {last}");
+    }
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    Ok(Run { metrics: read("metrics.json"), values_patch: read("values_patch.json"), stderr })
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Its path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh folder under the system's temporary folder.
+pub fn tempdir(what: &str) -> anyhow::Result<TempDir> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let p = std::env::temp_dir().join(format!(
+        "flant-integration-{what}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&p).with_context(|| format!("failed to create {}", p.display()))?;
+    Ok(TempDir(p))
+}
+
+/// A served series: name, labels (the `hook` label included), value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Metric name.
+    pub name: String,
+    /// Labels as served, `hook` included, empty values included.
+    pub labels: BTreeMap<String, String>,
+    /// Value.
+    pub value: f64,
+}
+
+/// shell-operator's hook metric storage: groups applied in order (an `expire` clears its group),
+/// gauges set, counters added, every series labelled with its `hook`.
+#[derive(Debug, Default)]
+pub struct Storage {
+    series: BTreeMap<SeriesKey, (String, f64)>,
+}
+
+/// Metric name and sorted labels.
+type SeriesKey = (String, Vec<(String, String)>);
+
+impl Storage {
+    /// Applies one hook's metrics file.
+    pub fn apply(&mut self, hook: &str, metrics: &str) -> anyhow::Result<()> {
+        for (i, line) in metrics.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let op: Value = serde_json::from_str(line).with_context(|| format!("{hook}: metrics line {}", i + 1))?;
+            let group = op["group"].as_str().unwrap_or_default().to_string();
+            let action = op["action"].as_str().unwrap_or("set");
+            if action == "expire" {
+                self.series.retain(|_, (g, _)| *g != group);
+                continue;
+            }
+            let name = op["name"].as_str().with_context(|| format!("{hook}: metric without a name"))?.to_string();
+            let mut labels: Vec<(String, String)> = op["labels"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .unwrap_or_default();
+            labels.retain(|(k, _)| k != "hook");
+            labels.push(("hook".into(), hook.to_string()));
+            labels.sort();
+            let value = op["value"].as_f64().with_context(|| format!("{hook}: {name} has no numeric value"))?;
+            let entry = self.series.entry((name, labels)).or_insert_with(|| (group.clone(), 0.0));
+            entry.0 = group;
+            entry.1 = if action == "add" { entry.1 + value } else { value };
+        }
+        Ok(())
+    }
+
+    /// Every served series, sorted by name and labels.
+    #[must_use]
+    pub fn series(&self) -> Vec<Series> {
+        self.series
+            .iter()
+            .map(|((name, labels), (_, value))| Series {
+                name: name.clone(),
+                labels: labels.iter().cloned().collect(),
+                value: *value,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_expires_groups_and_labels_the_hook() {
+        let mut s = Storage::default();
+        s.apply("h", "{\"name\":\"m\",\"group\":\"g\",\"action\":\"set\",\"value\":1,\"labels\":{\"a\":\"x\"}}\n")
+            .unwrap();
+        s.apply("h", "{\"action\":\"expire\",\"group\":\"g\"}\n{\"name\":\"m\",\"group\":\"g\",\"action\":\"set\",\"value\":2,\"labels\":{\"a\":\"y\"}}\n{\"name\":\"c\",\"group\":\"k\",\"action\":\"add\",\"value\":2,\"labels\":{}}\n{\"name\":\"c\",\"group\":\"k\",\"action\":\"add\",\"value\":3,\"labels\":{}}\n").unwrap();
+        let got = s.series();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].name.as_str(), got[0].value), ("c", 5.0));
+        assert_eq!(got[1].labels, BTreeMap::from([("a".into(), "y".into()), ("hook".into(), "h".into())]));
+        assert!(s.apply("h", "not json").unwrap_err().to_string().contains("h: metrics line 1"));
+    }
+
+    #[test]
+    fn every_pricing_hook_config_parses() {
+        for (hook, config, _) in PRICING_HOOKS {
+            let c = HookConfig::parse(config).unwrap_or_else(|e| panic!("{hook}: {e}"));
+            assert!(binding_context(&c, &[]).is_ok(), "{hook}");
+        }
+    }
+}
