@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request, StatusCode};
-use madison_proxy::{app, state, Config, BODY_LIMIT};
+use madison_proxy::{app, state, Config, Limits, BODY_LIMIT};
 use secret_log::{Level, Logger};
 use tower::ServiceExt;
 
@@ -86,4 +86,17 @@ async fn an_unreachable_backend_is_a_502_without_the_key() {
     let (status, body) = call(router("127.0.0.1:1"), Method::POST, "/api/v1/alerts", b"[]".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(!String::from_utf8_lossy(&body).contains(KEY));
+}
+
+#[tokio::test]
+async fn backend_answers_over_the_answer_limit_are_a_502() {
+    let limit = Limits::default().answer_limit;
+    let app = axum::Router::new().fallback(move || async move { vec![b'x'; limit + 1] });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, body) = call(router(&addr), Method::POST, "/api/v2/alerts", b"[]".to_vec()).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::BAD_GATEWAY, b"bad gateway".as_slice()));
+    let (status, _) = call(router(&addr), Method::GET, "/readyz", vec![]).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "readiness answers are capped too");
 }
