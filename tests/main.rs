@@ -43,5 +43,7 @@ mod cli;
 mod demo;
 // Hardening: bounded answers, no redirects, linear costs, null sections (issue 10).
 mod hardening;
+// The planted-secret scan: a marker in every secret-bearing input, searched for in every output (issue 10).
+mod secrets;
 // The billing data path on loopback: hooks → /metrics/hooks → the rendered agent → receiver (issue 12).
 mod datapath;
