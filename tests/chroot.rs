@@ -121,8 +121,7 @@ impl Chroot {
     fn new() -> Self {
         require_root();
         let bins = static_dir();
-        let work = tempfile::Builder::new().prefix("chroot-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let this = Self { work };
+        let this = Self::empty();
         let hooks = this.module().join("hooks");
         std::fs::create_dir_all(&hooks).unwrap();
         for hook in MODULE_HOOKS {
@@ -131,6 +130,32 @@ impl Chroot {
             set_mode(&hooks.join(hook), 0o700);
         }
         copy_dir(&root().join("openapi"), &this.module().join("openapi"));
+        this.prepare_jail();
+        this
+    }
+
+    /// The module folder is an unpacked bundle image, as Deckhouse's downloader puts it on disk:
+    /// its hooks and schemas are the ones that were published.
+    fn of_bundle(rootfs: &Path) -> Self {
+        require_root();
+        let this = Self::empty();
+        copy_dir(rootfs, &this.module());
+        for hook in MODULE_HOOKS {
+            set_mode(&this.hook(hook), 0o700);
+        }
+        this.prepare_jail();
+        this
+    }
+
+    fn empty() -> Self {
+        let work = tempfile::Builder::new().prefix("chroot-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let this = Self { work };
+        std::fs::create_dir_all(this.module()).unwrap();
+        this
+    }
+
+    fn prepare_jail(&self) {
+        let this = self;
         std::fs::create_dir_all(this.work.path().join("chroot-tmp")).unwrap();
         let jail = this.jail();
         for dir in ["tmp", "dev"] {
@@ -138,7 +163,6 @@ impl Chroot {
         }
         std::fs::write(jail.join("dev/null"), "").unwrap();
         std::fs::create_dir_all(jail.join(this.module().strip_prefix("/").unwrap())).unwrap();
-        this
     }
 
     /// The module folder (what Deckhouse unpacks the bundle into).
@@ -304,7 +328,18 @@ fn comparable(v: &Value, binary: &Path) -> Value {
 
 #[test]
 fn module_hooks_pass_their_golden_fixtures_in_a_deckhouse_chroot() {
-    let chroot = Chroot::new();
+    golden_fixtures_pass_in(&Chroot::new());
+}
+
+/// The published bundle's own hooks, pulled back and unpacked (`images.rs`), through every module
+/// hook's golden fixtures in the Deckhouse-like chroot.
+pub(crate) fn bundle_hooks_pass_their_golden_fixtures_in_a_deckhouse_chroot(bundle_rootfs: &Path) {
+    golden_fixtures_pass_in(&Chroot::of_bundle(bundle_rootfs));
+}
+
+/// Every module hook's fixtures run chrooted by addon-operator; each verdict equals the verdict on
+/// the same case run the ordinary way (what golden.rs snapshots).
+fn golden_fixtures_pass_in(chroot: &Chroot) {
     let chrooted = module_hook_jobs(|hook| chroot.hook(hook));
     assert!(chrooted.len() > 50, "every module hook's fixtures: {}", chrooted.len());
     let verdicts = chroot.run(&chrooted);

@@ -76,7 +76,7 @@ impl RunInput {
         let env: BTreeMap<String, Option<String>> = {
             let p = dir.join("env.yaml");
             if p.exists() {
-                serde_yaml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+                serde_saphyr::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
             } else {
                 BTreeMap::new()
             }

@@ -96,7 +96,7 @@ fn jq_filters_give_the_documented_results_with_real_jq() {
             let path = root().join("tests/jq").join(hook).join(format!("{binding}.yaml"));
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|_| panic!("{hook}/{binding}: jq cases missing at {}", path.display()));
-            let cases: Vec<JqCase> = serde_yaml::from_str(&text).unwrap();
+            let cases: Vec<JqCase> = serde_saphyr::from_str(&text).unwrap();
             assert!(!cases.is_empty());
             for (i, c) in cases.iter().enumerate() {
                 let got = test_support::operator::jq(filter, &c.object)

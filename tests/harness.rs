@@ -46,7 +46,7 @@ impl Job {
     pub fn for_case(hook: &str, binary: &str, case: &Path) -> Self {
         let env_path = case.join("env.yaml");
         let env: Value = if env_path.exists() {
-            serde_yaml::from_str(&std::fs::read_to_string(env_path).unwrap()).unwrap()
+            serde_saphyr::from_str(&std::fs::read_to_string(env_path).unwrap()).unwrap()
         } else {
             json!({})
         };

@@ -1,7 +1,9 @@
 //! The module's images against a real registry and real clients: `make publish` into Debian's
 //! `docker-registry` on 127.0.0.1, everything pulled back with `skopeo` and unpacked with
 //! `umoci`, then checked — the bundle's files and digests, the release image, channel tags, the
-//! module hooks' `--config` from the unpacked bundle in a Deckhouse-like chroot, madison-proxy
+//! module hooks' `--config` and golden fixtures from the unpacked bundle in a Deckhouse-like
+//! chroot, the Helm release installed from the unpacked bundle by Helm's own code (its Secret
+//! under 1 MiB, every module image it pulls resolving to a pushed manifest), madison-proxy
 //! forwarding an alert from its unpacked image (uid 65534, read-only root), the pricing image's
 //! shell-operator starting from its unpacked image and serving `/metrics` and the hooks' metrics.
 //! And reproducibility: the builder run twice on the same inputs (copied at other times, with
@@ -298,8 +300,7 @@ fn published_images_pulled_back_unpacked_and_run() {
     let repo = format!("{}/{}", p.source, module::MODULE_NAME);
 
     // The ModuleSource printed for the user.
-    let docs: Vec<serde_yaml::Value> =
-        serde_yaml::Deserializer::from_str(&p.stdout).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&p.stdout).unwrap();
     assert_eq!(docs[0]["kind"], "ModuleSource", "{}", p.stdout);
     assert_eq!(docs[0]["spec"]["registry"]["repo"].as_str(), Some(p.source.as_str()));
     assert_eq!(docs[0]["spec"]["registry"]["scheme"], "HTTP");
@@ -323,6 +324,8 @@ fn published_images_pulled_back_unpacked_and_run() {
     check_release(&p);
     module_hooks_answer_config_in_a_chroot(&p.unpacked.join("bundle/rootfs"));
     chart_loads_from_the_bundle_as_addon_operator_loads_it(&p.unpacked.join("bundle/rootfs"));
+    release_from_the_bundle_pulls_only_pushed_images(&p);
+    crate::chroot::bundle_hooks_pass_their_golden_fixtures_in_a_deckhouse_chroot(&p.unpacked.join("bundle/rootfs"));
     madison_proxy_forwards_from_its_image(&p.unpacked.join("madison-proxy"));
     pricing_operator_starts_from_its_image(&p.unpacked.join("pricing"));
     drop(p.registry.process);
@@ -435,6 +438,100 @@ print(json.dumps({"templates": sorted(t["name"] for t in c.templates),
     assert!(files.iter().all(|f| f.starts_with("monitoring/")), ".helmignore keeps everything else out: {files:?}");
     let bytes = loaded["bytes"].as_u64().unwrap();
     assert!(bytes < 1024 * 1024, "the chart's files take {bytes} bytes, over Helm's 1 MiB release limit");
+}
+
+/// The release addon-operator would install from the unpacked bundle (the operator harness runs
+/// Helm's own install into Helm's Secrets storage, as addon-operator's helm3lib does), with the
+/// values Deckhouse gives an external module: its registry injected (the test registry), the
+/// bundle's `images_digests.json` as `global.modulesImages.digests.flantIntegration`, Madison on so
+/// that madison-proxy renders too. The stored release Secret stays under the API's 1 MiB; every
+/// image of the module's own registry resolves there to a manifest that was pushed; every other
+/// image is Deckhouse's (its registry, its digests).
+fn release_from_the_bundle_pulls_only_pushed_images(p: &Published) {
+    let rootfs = p.unpacked.join("bundle/rootfs");
+    let python = root().join("target/venv/bin/python");
+    let out = run(Command::new("timeout")
+        .args(["120"])
+        .arg(&python)
+        .args(["-c", "import json, test_images as t; print(json.dumps(t.madison_values()))"])
+        .current_dir(root().join("tests/templates")));
+    let mut values: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let host = p.source.split('/').next().unwrap();
+    let dockercfg = base64_encode(format!(r#"{{"auths":{{"{host}":{{}}}}}}"#).as_bytes());
+    values["flantIntegration"]["registry"] =
+        serde_json::json!({"base": p.source, "dockercfg": dockercfg, "scheme": "http"});
+    let digests: Value = serde_json::from_slice(&std::fs::read(rootfs.join("images_digests.json")).unwrap()).unwrap();
+    values["global"]["modulesImages"]["digests"]["flantIntegration"] = digests;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.json");
+    std::fs::write(&file, values.to_string()).unwrap();
+
+    let out = run(Command::new("timeout")
+        .arg("120")
+        .arg(crate::harness::harness_bin())
+        .arg("release")
+        .arg("--chart")
+        .arg(&rootfs)
+        .arg(&file));
+    let release: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bytes = release["bytes"].as_u64().unwrap();
+    eprintln!("release Secret {}: {bytes} bytes", release["secret"]);
+    assert!(bytes < 1024 * 1024, "the release Secret takes {bytes} bytes, over the API's 1 MiB");
+
+    let manifest = release["manifest"].as_str().unwrap();
+    let mut refs = Vec::new();
+    for doc in serde_saphyr::from_multiple::<Value>(manifest).unwrap() {
+        collect_images(&doc, &mut refs);
+    }
+    refs.sort();
+    refs.dedup();
+    let module_repo = format!("{}/{}@", p.source, module::MODULE_NAME);
+    let deckhouse = values["global"]["modulesImages"]["registry"]["base"].as_str().unwrap().to_string();
+    let global = &values["global"]["modulesImages"]["digests"];
+    let pushed: Vec<&str> = p.summary.values().map(|s| s.digest.as_str()).collect();
+    let mut module_images = 0;
+    for r in &refs {
+        if let Some(digest) = r.strip_prefix(&module_repo) {
+            let raw = skopeo(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{r}")]).stdout;
+            assert_eq!(sha256(&raw), digest, "{r}: the registry serves that manifest");
+            assert!(pushed.contains(&digest), "{r} is not one of the pushed images {pushed:?}");
+            module_images += 1;
+        } else {
+            let digest =
+                r.strip_prefix(&format!("{deckhouse}@")).unwrap_or_else(|| panic!("{r}: neither ours nor Deckhouse's"));
+            let known = global
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(m, _)| *m != "flantIntegration")
+                .any(|(_, images)| images.as_object().unwrap().values().any(|d| d == digest));
+            assert!(known, "{r}: not a digest from Deckhouse's global.modulesImages.digests");
+        }
+    }
+    assert_eq!(module_images, 2, "pricing and madison-proxy from the module's registry: {refs:?}");
+}
+
+/// Every `image` of a container or init container in a rendered object.
+fn collect_images(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "containers" || k == "initContainers" {
+                    for c in x.as_array().into_iter().flatten() {
+                        out.extend(c["image"].as_str().map(String::from));
+                    }
+                }
+                collect_images(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_images(x, out)),
+        _ => {}
+    }
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 fn madison_proxy_forwards_from_its_image(bundle: &Path) {
