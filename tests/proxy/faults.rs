@@ -384,6 +384,27 @@ fn stalled_clients_cannot_lock_out_others() {
 }
 
 #[test]
+fn a_low_file_descriptor_limit_does_not_lock_everyone_out() {
+    let backend = FakeServer::start(|_| Reply::json(200, "{}")).unwrap();
+    // 32 descriptors, fewer than MAX_CONNECTIONS (48): accepting fails with EMFILE while the
+    // stalled clients hold every descriptor, until their header timeout frees them.
+    let proxy = ProxyProcess::start_wrapped(
+        &["prlimit", "--nofile=32", "--"],
+        &backend.addr.to_string(),
+        &[("CLIENT_HEADER_TIMEOUT", "300ms")],
+    );
+    let stalled: Vec<_> = (0..40).map(|_| stall(proxy.port, b"POST /api/v2/alerts HTTP/1.1\r\n")).collect();
+    for (i, s) in stalled.into_iter().enumerate() {
+        assert_eq!(outcome(s), Some(String::new()), "stalled client {i} was closed, not held");
+    }
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]").unwrap().0, 200, "served again");
+    let lines = proxy.log_lines();
+    let failing = lines.iter().filter(|l| l["msg"] == "cannot accept connections").count();
+    assert!((1..=40).contains(&failing), "EMFILE logged once per run of failures, not per attempt: {failing}");
+    assert!(lines.iter().any(|l| l["error"].as_str().is_some_and(|e| e.contains("Too many open files"))));
+}
+
+#[test]
 fn sigterm_does_not_wait_on_stalled_clients() {
     let backend = FakeServer::start(|_| Reply::json(200, r#"{"slow":true}"#).after(Duration::from_secs(1))).unwrap();
     // Client timeouts and the drain time far above the bound below: only not waiting can pass.
