@@ -451,7 +451,7 @@ fn sigterm_aborts_requests_past_the_shutdown_timeout() {
 }
 
 /// Distinct secrets, one per input. The request body is not among them: the spec logs it.
-const SECRETS: [&str; 9] = [
+const SECRETS: [&str; 10] = [
     "auth-key-S1-3b9f",       // MADISON_AUTH_KEY
     "proxy-password-S2-77c1", // user info in MADISON_BACKEND (a start-up error)
     "bearer-S3-a0d2",         // client Authorization
@@ -461,11 +461,13 @@ const SECRETS: [&str; 9] = [
     "answer-S7-e6d1",         // backend answer headers and bodies
     "header-S8-8a2c",         // another client header
     "userinfo-S9-4d7e",       // user info in a client's absolute-form request target
+    "https-proxy-S10-91f3",   // HTTPS_PROXY / HTTP_PROXY passwords (the proxy never uses them)
 ];
 
 #[test]
 fn no_planted_secret_reaches_any_log_line() {
-    let [key, password, bearer, cookie, proxy_auth, query, answer, header, userinfo] = SECRETS;
+    let [key, password, bearer, cookie, proxy_auth, query, answer, header, userinfo, env_proxy] = SECRETS;
+    let env_proxy = format!("http://user:{env_proxy}@127.0.0.1:3128");
     // Start-up errors: a proxy address with user info.
     let out = std::process::Command::new(PROXY)
         .env_clear()
@@ -482,6 +484,8 @@ fn no_planted_secret_reaches_any_log_line() {
         &backend.addr.to_string(),
         &[
             ("MADISON_AUTH_KEY", key),
+            ("HTTPS_PROXY", &env_proxy),
+            ("HTTP_PROXY", &env_proxy),
             ("LOG_LEVEL", "debug"),
             ("CLIENT_HEADER_TIMEOUT", "300ms"),
             ("CLIENT_BODY_TIMEOUT", "300ms"),
