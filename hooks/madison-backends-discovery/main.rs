@@ -6,11 +6,14 @@
 //! `dns-discovery` crate: the server in `DNS_SERVER`, else `/etc/resolv.conf`, else — inside
 //! Deckhouse's chroot, which has no `/etc` — the cluster DNS address from the values
 //! (`global.discovery.clusterDNSAddress`, port 53). Addresses are formatted `ip:port` / `[ipv6]:port`,
-//! de-duplicated, sorted as strings and cut to three, so the Deployments do not churn. Any failure
-//! is logged and leaves the values as they are (the schedule binding also has `allowFailure`).
+//! de-duplicated, sorted as strings and cut to three, so the Deployments do not churn. Each lookup
+//! is bounded by `DNS_TIMEOUT` seconds (default 5). Any discovery failure is logged and leaves the
+//! values as they are (the schedule binding also has `allowFailure`); an unusable `DNS_TIMEOUT` is
+//! a configuration error (exit 1).
 
 use std::net::IpAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use domain::madison::backends;
 
@@ -55,10 +58,16 @@ fn proxy_target(values: &Values<'_>, config: &Values<'_>) -> anyhow::Result<Opti
 
 /// Resolves a name for A and AAAA through the server `dns_discovery` chooses (`DNS_SERVER`,
 /// `/etc/resolv.conf`, or the cluster DNS address); one failing family is tolerated with a warning.
-async fn resolve(name: &str, cluster_dns: Option<&str>, env: &Env, log: Logger) -> anyhow::Result<Vec<IpAddr>> {
+async fn resolve(
+    name: &str,
+    cluster_dns: Option<&str>,
+    timeout: Duration,
+    env: &Env,
+    log: Logger,
+) -> anyhow::Result<Vec<IpAddr>> {
     let server = Nameserver::from_lookup(|k| env.get(k), cluster_dns)?;
     log.debug("resolving", &[("name", json!(name)), ("server", json!(server.to_string()))]);
-    let found = dns_discovery::Resolver::new(&server, dns_discovery::TIMEOUT)?.lookup(name).await?;
+    let found = dns_discovery::Resolver::new(&server, timeout)?.lookup(name).await?;
     if let Some(e) = &found.failed_family {
         log.warn(
             "one address family failed to resolve, using the other",
@@ -78,8 +87,15 @@ fn target(input: &Input<'_>) -> anyhow::Result<Target> {
     Ok(Target { host, port: 443 })
 }
 
-/// The backend list for a target; `cluster_dns` is `global.discovery.clusterDNSAddress`.
-fn discover(target: &Target, cluster_dns: Option<&str>, env: &Env, log: Logger) -> anyhow::Result<Vec<String>> {
+/// The backend list for a target; `cluster_dns` is `global.discovery.clusterDNSAddress`, `timeout`
+/// bounds each lookup (`DNS_TIMEOUT`).
+fn discover(
+    target: &Target,
+    cluster_dns: Option<&str>,
+    timeout: Duration,
+    env: &Env,
+    log: Logger,
+) -> anyhow::Result<Vec<String>> {
     let addrs = match &target.host {
         url::Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
         url::Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
@@ -88,7 +104,7 @@ fn discover(target: &Target, cluster_dns: Option<&str>, env: &Env, log: Logger) 
                 .enable_all()
                 .build()
                 .context("failed to start the async runtime")?;
-            runtime.block_on(resolve(name, cluster_dns, env, log))?
+            runtime.block_on(resolve(name, cluster_dns, timeout, env, log))?
         }
     };
     let list = backends(addrs, target.port);
@@ -99,6 +115,8 @@ fn discover(target: &Target, cluster_dns: Option<&str>, env: &Env, log: Logger) 
 }
 
 fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
+    // A configuration error, not a discovery failure: the hook fails (exit 1) whatever the values.
+    let timeout = dns_discovery::timeout_from_lookup(|k| input.env.get(k))?;
     let values = input.values();
     let license = values.str("flantIntegration.internal.licenseKey")?.unwrap_or_default();
     let current = values.get("flantIntegration.internal.madison.backends")?.cloned();
@@ -129,7 +147,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    match discover(&target, cluster_dns, &input.env, input.log) {
+    match discover(&target, cluster_dns, timeout, &input.env, input.log) {
         Ok(list) => {
             let new = Value::from(list);
             if current.as_ref() != Some(&new) {
@@ -206,5 +224,22 @@ mod tests {
             .run(handle)
             .unwrap();
         assert!(out.values_patch.is_empty());
+    }
+
+    /// Issue 11: an unusable `DNS_TIMEOUT` fails the hook naming the variable, never the value, and
+    /// writes no patch; with or without a license, before any DNS question.
+    #[test]
+    fn issue_11_bad_dns_timeout_is_a_configuration_error() {
+        for (timeout, license) in [("0", "k"), ("61", "k"), ("abc123", "k"), ("-5", "")] {
+            let values = json!({"flantIntegration": {"internal": {"licenseKey": license, "madison": {"backends": ["192.0.2.1:443"]}}}});
+            let e = TestRun::new(&HOOK)
+                .context(json!([{"binding": "beforeHelm", "snapshots": {}}]))
+                .values(values)
+                .env("DNS_SERVER", "127.0.0.1:1")
+                .env("DNS_TIMEOUT", timeout)
+                .run(handle)
+                .unwrap_err();
+            assert_eq!(e, "DNS_TIMEOUT must be a number of seconds above 0 and at most 60", "{timeout}");
+        }
     }
 }

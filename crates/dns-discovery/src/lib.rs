@@ -19,10 +19,18 @@
 //! With `DNS_SERVER` or the cluster address a name is absolute (no search list) and no hosts file
 //! is read.
 //!
+//! Each family's lookup is one attempt bounded by `DNS_TIMEOUT` seconds ([`timeout_from_lookup`]:
+//! fractions allowed, above 0 and at most [`MAX_TIMEOUT`], 60 s; unset or empty gives
+//! [`TIMEOUT`], 5 s). Tests set it low so a silent server is given up on quickly; an unusable
+//! value is [`Error::DnsTimeout`], which names the variable and not the value. Like `DNS_SERVER`
+//! it is read through the caller's lookup function (a hook's `Input::env`), never from the
+//! process environment behind the caller's back.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), dns_discovery::Error> {
 //! let server = dns_discovery::Nameserver::from_env(Some("10.222.0.10"))?;
-//! let resolver = dns_discovery::Resolver::new(&server, dns_discovery::TIMEOUT)?;
+//! let timeout = dns_discovery::timeout_from_lookup(|k| std::env::var(k).ok())?;
+//! let resolver = dns_discovery::Resolver::new(&server, timeout)?;
 //! let found = resolver.lookup("madison-direct.flant.com").await?;
 //! println!("{:?}", found.addrs);
 //! # Ok(())
@@ -45,8 +53,13 @@ pub const ENV_DNS_SERVER: &str = "DNS_SERVER";
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The values path of the cluster DNS address (Deckhouse global discovery).
 pub const CLUSTER_DNS_ADDRESS: &str = "global.discovery.clusterDNSAddress";
-/// Timeout of one lookup (each family).
+/// `DNS_TIMEOUT`: seconds one lookup may take (each family; fractions allowed), default [`TIMEOUT`].
+pub const ENV_DNS_TIMEOUT: &str = "DNS_TIMEOUT";
+/// Default timeout of one lookup (each family), when `DNS_TIMEOUT` is unset or empty.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest `DNS_TIMEOUT` accepted: the hooks run in addon-operator's module queues, where a
+/// longer wait would hold the queue.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Failures choosing a server or resolving a name. Messages never contain more than the name,
 /// the server and the DNS answer.
@@ -55,6 +68,10 @@ pub enum Error {
     /// `DNS_SERVER` is not `ip:port`.
     #[error("DNS_SERVER {0:?} is not ip:port")]
     DnsServer(String),
+    /// `DNS_TIMEOUT` is not a number of seconds above 0 and at most [`MAX_TIMEOUT`]. The value is
+    /// not shown: the message is the same for every bad value.
+    #[error("DNS_TIMEOUT must be a number of seconds above 0 and at most {}", MAX_TIMEOUT.as_secs())]
+    DnsTimeout,
     /// The cluster DNS address in the values is not an IP address.
     #[error("global.discovery.clusterDNSAddress {0:?} is not an IP address")]
     ClusterDnsAddress(String),
@@ -71,7 +88,7 @@ pub enum Error {
     #[error("NXDOMAIN")]
     NxDomain,
     /// No answer in time.
-    #[error("timed out after {}s", .0.as_secs())]
+    #[error("timed out after {}", seconds(*.0))]
     Timeout(Duration),
     /// Any other DNS failure (server failure, refused, network error), as hickory describes it.
     #[error("{0}")]
@@ -116,6 +133,34 @@ impl Nameserver {
         let env = get(ENV_DNS_SERVER);
         Self::choose(env.as_deref(), Path::new(RESOLV_CONF), cluster_dns)
     }
+}
+
+/// Parses a `DNS_TIMEOUT` value: seconds, fractions allowed, above 0 and at most [`MAX_TIMEOUT`]
+/// (surrounding white space ignored).
+pub fn parse_timeout(text: &str) -> Result<Duration, Error> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= MAX_TIMEOUT.as_secs_f64())
+        .map(Duration::from_secs_f64)
+        .filter(|d| !d.is_zero())
+        .ok_or(Error::DnsTimeout)
+}
+
+/// The lookup timeout from `DNS_TIMEOUT` read through `get` (a hook's `Input::env`, the same
+/// seam as [`Nameserver::from_lookup`]): unset or empty gives [`TIMEOUT`].
+pub fn timeout_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Duration, Error> {
+    match get(ENV_DNS_TIMEOUT).filter(|v| !v.is_empty()) {
+        Some(text) => parse_timeout(&text),
+        None => Ok(TIMEOUT),
+    }
+}
+
+/// A duration as seconds for messages: `5s`, `0.3s`, `1.25s` (milliseconds at most).
+fn seconds(d: Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}s")
 }
 
 impl std::fmt::Display for Nameserver {
@@ -254,6 +299,9 @@ mod tests {
     fn messages_name_the_input() {
         assert_eq!(Error::DnsServer("localhost".into()).to_string(), "DNS_SERVER \"localhost\" is not ip:port");
         assert_eq!(Error::Timeout(TIMEOUT).to_string(), "timed out after 5s");
+        assert_eq!(Error::Timeout(Duration::from_millis(300)).to_string(), "timed out after 0.3s");
+        assert_eq!(Error::Timeout(Duration::from_millis(1250)).to_string(), "timed out after 1.25s");
+        assert_eq!(Error::Timeout(Duration::from_secs(60)).to_string(), "timed out after 60s");
         assert_eq!(
             Error::ClusterDnsAddress("kube-dns".into()).to_string(),
             "global.discovery.clusterDNSAddress \"kube-dns\" is not an IP address"
@@ -262,5 +310,38 @@ mod tests {
             Nameserver::Cluster("10.222.0.10".parse().unwrap()).to_string(),
             "10.222.0.10:53 (global.discovery.clusterDNSAddress)"
         );
+    }
+
+    /// Issue 11: `DNS_TIMEOUT` sets the lookup timeout, read through the caller's lookup; the
+    /// default stays 5 s; bad values are one message that names the variable, not the value.
+    #[test]
+    fn issue_11_timeout_is_configurable() {
+        let with = |v: Option<&str>| timeout_from_lookup(|k| v.filter(|_| k == ENV_DNS_TIMEOUT).map(String::from));
+        assert_eq!(with(None), Ok(TIMEOUT));
+        assert_eq!(with(Some("")), Ok(TIMEOUT));
+        assert_eq!(TIMEOUT, Duration::from_secs(5));
+        assert_eq!(with(Some("0.3")), Ok(Duration::from_millis(300)));
+        assert_eq!(with(Some(" 2 ")), Ok(Duration::from_secs(2)));
+        assert_eq!(with(Some("60")), Ok(MAX_TIMEOUT));
+        assert_eq!(with(Some("1e1")), Ok(Duration::from_secs(10)));
+        for bad in ["0", "-1", "60.001", "61", "1e9", "NaN", "inf", "5s", "five", "0x10", " ", "1e-12"] {
+            assert_eq!(with(Some(bad)), Err(Error::DnsTimeout), "{bad:?}");
+        }
+        let message = with(Some("s3cr3t")).unwrap_err().to_string();
+        assert_eq!(message, "DNS_TIMEOUT must be a number of seconds above 0 and at most 60");
+        // Another variable is not read as the timeout.
+        assert_eq!(timeout_from_lookup(|k| (k == ENV_DNS_SERVER).then(|| "0".to_string())), Ok(TIMEOUT));
+    }
+
+    /// The timeout given to the resolver bounds a lookup against a server that never answers,
+    /// and the error reports the timeout in effect.
+    #[tokio::test]
+    async fn a_silent_server_times_out_with_the_timeout_in_effect() {
+        // A bound UDP socket nobody reads: the query is never answered.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server = Nameserver::Explicit(silent.local_addr().unwrap());
+        let timeout = parse_timeout("0.2").unwrap();
+        let resolver = Resolver::new(&server, timeout).unwrap();
+        assert_eq!(resolver.lookup("madison-direct.flant.com").await, Err(Error::Timeout(timeout)));
     }
 }
