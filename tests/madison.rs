@@ -1,5 +1,8 @@
 //! The Madison module hooks against real servers on 127.0.0.1: a recording Connect fake
 //! (registration, revoke) and an authoritative DNS server (backends discovery).
+//!
+//! Snapshots written here are named `live-<hook>__<case>`: `<hook>__<case>` is always a golden
+//! fixture of `tests/fixtures/<hook>/<case>/` (`controllers::snapshots_follow_the_naming_rule`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -132,7 +135,7 @@ fn registration_precedence_without_requests() {
         out.push(format!("# {name}\n{}", run.record()));
     }
     assert!(server.requests().is_empty(), "no registration request in these cases");
-    snapshot("madison-registration__precedence", &out.join("\n"));
+    snapshot("live-madison-registration__precedence", &out.join("\n"));
 }
 
 #[test]
@@ -161,7 +164,7 @@ fn registration_request_and_success() {
         assert!(body["madisonData"].is_string(), "madisonData is a JSON string");
     }
     out.push(format!("# requests\n{}", requests_text(&server)));
-    snapshot("madison-registration__success", &out.join("\n"));
+    snapshot("live-madison-registration__success", &out.join("\n"));
 }
 
 #[test]
@@ -182,7 +185,7 @@ fn registration_payloads() {
         .iter()
         .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["madisonData"].as_str().unwrap().to_string())
         .collect();
-    snapshot("madison-registration__payloads", &payloads.join("\n"));
+    snapshot("live-madison-registration__payloads", &payloads.join("\n"));
 }
 
 #[test]
@@ -200,7 +203,7 @@ fn registration_errors() {
         assert_eq!(server.requests().len(), 1, "{name}: exactly one request, no retries");
         out.push(format!("# {name}\n{}", run.record()));
     }
-    snapshot("madison-registration__errors", &out.join("\n"));
+    snapshot("live-madison-registration__errors", &out.join("\n"));
 }
 
 #[test]
@@ -221,7 +224,7 @@ fn registration_transport_failures_are_warnings() {
         assert_eq!(run.code, 0);
         out.push(format!("# {name}\n{}", run.record()));
     }
-    snapshot("madison-registration__transport", &out.join("\n"));
+    snapshot("live-madison-registration__transport", &out.join("\n"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,7 +248,7 @@ fn revoke_archived_project() {
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(serde_json::from_slice::<Value>(&reqs[0].body).unwrap(), json!({"auth_key": KEY}));
-    snapshot("madison-revoke__archived", &format!("{}# request\n{}", run.record(), requests_text(&server)));
+    snapshot("live-madison-revoke__archived", &format!("{}# request\n{}", run.record(), requests_text(&server)));
 }
 
 #[test]
@@ -291,7 +294,7 @@ fn revoke_does_nothing_otherwise() {
         assert!(run.files.values().all(String::is_empty), "{name}: no output");
         out.push(format!("# {name}\n{}", run.record()));
     }
-    snapshot("madison-revoke__no-action", &out.join("\n"));
+    snapshot("live-madison-revoke__no-action", &out.join("\n"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,7 +417,7 @@ fn discovery_from_dns() {
         let questions: Vec<String> = dns.questions()[before..].iter().map(|(n, t)| format!("{t} {n}")).collect();
         out.push(format!("# {name}\n# DNS questions: {questions:?}\n{}", run.record()));
     }
-    snapshot("madison-backends-discovery__dns", &out.join("\n"));
+    snapshot("live-madison-backends-discovery__dns", &out.join("\n"));
 }
 
 #[test]
@@ -425,7 +428,7 @@ fn discovery_tolerates_one_failing_family() {
     assert_eq!(run.code, 0);
     let warnings = run.stderr_lines().into_iter().filter(|l| l["level"] == "warn").count();
     assert_eq!(warnings, 1, "{}", run.stderr);
-    snapshot("madison-backends-discovery__one-family-fails", &run.record());
+    snapshot("live-madison-backends-discovery__one-family-fails", &run.record());
 }
 
 #[test]
@@ -441,16 +444,42 @@ fn discovery_without_license_makes_no_query() {
         out.push(format!("# {name}\n{}", run.record()));
     }
     assert!(dns.questions().is_empty());
-    snapshot("madison-backends-discovery__dns-no-license", &out.join("\n"));
+    snapshot("live-madison-backends-discovery__dns-no-license", &out.join("\n"));
 }
 
 #[test]
 fn discovery_timeout_keeps_values() {
     let dns = DnsServer::start(&[], Behaviour::Silent).unwrap();
-    // Bounded by the DNS timeout: the snapshot's error line says `timed out after 5s` (no
-    // wall-clock assertion).
-    let run = discover(&dns, disc_values(true, Some(json!(["192.0.2.77:443"])), None), json!({}), &[]);
-    assert_eq!(run.code, 0);
+    // DNS_TIMEOUT (issue 11): the silent server is given up on after 0.3 s, not the default 5 s.
+    // The error line names the timeout in effect (no wall-clock assertion).
+    let run =
+        discover(&dns, disc_values(true, Some(json!(["192.0.2.77:443"])), None), json!({}), &[("DNS_TIMEOUT", "0.3")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!dns.questions().is_empty(), "the server was asked");
-    snapshot("madison-backends-discovery__timeout", &run.record());
+    assert!(run.files.values().all(|f| f.trim().is_empty()), "values kept: no patch: {:?}", run.files);
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert_eq!(lines[0]["level"], "error");
+    assert_eq!(lines[0]["msg"], "cannot discover madison backends, keeping the current ones");
+    assert_eq!(lines[0]["error"], "timed out after 0.3s");
+    snapshot("live-madison-backends-discovery__timeout", &run.record());
+}
+
+/// DNS_TIMEOUT that is not a number of seconds in (0, 60]: one error line naming the variable
+/// (not the value), exit 1, nothing written, no DNS question.
+#[test]
+fn discovery_bad_dns_timeout_is_a_configuration_error() {
+    let dns = DnsServer::start(&[("madison-direct.flant.com", &["192.0.2.1"])], Behaviour::Answer).unwrap();
+    for bad in ["0", "-1", "60.5", "NaN", "1e9", "5s", "s3cr3t-timeout"] {
+        let values = disc_values(true, Some(json!(["192.0.2.77:443"])), None);
+        let run = discover(&dns, values, json!({}), &[("DNS_TIMEOUT", bad)]);
+        assert_eq!(run.code, 1, "{bad}: {}", run.stderr);
+        let lines = run.stderr_lines();
+        assert_eq!(lines.len(), 1, "{bad}: {}", run.stderr);
+        assert_eq!(lines[0]["level"], "error");
+        assert_eq!(lines[0]["msg"], "DNS_TIMEOUT must be a number of seconds above 0 and at most 60", "{bad}");
+        assert!(!run.stderr.contains("s3cr3t"), "{}", run.stderr);
+        assert!(run.files.values().all(|f| f.trim().is_empty()), "{bad}: {:?}", run.files);
+    }
+    assert!(dns.questions().is_empty(), "{:?}", dns.questions());
 }
