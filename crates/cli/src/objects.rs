@@ -80,13 +80,28 @@ pub fn add_text(out: &mut Objects, text: &str, name: &str) -> anyhow::Result<()>
         vec![serde_json::from_str(trimmed)
             .map_err(|e| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column()))?]
     } else {
-        serde_saphyr::from_multiple(text)
+        serde_saphyr::from_multiple_with_options(text, yaml_options(text.len()))
             .map_err(|e| anyhow::anyhow!("{name}: not YAML: {}", first_line(&e.to_string())))?
     };
     for doc in docs {
         add_value(out, doc, name)?;
     }
     Ok(())
+}
+
+/// The YAML parser's budget for an input of `len` bytes: the size limits scale with the input (a
+/// `kubectl get nodes -o yaml` of 10 000 nodes has more than the default 250 000 nodes), the
+/// alias and anchor limits that stop expansion bombs stay at their defaults.
+fn yaml_options(len: usize) -> serde_saphyr::Options {
+    let n = len.max(4096);
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: n,
+            max_events: 2 * n,
+            max_total_scalar_bytes: n,
+            max_documents: n,
+        },
+    }
 }
 
 fn first_line(s: &str) -> &str {
@@ -134,6 +149,20 @@ mod tests {
         assert_eq!(out.skipped.get("ConfigMap"), Some(&1));
         add_text(&mut out, "FP_X: \"1\"\n", "env").unwrap();
         assert_eq!(out.skipped.get("(no kind)"), Some(&1));
+    }
+
+    #[test]
+    fn a_large_yaml_dump_is_within_the_budget() {
+        let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
+        for i in 0..30_000 {
+            text.push_str(&format!("- kind: Node\n  metadata:\n    name: n{i}\n    labels: {{a: b, c: d, e: f}}\n"));
+        }
+        let mut out = Objects::default();
+        add_text(&mut out, &text, "big").unwrap();
+        assert_eq!(out.objects.len(), 30_000);
+        // An alias expansion bomb is still refused.
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+        assert!(add_text(&mut Objects::default(), bomb, "bomb").unwrap_err().to_string().contains("not YAML"));
     }
 
     #[test]
