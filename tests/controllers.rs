@@ -297,26 +297,6 @@ fn no_controllers_sends_no_query() {
     assert_eq!(run.metric_lines(), vec![r#"{"action":"expire","group":"group_d8_controller_metrics"}"#.to_string()]);
 }
 
-/// Snapshots of live-server tests that still carry a fixture name: `tests/prometheus.rs` writes
-/// them (not renamed yet). Each entry must still exist, so the list only shrinks: after the rename
-/// to `live-prometheus-metrics__<case>`, remove the entry.
-const NOT_YET_RENAMED: &[&str] = &[
-    "prometheus-metrics__cri.snap",
-    "prometheus-metrics__empty-results.snap",
-    "prometheus-metrics__faults.snap",
-    "prometheus-metrics__prometheus-down-cloud.snap",
-    "prometheus-metrics__prometheus-down-static.snap",
-    "prometheus-metrics__slow-query.snap",
-    "prometheus-metrics__terraform-all-empty.snap",
-    "prometheus-metrics__terraform-disabled.snap",
-    "prometheus-metrics__terraform-empty-node-vectors.snap",
-    "prometheus-metrics__terraform-master-only.snap",
-    "prometheus-metrics__terraform-mixed.snap",
-    "prometheus-metrics__terraform-several-groups.snap",
-    "prometheus-metrics__terraform-unknown-status.snap",
-    "prometheus-metrics__usage.snap",
-];
-
 /// The files among `files` (snapshot file names) that break the naming rule for `hooks`: a
 /// `<hook>__<case>.snap` whose fixture folder does not exist (`is_fixture(hook, case)` false), or
 /// a `live-<name>__<case>.snap` whose `<name>` is no hook.
@@ -345,7 +325,7 @@ fn naming_violations<'a>(
 /// The snapshot naming rule: `<hook>__<case>.snap` belongs to the fixture folder
 /// `tests/fixtures/<hook>/<case>/`; a snapshot of a live-server test is `live-<hook>__<case>.snap`.
 /// Checked for every hook of `common::HOOKS` (files of other names, `cli__…`, `main__…`, are
-/// not hook snapshots); the known exceptions are [`NOT_YET_RENAMED`].
+/// not hook snapshots), with no exceptions.
 #[test]
 fn snapshots_follow_the_naming_rule() {
     let hooks: Vec<&str> = crate::common::HOOKS.iter().map(|(name, _)| *name).collect();
@@ -362,11 +342,7 @@ fn snapshots_follow_the_naming_rule() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    for pending in NOT_YET_RENAMED {
-        assert!(files.iter().any(|f| f == pending), "{pending} is gone: remove it from NOT_YET_RENAMED");
-    }
-    let checked = files.iter().map(String::as_str).filter(|f| !NOT_YET_RENAMED.contains(f));
-    let bad = naming_violations(checked, &hooks, is_fixture);
+    let bad = naming_violations(files.iter().map(String::as_str), &hooks, is_fixture);
     assert!(bad.is_empty(), "snapshot names break the rule:\n{}", bad.join("\n"));
 
     // Every hook with fixtures has its fixture snapshots under the fixture name.

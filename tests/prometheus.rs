@@ -2,6 +2,10 @@
 //!
 //! Each test owns its servers (a Prometheus on backfilled fixture data, optionally a
 //! fault-injecting front) and they stop when the test ends.
+//!
+//! Snapshots written here are named `live-prometheus-metrics__<case>`: `prometheus-metrics__<case>`
+//! is always a golden fixture of `tests/fixtures/prometheus-metrics/<case>/`
+//! (`controllers::snapshots_follow_the_naming_rule`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,7 +62,7 @@ fn tf_case(name: &str, series: &[Series]) {
     let prom = Prometheus::start(series).unwrap();
     let run = prometheus_metrics(&prom.url(), TF_ON);
     assert_eq!(run.code, 0);
-    snapshot(&format!("prometheus-metrics__{name}"), &terraform_lines(&run).join("\n"));
+    snapshot(&format!("live-prometheus-metrics__{name}"), &terraform_lines(&run).join("\n"));
 }
 
 #[test]
@@ -142,7 +146,7 @@ fn terraform_manager_disabled_makes_no_query() {
     }
     assert!(front.requests().iter().all(|r| !r.query.contains("candi_converge")), "no terraform query when disabled");
     assert_eq!(front.requests().len(), 4 * 14, "the 14 other queries, once per run");
-    snapshot("prometheus-metrics__terraform-disabled", &lines.join("\n"));
+    snapshot("live-prometheus-metrics__terraform-disabled", &lines.join("\n"));
 }
 
 /// Every usage step with the spec's examples.
@@ -223,7 +227,7 @@ fn usage_metrics_from_every_step() {
     let run =
         prometheus_metrics(&prom.url(), &[("FP_TERRAFORM_MANAGER_ENABLED", "false"), ("FP_CLUSTER_TYPE", "Static")]);
     assert_eq!(run.code, 0);
-    snapshot("prometheus-metrics__usage", &run.record());
+    snapshot("live-prometheus-metrics__usage", &run.record());
 }
 
 #[test]
@@ -231,7 +235,7 @@ fn cri_counts() {
     let prom = Prometheus::start(&cri_series()).unwrap();
     let run = prometheus_metrics(&prom.url(), &[]);
     let lines: Vec<String> = run.metric_lines().into_iter().filter(|l| l.contains("group_node_cri_metrics")).collect();
-    snapshot("prometheus-metrics__cri", &lines.join("\n"));
+    snapshot("live-prometheus-metrics__cri", &lines.join("\n"));
 }
 
 #[test]
@@ -244,7 +248,7 @@ fn empty_results_give_no_series_but_rps_zero() {
     let prom = Prometheus::start(&series).unwrap();
     let run = prometheus_metrics(&prom.url(), &[]);
     assert_eq!(run.code, 0);
-    snapshot("prometheus-metrics__empty-results", &run.record());
+    snapshot("live-prometheus-metrics__empty-results", &run.record());
 }
 
 #[test]
@@ -272,7 +276,7 @@ fn failed_queries_empty_only_their_groups() {
     assert_eq!(count("by (os_image)"), 1, "status error is not retried");
     assert_eq!(count("prometheus_tsdb_head_series"), 1, "4xx is not retried");
     assert!(front.requests().iter().all(|r| r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")[..])));
-    snapshot("prometheus-metrics__faults", &run.record());
+    snapshot("live-prometheus-metrics__faults", &run.record());
 }
 
 #[test]
@@ -289,7 +293,7 @@ fn slow_query_times_out_after_three_attempts() {
     assert!(took < Duration::from_secs(60), "bounded: {took:?}");
     let errors: Vec<String> =
         run.stderr_lines().into_iter().filter(|l| l["level"] == "error").map(|l| l.to_string()).collect();
-    snapshot("prometheus-metrics__slow-query", &errors.join("\n"));
+    snapshot("live-prometheus-metrics__slow-query", &errors.join("\n"));
     assert!(run.metric_lines().iter().any(|l| l.contains("flant_pricing_node_os_image_count")), "other groups intact");
 }
 
@@ -304,7 +308,7 @@ fn prometheus_down() {
         assert_eq!(run.code, 0);
         let errors = run.stderr_lines().iter().filter(|l| l["level"] == "error").count();
         assert_eq!(errors, if case.ends_with("cloud") { 17 } else { 14 }, "one error line per failed query");
-        snapshot(&format!("prometheus-metrics__{case}"), &run.metric_lines().join("\n"));
+        snapshot(&format!("live-prometheus-metrics__{case}"), &run.metric_lines().join("\n"));
     }
 }
 
