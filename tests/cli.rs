@@ -200,7 +200,7 @@ fn now() -> f64 {
 /// replaced by `[time]` so the snapshot is stable.
 const TIME_VALUED: [&str; 2] = ["flant_pricing_cluster_info", "flant_pricing_kubeall"];
 
-fn args<'a>(v: &'a [String]) -> Vec<&'a str> {
+fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 

@@ -1,9 +1,10 @@
 //! `flant-integration`, the user-facing tool: look before anything is sent.
 //!
 //! It reads Kubernetes objects exactly as `kubectl get … -o yaml|json` prints them and explains
-//! what the module would bill, using the hooks' own configs (their selectors and jq filters,
-//! evaluated in process by [jaq](https://github.com/01mf02/jaq)) and the one implementation of
-//! every billing rule, the [`pricing`] crate.
+//! what the module would bill and what would leave the cluster, using the hooks' own configs
+//! (their selectors and jq filters, evaluated in process by [jaq](https://github.com/01mf02/jaq)),
+//! the one implementation of every billing rule, the [`domain`] crate, and — for `preview` — the
+//! pricing hooks' own binaries and the agent configuration the chart renders.
 //!
 //! # Modules
 //! * [`objects`]: reading dumps (YAML documents, JSON, `kind: List`, folders, stdin);

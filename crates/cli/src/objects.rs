@@ -155,7 +155,10 @@ mod tests {
     fn a_large_yaml_dump_is_within_the_budget() {
         let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
         for i in 0..30_000 {
-            text.push_str(&format!("- kind: Node\n  metadata:\n    name: n{i}\n    labels: {{a: b, c: d, e: f}}\n"));
+            let _ = std::fmt::Write::write_fmt(
+                &mut text,
+                format_args!("- kind: Node\n  metadata:\n    name: n{i}\n    labels: {{a: b, c: d, e: f}}\n"),
+            );
         }
         let mut out = Objects::default();
         add_text(&mut out, &text, "big").unwrap();
