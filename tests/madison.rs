@@ -227,6 +227,74 @@ fn registration_transport_failures_are_warnings() {
     snapshot("live-madison-registration__transport", &out.join("\n"));
 }
 
+/// Issue 11: Connect's host name is resolved with `DNS_TIMEOUT` per lookup, not dns-discovery's
+/// default 5 s: the silent DNS server is given up on and the warning names the DNS timeout in
+/// effect, not `CONNECT_TIMEOUT` (no wall-clock assertion).
+#[test]
+fn registration_dns_timeout_bounds_the_lookup() {
+    let dns = DnsServer::start(&[], Behaviour::Silent).unwrap();
+    let dns_server = dns.addr.to_string();
+    let run = module_run(
+        "madison-registration",
+        reg_bc(None, None),
+        reg_values(Some(LICENSE), None, ""),
+        json!({}),
+        &[
+            ("CONNECT_URL", "http://connect.test:1"),
+            ("DNS_SERVER", &dns_server),
+            ("DNS_TIMEOUT", "0.3"),
+            ("CONNECT_TIMEOUT", "30"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        dns.questions().iter().any(|(name, _)| name.trim_end_matches('.') == "connect.test"),
+        "the DNS server was asked: {:?}",
+        dns.questions()
+    );
+    assert!(run.files.values().all(|f| f.trim().is_empty()), "no patch: {:?}", run.files);
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert_eq!(lines[0]["level"], "warn");
+    assert_eq!(lines[0]["msg"], "cannot reach Connect to register in madison, will retry on the next run");
+    assert_eq!(lines[0]["error"], "timed out after 0.3s");
+}
+
+/// Issue 11: a `DNS_TIMEOUT` that is not a number of seconds in (0, 60] is a configuration error
+/// of the Connect hooks, even for an IP-literal `CONNECT_URL` that needs no lookup: one error line
+/// naming the variable (not the value), exit 1, nothing written, no request.
+#[test]
+fn connect_hooks_bad_dns_timeout_is_a_configuration_error() {
+    let server = connect(200, &format!(r#"{{"error":"","auth_key":"{KEY}"}}"#));
+    let want = "DNS_TIMEOUT must be a number of seconds above 0 and at most 60";
+    for bad in ["0", "-1", "60.5", "NaN", "inf", "5s", "planted-timeout-value"] {
+        for (hook, bc, values, prefix) in [
+            (
+                "madison-registration",
+                reg_bc(None, None),
+                reg_values(Some(LICENSE), None, ""),
+                "cannot register in madison",
+            ),
+            (
+                "madison-revoke",
+                json!([{"binding": "madison_revoke", "type": "Schedule"}]),
+                reg_values(Some(LICENSE), Some(json!(KEY)), ""),
+                "cannot check the madison status",
+            ),
+        ] {
+            let run = module_run(hook, bc, values, json!({}), &[("CONNECT_URL", &server.url()), ("DNS_TIMEOUT", bad)]);
+            assert_eq!(run.code, 1, "{hook} {bad}: {}", run.stderr);
+            let lines = run.stderr_lines();
+            assert_eq!(lines.len(), 1, "{hook} {bad}: {}", run.stderr);
+            assert_eq!(lines[0]["level"], "error");
+            assert_eq!(lines[0]["msg"], format!("{prefix}: {want}"), "{hook} {bad}");
+            assert!(!run.stderr.contains("planted"), "{}", run.stderr);
+            assert!(run.files.values().all(|f| f.trim().is_empty()), "{hook} {bad}: {:?}", run.files);
+        }
+    }
+    assert!(server.requests().is_empty(), "no request with a bad DNS_TIMEOUT");
+}
+
 // ---------------------------------------------------------------------------------------------
 // madison-revoke
 

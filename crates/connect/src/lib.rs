@@ -13,7 +13,11 @@
 //! * Host names (Connect's, the proxy's) are resolved by `dns-discovery` — `DNS_SERVER`, else
 //!   `/etc/resolv.conf`, else the cluster DNS address the hook passes from
 //!   `global.discovery.clusterDNSAddress` — never by the C library, which a static binary in the
-//!   chroot cannot use.
+//!   chroot cannot use. Each lookup is bounded by `DNS_TIMEOUT` seconds per address family
+//!   (`dns_discovery::timeout_from_lookup`: fractions allowed, above 0 and at most 60; default
+//!   5 s), and the whole request, the lookup included, by `CONNECT_TIMEOUT`. An unusable
+//!   `DNS_TIMEOUT` is an [`Error::Config`] of [`Client::new`] (the value is not shown), even for
+//!   an IP-literal base URL that needs no lookup.
 //! * Proxy: `HTTPS_PROXY` (or `https_proxy`) for an `https` base URL, `HTTP_PROXY` (or
 //!   `http_proxy`) for `http`, except for hosts matched by `NO_PROXY` (or `no_proxy`); loopback
 //!   addresses are never proxied. They are read through [`Settings::from_lookup`] like every other
@@ -85,8 +89,8 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Failures talking to Connect.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// The settings are unusable (`CONNECT_URL`, `CONNECT_TIMEOUT`, `CONNECT_CA_FILE`, a proxy
-    /// variable); the text names the setting, never a credential.
+    /// The settings are unusable (`CONNECT_URL`, `CONNECT_TIMEOUT`, `DNS_TIMEOUT`,
+    /// `CONNECT_CA_FILE`, a proxy variable); the text names the setting, never a credential.
     #[error("{0}")]
     Config(String),
     /// The request did not complete: refused, DNS, TLS, timeout, proxy.
@@ -146,6 +150,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     timeout: Duration,
+    dns_timeout: Duration,
 }
 
 /// The reason phrase of a status, e.g. `Unauthorized`.
@@ -242,16 +247,21 @@ struct StatusBody<'a> {
     auth_key: &'a str,
 }
 
-/// How the client resolves host names: through the server `dns-discovery` chose. A failure to
-/// choose one is kept and reported only when a name must really be resolved, so an IP-literal
-/// `CONNECT_URL` works without any DNS configuration.
-struct HookResolver(Result<Nameserver, dns_discovery::Error>);
+/// How the client resolves host names: through the server `dns-discovery` chose, each lookup
+/// bounded by `timeout` (`DNS_TIMEOUT`). A failure to choose a server is kept and reported only
+/// when a name must really be resolved, so an IP-literal `CONNECT_URL` works without any DNS
+/// configuration.
+struct HookResolver {
+    server: Result<Nameserver, dns_discovery::Error>,
+    timeout: Duration,
+}
 
 impl reqwest::dns::Resolve for HookResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let server = self.0.clone();
+        let server = self.server.clone();
+        let timeout = self.timeout;
         Box::pin(async move {
-            let resolver = dns_discovery::Resolver::new(&server?, dns_discovery::TIMEOUT)?;
+            let resolver = dns_discovery::Resolver::new(&server?, timeout)?;
             let found = resolver.lookup(name.as_str()).await?;
             if found.addrs.is_empty() {
                 return Err(format!("{} has no address", name.as_str()).into());
@@ -281,6 +291,8 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// The name server for host names (or why there is none).
     pub nameserver: Result<Nameserver, dns_discovery::Error>,
+    /// `DNS_TIMEOUT`: the bound of one lookup per address family (or why it is unusable).
+    pub dns_timeout: Result<Duration, dns_discovery::Error>,
     /// `CONNECT_TIMEOUT` (or why it is unusable).
     pub timeout: Result<Duration, Error>,
     /// The proxy for an `https` base URL: `HTTPS_PROXY`, else `https_proxy`.
@@ -297,6 +309,7 @@ impl fmt::Debug for Settings {
             .field("base", &self.base)
             .field("ca_file", &self.ca_file)
             .field("nameserver", &self.nameserver)
+            .field("dns_timeout", &self.dns_timeout)
             .field("timeout", &self.timeout)
             .field("https_proxy", &self.https_proxy)
             .field("http_proxy", &self.http_proxy)
@@ -307,8 +320,8 @@ impl fmt::Debug for Settings {
 
 impl Settings {
     /// `CONNECT_URL` (or the default), `CONNECT_CA_FILE`, `CONNECT_TIMEOUT`, the proxy variables,
-    /// and the name server chosen from `DNS_SERVER`, `/etc/resolv.conf` and `cluster_dns` (the
-    /// values' `global.discovery.clusterDNSAddress`).
+    /// the name server chosen from `DNS_SERVER`, `/etc/resolv.conf` and `cluster_dns` (the
+    /// values' `global.discovery.clusterDNSAddress`), and `DNS_TIMEOUT`.
     #[must_use]
     pub fn from_env(cluster_dns: Option<&str>) -> Self {
         Self::from_lookup(|k| std::env::var(k).ok(), cluster_dns)
@@ -325,6 +338,7 @@ impl Settings {
             base: Secret::new(var(ENV_URL).unwrap_or_else(|| DEFAULT_URL.to_string())),
             ca_file: var(ENV_CA_FILE).map(PathBuf::from),
             nameserver: Nameserver::from_lookup(&get, cluster_dns),
+            dns_timeout: dns_discovery::timeout_from_lookup(&get),
             timeout: var(ENV_TIMEOUT).map_or(Ok(DEFAULT_TIMEOUT), |t| parse_timeout(&t)),
             https_proxy: proxy(["HTTPS_PROXY", "https_proxy"]),
             http_proxy: proxy(["HTTP_PROXY", "http_proxy"]),
@@ -349,6 +363,7 @@ impl Client {
         let parsed = parse_base(settings.base.expose().trim_end_matches('/'))?;
         let base = parsed.as_str().trim_end_matches('/').to_string();
         let timeout = settings.timeout?;
+        let dns_timeout = settings.dns_timeout.map_err(|e| Error::Config(e.to_string()))?;
         tls_client::install_default_provider();
         // No redirects: following one would re-send the license and the Madison key elsewhere.
         // The proxy is configured here from the settings, never by reqwest from the process.
@@ -357,7 +372,7 @@ impl Client {
             .http1_only()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(HookResolver(settings.nameserver)));
+            .dns_resolver(Arc::new(HookResolver { server: settings.nameserver, timeout: dns_timeout }));
         let proxy_var = if parsed.scheme() == "https" { settings.https_proxy } else { settings.http_proxy };
         if let Some(var) = proxy_var.filter(|_| !is_loopback(&parsed)) {
             let setting =
@@ -373,7 +388,7 @@ impl Client {
             .map_err(|e| Error::Config(format!("{ENV_CA_FILE}: {e}")))?;
         builder = builder.tls_backend_preconfigured(tls);
         let http = builder.build().map_err(|e| transport(&e, timeout))?;
-        Ok(Self { http, base, timeout })
+        Ok(Self { http, base, timeout, dns_timeout })
     }
 
     /// The full URL of an endpoint, for messages (it never holds credentials: [`Client::new`]
@@ -387,6 +402,12 @@ impl Client {
     #[must_use]
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The timeout of one host-name lookup per address family (`DNS_TIMEOUT`).
+    #[must_use]
+    pub fn dns_timeout(&self) -> Duration {
+        self.dns_timeout
     }
 
     async fn post<B: Serialize>(
@@ -542,5 +563,33 @@ mod tests {
         }
         assert_eq!(seconds(Duration::from_millis(250)), "0.25s");
         assert_eq!(seconds(DEFAULT_TIMEOUT), "10s");
+    }
+
+    /// Issue 11: `DNS_TIMEOUT` bounds the resolver's lookups (default 5 s, dns-discovery's
+    /// parser); an unusable value is a configuration error that does not echo the value, also for
+    /// an IP-literal URL that needs no lookup.
+    #[test]
+    fn issue_11_dns_timeout_is_read() {
+        let t = |v: Option<&str>| {
+            let mut vars = vec![(ENV_URL, "http://127.0.0.1:1")];
+            vars.extend(v.map(|v| (dns_discovery::ENV_DNS_TIMEOUT, v)));
+            Client::new(settings(&vars)).map(|c| c.dns_timeout())
+        };
+        assert_eq!(t(None), Ok(dns_discovery::TIMEOUT));
+        assert_eq!(t(Some("")), Ok(Duration::from_secs(5)));
+        assert_eq!(t(Some("0.3")), Ok(Duration::from_millis(300)));
+        assert_eq!(t(Some("60")), Ok(Duration::from_secs(60)));
+        assert_eq!(settings(&[("DNS_TIMEOUT", "2.5")]).dns_timeout, Ok(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "60.5", "NaN", "inf", "5s", "s3cr3t"] {
+            assert_eq!(
+                t(Some(bad)),
+                Err(Error::Config("DNS_TIMEOUT must be a number of seconds above 0 and at most 60".into())),
+                "{bad}"
+            );
+        }
+        // CONNECT_TIMEOUT stays its own setting.
+        let c = Client::new(settings(&[(ENV_URL, "http://127.0.0.1:1"), ("DNS_TIMEOUT", "1"), (ENV_TIMEOUT, "7")]))
+            .unwrap();
+        assert_eq!((c.timeout(), c.dns_timeout()), (Duration::from_secs(7), Duration::from_secs(1)));
     }
 }
