@@ -42,6 +42,7 @@ struct Config {
 struct Global {
     #[serde(default)]
     external_labels: BTreeMap<String, String>,
+    scrape_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +96,8 @@ pub struct Agent {
     pub authorization: Option<String>,
     /// The proxy, if any.
     pub proxy_url: Option<String>,
+    /// How often the agent scrapes (and so sends): `global.scrape_interval` (Prometheus's default 1m).
+    pub scrape_interval: String,
 }
 
 /// The cluster's settings that the rendered configuration takes.
@@ -154,6 +157,7 @@ impl Agent {
             target_labels: static_config.labels,
             honor_labels: job.honor_labels,
             metric_rules: relabel::compile(&job.metric_relabel_configs).context("metric_relabel_configs")?,
+            scrape_interval: config.global.scrape_interval.unwrap_or_else(|| "1m".into()),
             external_labels: config.global.external_labels,
             write_rules: relabel::compile(&rw.write_relabel_configs).context("write_relabel_configs")?,
             url: rw.url,
@@ -284,7 +288,7 @@ mod tests {
     #[test]
     fn the_rendered_pipeline() {
         let agent = Agent::rendered(&Settings { cluster_uuid: Some("u-1"), license: true, url: None }).unwrap();
-        assert_eq!(agent.authorization.as_deref(), Some("Bearer"));
+        assert_eq!((agent.authorization.as_deref(), agent.scrape_interval.as_str()), (Some("Bearer"), "5m"));
         let served = [
             Series {
                 name: "flant_pricing_nodes".into(),

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub authorization: Option<String>,
     /// The proxy, if any.
     pub proxy_url: Option<String>,
+    /// How often the samples are scraped and sent (`global.scrape_interval`).
+    pub interval: String,
     /// `rendered` (the chart's agent configuration) or `file` (`--agent-config`).
     pub agent_config: &'static str,
     /// Pricing hooks whose samples are not previewed, with why.
@@ -206,6 +208,7 @@ pub fn preview(objects: &[Value], inputs: &Inputs<'_>) -> anyhow::Result<Preview
         url: metrics_enabled.then(|| agent.url.clone()),
         authorization: agent.authorization.as_ref().filter(|_| metrics_enabled).map(|t| format!("{t} <license key>")),
         proxy_url: agent.proxy_url.clone().filter(|_| metrics_enabled),
+        interval: agent.scrape_interval.clone(),
         agent_config: if inputs.agent_config.is_some() { "file" } else { "rendered" },
         not_previewed,
         also_sent:
@@ -423,7 +426,11 @@ impl Preview {
         let _ = writeln!(out, "== Billing samples the agent would send (switch off: {})", m.switch_off);
         if m.enabled {
             let auth = m.authorization.as_deref().unwrap_or("no Authorization (no license key)");
-            let _ = writeln!(out, "remote write to {} with {auth}, every scrape (5m)", m.url.as_deref().unwrap_or(""));
+            let _ =
+                writeln!(out, "remote write to {} with {auth}, every {}", m.url.as_deref().unwrap_or(""), m.interval);
+            if let Some(proxy) = &m.proxy_url {
+                let _ = writeln!(out, "through the proxy {proxy}");
+            }
             // Labels every sample carries are printed once.
             let mut common = self.samples.first().map(|s| s.labels.clone()).unwrap_or_default();
             for s in &self.samples {
