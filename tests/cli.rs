@@ -247,6 +247,9 @@ fn preview_of_the_demo_cluster() {
     assert_eq!(data["grafana_url"], "https://grafana.demo.example.com", "the schema Secret and the domain template");
     assert_eq!(v["logs"]["pods"], serde_json::json!(["d8-system/deckhouse-7c9d8b6f5d-x2x7q"]));
     assert_eq!(v["metrics"]["not_previewed"].as_object().unwrap().len(), 2);
+    // The hooks' own warnings come along: the demo's misspelt annotation.
+    let warnings = v["metrics"]["hook_warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w["hook"] == "node-metrics" && w["value"] == "Bogus"), "{warnings:?}");
     snapshot("cli__preview-demo-json", &serde_json::to_string_pretty(&v).unwrap());
 }
 

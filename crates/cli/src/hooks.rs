@@ -160,8 +160,9 @@ impl Drop for TempDir {
     }
 }
 
-/// A fresh folder under the system's temporary folder.
+/// A fresh folder, readable by this user only, under the system's temporary folder.
 pub fn tempdir(what: &str) -> anyhow::Result<TempDir> {
+    use std::os::unix::fs::DirBuilderExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
@@ -170,7 +171,12 @@ pub fn tempdir(what: &str) -> anyhow::Result<TempDir> {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir_all(&p).with_context(|| format!("failed to create {}", p.display()))?;
+    // Owner-only: madison-registration's values carry the license key.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&p)
+        .with_context(|| format!("failed to create {}", p.display()))?;
     Ok(TempDir(p))
 }
 
@@ -251,6 +257,16 @@ mod tests {
         assert_eq!((got[0].name.as_str(), got[0].value), ("c", 5.0));
         assert_eq!(got[1].labels, BTreeMap::from([("a".into(), "y".into()), ("hook".into(), "h".into())]));
         assert!(s.apply("h", "not json").unwrap_err().to_string().contains("h: metrics line 1"));
+    }
+
+    #[test]
+    fn temp_folders_are_private_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempdir("t").unwrap();
+        let path = d.path().to_path_buf();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
+        drop(d);
+        assert!(!path.exists());
     }
 
     #[test]

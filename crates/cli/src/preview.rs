@@ -86,6 +86,9 @@ pub struct Metrics {
     pub interval: String,
     /// `rendered` (the chart's agent configuration) or `file` (`--agent-config`).
     pub agent_config: &'static str,
+    /// Warnings and errors the hooks logged (their JSON log lines, `hook` added), as they would
+    /// appear in the pricing pod's log.
+    pub hook_warnings: Vec<Value>,
     /// Pricing hooks whose samples are not previewed, with why.
     pub not_previewed: BTreeMap<&'static str, &'static str>,
     /// Also sent, not previewed: Deckhouse's own telemetry.
@@ -170,6 +173,7 @@ pub fn preview(objects: &[Value], inputs: &Inputs<'_>) -> anyhow::Result<Preview
     };
     let mut samples = Vec::new();
     let mut not_previewed = BTreeMap::new();
+    let mut hook_warnings = Vec::new();
     if metrics_enabled {
         let mut storage = Storage::default();
         let runs: Vec<(&str, anyhow::Result<hooks::Run>)> = std::thread::scope(|s| {
@@ -198,7 +202,15 @@ pub fn preview(objects: &[Value], inputs: &Inputs<'_>) -> anyhow::Result<Preview
                 .collect()
         });
         for (hook, run) in runs {
-            storage.apply(hook, &run?.metrics)?;
+            let run = run?;
+            storage.apply(hook, &run.metrics)?;
+            for line in run.stderr.lines() {
+                let Ok(Value::Object(mut entry)) = serde_json::from_str::<Value>(line) else { continue };
+                if matches!(entry.get("level").and_then(Value::as_str), Some("warn" | "error")) {
+                    entry.insert("hook".into(), hook.into());
+                    hook_warnings.push(Value::Object(entry));
+                }
+            }
         }
         let env = |k: &str| inputs.agent_env.get(k).cloned();
         samples = agent.samples(&storage.series(), &env);
@@ -210,6 +222,7 @@ pub fn preview(objects: &[Value], inputs: &Inputs<'_>) -> anyhow::Result<Preview
         proxy_url: agent.proxy_url.clone().filter(|_| metrics_enabled),
         interval: agent.scrape_interval.clone(),
         agent_config: if inputs.agent_config.is_some() { "file" } else { "rendered" },
+        hook_warnings,
         not_previewed,
         also_sent:
             "Deckhouse's own d8_telemetry_* series (scraped from deckhouse.d8-system:8080/metrics/hooks), not previewed",
@@ -453,6 +466,24 @@ impl Preview {
                 let _ = writeln!(out, "{}{labels} {}", s.name, shell_hook::format_value(s.value));
             }
             let _ = writeln!(out, "({} samples)", self.samples.len());
+            for w in &m.hook_warnings {
+                let mut fields: Vec<String> = w
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| !["level", "msg", "hook", "time"].contains(&k.as_str()))
+                    .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect();
+                fields.sort();
+                let _ = writeln!(
+                    out,
+                    "{} {}: {} ({})",
+                    w["hook"].as_str().unwrap_or(""),
+                    w["level"].as_str().unwrap_or(""),
+                    w["msg"].as_str().unwrap_or(""),
+                    fields.join(", ")
+                );
+            }
             for (hook, why) in &m.not_previewed {
                 let _ = writeln!(out, "{hook}: {why}");
             }
