@@ -22,15 +22,18 @@ all: build
 build:
 	$(CARGO) build --release --workspace --bins
 
-## demo: run the hooks on the bundled demo cluster and print their metrics as Prometheus text.
-## The demo needs nothing but the Rust build and jq (the metrics part builds contexts with jq).
+## demo: the bundled demo cluster's bill (every node, its billing type and the rule that decided
+## it), then its preview: exactly the samples the metrics agent would send, the Madison
+## registration that would be posted and the logs that would be shipped. Needs only the Rust build
+## (the hooks' jq filters are evaluated in process).
+DEMO_PREVIEW := --env docs/demo/env.yaml --values docs/demo/module/values.yaml --config-values docs/demo/module/config-values.yaml
 demo:
-	@command -v jq >/dev/null || { echo "installing: jq" >&2; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends jq >/dev/null; }
 	@$(CARGO) build --quiet --workspace --bins
 	@echo "# flant-integration bill docs/demo/ — what the demo cluster is billed, and why" >&2
 	@target/debug/flant-integration bill docs/demo/
-	@echo "# the pricing hooks' metrics for the demo cluster, as shell-operator serves them" >&2
-	@target/debug/demo target/debug
+	@echo
+	@echo "# flant-integration preview docs/demo/ — exactly what would leave the cluster" >&2
+	@target/debug/flant-integration preview $(DEMO_PREVIEW) docs/demo/
 
 ## test: everything — formatting, clippy, doc tests, Helm template tests, then unit, golden
 ## fixture and real-server tests (cargo-nextest when present: its summary line closes the run).
@@ -89,10 +92,12 @@ fmt:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-## bench: end-to-end benchmarks of the release binaries; rewrites BENCHMARKS.md. The data-path
+## bench: end-to-end benchmarks of the release binaries; rewrites BENCHMARKS.md (benches/cli.rs
+## then replaces its own section, `flant-integration bill and preview`). The data-path
 ## section runs the operator harness and renders the agent with the template tests' venv.
 bench: deps harness
 	$(CARGO) bench --bench hooks -- $(CURDIR)/BENCHMARKS.md
+	$(CARGO) bench --bench cli -- $(CURDIR)/BENCHMARKS.md
 
 clean:
 	$(CARGO) clean
