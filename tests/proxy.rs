@@ -278,6 +278,44 @@ fn backend_refusing_connections_gives_502() {
     assert!(access["error"].as_str().unwrap().to_lowercase().contains("refused"), "{access}");
 }
 
+/// A loopback listener nobody accepts on, its accept queue full: Linux drops the SYN of every
+/// further connection, so a connect to it hangs until the client's connect timeout.
+fn blackhole() -> (std::net::TcpListener, Vec<TcpStream>) {
+    // std cannot choose the backlog; tokio's socket can (in a runtime of its own).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+    let listener = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(0).unwrap().into_std().unwrap()
+    });
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => queued.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+            Err(e) => panic!("filling the accept queue: {e}"),
+        }
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+    (listener, queued)
+}
+
+#[test]
+fn a_backend_that_never_completes_the_connect_is_a_connect_timeout() {
+    let (listener, _queued) = blackhole();
+    let proxy = ProxyProcess::start(
+        &listener.local_addr().unwrap().to_string(),
+        &[("MADISON_CONNECT_TIMEOUT", "300ms"), ("MADISON_EXCHANGE_TIMEOUT", "1m")],
+    );
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]"), Some((502, "bad gateway".to_string())));
+    let access = proxy.log_lines().into_iter().find(|l| l["msg"] == "forwarded request").unwrap();
+    assert_eq!(access["error"], "connect timed out after 300ms", "the connect timeout, not the exchange's");
+    assert_eq!(get(proxy.port, "/readyz").unwrap().0, 502);
+    let ready = proxy.log_lines().into_iter().find(|l| l["msg"] == "readiness: backend unreachable").unwrap();
+    assert_eq!(ready["error"], "connect timed out after 300ms");
+}
+
 fn tls_backend(ca: &TestCa, names: &[&str]) -> FakeServer {
     let cert = ca.server_cert(names, &[]).unwrap();
     FakeServer::start_tls(&cert, madison_reply).unwrap()
@@ -347,6 +385,36 @@ fn startup_errors_are_one_json_line() {
         (
             vec![("MADISON_BACKEND", "127.0.0.1:1"), ("MADISON_AUTH_KEY", KEY), ("MADISON_CA_FILE", "/nonexistent")],
             "MADISON_CA_FILE: cannot read CA file /nonexistent",
+        ),
+        // Past the one-hour cap: refused at start-up (it used to make hyper panic on every
+        // connection, `overflow when adding duration to instant`).
+        (
+            vec![
+                ("MADISON_BACKEND", "127.0.0.1:1"),
+                ("MADISON_AUTH_KEY", KEY),
+                ("CLIENT_HEADER_TIMEOUT", "18446744073709551615s"),
+            ],
+            "CLIENT_HEADER_TIMEOUT \"18446744073709551615s\" is invalid",
+        ),
+        (
+            vec![("MADISON_BACKEND", "127.0.0.1:1"), ("MADISON_AUTH_KEY", KEY), ("MADISON_IDLE_TIMEOUT", "99999m")],
+            "MADISON_IDLE_TIMEOUT \"99999m\" is invalid",
+        ),
+        (
+            vec![("MADISON_BACKEND", "127.0.0.1:1"), ("MADISON_AUTH_KEY", KEY), ("MAX_CONNECTIONS", "0")],
+            "MAX_CONNECTIONS \"0\" is invalid",
+        ),
+        (
+            vec![
+                ("MADISON_BACKEND", "127.0.0.1:1"),
+                ("MADISON_AUTH_KEY", KEY),
+                ("MAX_CONNECTIONS", "18446744073709551615"),
+            ],
+            "MAX_CONNECTIONS \"18446744073709551615\" is invalid",
+        ),
+        (
+            vec![("MADISON_BACKEND", "127.0.0.1:1"), ("MADISON_AUTH_KEY", KEY), ("MADISON_ANSWER_LIMIT", "0")],
+            "MADISON_ANSWER_LIMIT \"0\" is invalid",
         ),
     ] {
         let out = Command::new(PROXY).env_clear().envs(env.iter().copied()).output().unwrap();

@@ -86,19 +86,38 @@ impl Default for Limits {
     }
 }
 
-/// `300ms`, `10s` or `2m`: a positive whole number and a unit.
+/// The longest duration any variable accepts: one hour.
+///
+/// Every duration is added to `Instant::now()` somewhere (hyper's header timer, tokio's
+/// timeouts, the pool's idle timer); a value near `u64::MAX` seconds overflows that addition and
+/// panics inside hyper on every connection. One hour is far above any sensible value — the
+/// spec's longest is the 90 s idle timeout, Prometheus gives up on an Alertmanager after 10 s and
+/// Kubernetes kills a pod 30 s after SIGTERM by default — so a larger value is a typo, refused
+/// at start-up like any other invalid value.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// The most client connections [`env::MAX_CONNECTIONS`] allows: each holds a file descriptor
+/// (1024 is the usual soft `RLIMIT_NOFILE`) and up to about 2.75 MiB at worst (see the crate
+/// docs), so 1024 connections are already ~2.8 GiB, far past the Deployment's memory limit.
+pub const MAX_CONNECTIONS_LIMIT: usize = 1024;
+
+/// The largest [`env::MADISON_ANSWER_LIMIT`]: the request body limit (1 MiB). Answers are tiny;
+/// the per-connection memory bound assumes the answer is no larger than the request.
+pub const MAX_ANSWER_LIMIT: usize = 1_048_576;
+
+/// `300ms`, `10s` or `2m`: a positive whole number and a unit, at most [`MAX_DURATION`].
 fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().ok().filter(|n| *n > 0)?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        _ => None,
-    }
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    };
+    (d <= MAX_DURATION).then_some(d)
 }
-
 /// A duration the way the variables spell it: `10s`, or `300ms` when not whole seconds.
 #[must_use]
 pub fn human(d: Duration) -> String {
@@ -245,13 +264,13 @@ impl Config {
         let ca_file = opt(env::MADISON_CA_FILE).map(PathBuf::from);
         let duration = |var: &'static str, default: Duration| match opt(var) {
             None => Ok(default),
-            Some(v) => {
-                parse_duration(&v).ok_or_else(|| invalid(var, v, "expected a duration such as 300ms, 10s or 2m"))
-            }
+            Some(v) => parse_duration(&v).ok_or_else(|| {
+                invalid(var, v, "expected a duration such as 300ms, 10s or 2m, at most 1 hour (3600s, 60m)")
+            }),
         };
-        let count = |var: &'static str, default: usize| match opt(var) {
+        let count = |var: &'static str, default: usize, max: usize, reason: &'static str| match opt(var) {
             None => Ok(default),
-            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| invalid(var, v, "expected a positive number")),
+            Some(v) => v.parse().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| invalid(var, v, reason)),
         };
         let d = Limits::default();
         let limits = Limits {
@@ -259,10 +278,20 @@ impl Config {
             response_timeout: duration(env::MADISON_RESPONSE_TIMEOUT, d.response_timeout)?,
             exchange_timeout: duration(env::MADISON_EXCHANGE_TIMEOUT, d.exchange_timeout)?,
             idle_timeout: duration(env::MADISON_IDLE_TIMEOUT, d.idle_timeout)?,
-            answer_limit: count(env::MADISON_ANSWER_LIMIT, d.answer_limit)?,
+            answer_limit: count(
+                env::MADISON_ANSWER_LIMIT,
+                d.answer_limit,
+                MAX_ANSWER_LIMIT,
+                "expected a number of bytes from 1 to 1048576",
+            )?,
             client_header_timeout: duration(env::CLIENT_HEADER_TIMEOUT, d.client_header_timeout)?,
             client_body_timeout: duration(env::CLIENT_BODY_TIMEOUT, d.client_body_timeout)?,
-            max_connections: count(env::MAX_CONNECTIONS, d.max_connections)?,
+            max_connections: count(
+                env::MAX_CONNECTIONS,
+                d.max_connections,
+                MAX_CONNECTIONS_LIMIT,
+                "expected a number from 1 to 1024",
+            )?,
             shutdown_timeout: duration(env::SHUTDOWN_TIMEOUT, d.shutdown_timeout)?,
         };
         Ok(Self {
@@ -363,13 +392,61 @@ mod tests {
             ("CLIENT_HEADER_TIMEOUT", "10"),
             ("SHUTDOWN_TIMEOUT", "0s"),
             ("MADISON_IDLE_TIMEOUT", "1h"),
+            ("MADISON_CONNECT_TIMEOUT", "-5s"),
+            ("MADISON_CONNECT_TIMEOUT", "5 s"),
+            // Past the one-hour cap, or past u64: refused, never a panic later in hyper or tokio.
+            ("CLIENT_HEADER_TIMEOUT", "18446744073709551615s"),
+            ("CLIENT_HEADER_TIMEOUT", "18446744073709551616s"),
+            ("CLIENT_BODY_TIMEOUT", "18446744073709551615ms"),
+            ("MADISON_EXCHANGE_TIMEOUT", "307445734561825861m"), // × 60 overflows u64
+            ("MADISON_RESPONSE_TIMEOUT", "3600001ms"),
+            ("MADISON_IDLE_TIMEOUT", "3601s"),
+            ("SHUTDOWN_TIMEOUT", "61m"),
             ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "1025"),
+            ("MAX_CONNECTIONS", "18446744073709551615"), // would panic in tokio's Semaphore::new
+            ("MAX_CONNECTIONS", "-1"),
+            ("MADISON_ANSWER_LIMIT", "0"),
+            ("MADISON_ANSWER_LIMIT", "1048577"),
+            ("MADISON_ANSWER_LIMIT", "99999999999999999999"),
         ] {
             let mut vars = base.to_vec();
             vars.push((var, value));
             let e = cfg(&vars).unwrap_err().to_string();
             assert!(e.starts_with(&format!("{var} {value:?} is invalid")), "{e}");
         }
+        // The caps themselves are accepted, in every unit.
+        for (value, want) in
+            [("3600000ms", MAX_DURATION), ("3600s", MAX_DURATION), ("60m", MAX_DURATION), ("1ms", ms(1))]
+        {
+            for var in [
+                "MADISON_CONNECT_TIMEOUT",
+                "MADISON_RESPONSE_TIMEOUT",
+                "MADISON_EXCHANGE_TIMEOUT",
+                "MADISON_IDLE_TIMEOUT",
+                "CLIENT_HEADER_TIMEOUT",
+                "CLIENT_BODY_TIMEOUT",
+                "SHUTDOWN_TIMEOUT",
+            ] {
+                let mut vars = base.to_vec();
+                vars.push((var, value));
+                let l = cfg(&vars).unwrap_or_else(|e| panic!("{var}={value}: {e}")).limits;
+                let got = [
+                    l.connect_timeout,
+                    l.response_timeout,
+                    l.exchange_timeout,
+                    l.idle_timeout,
+                    l.client_header_timeout,
+                    l.client_body_timeout,
+                    l.shutdown_timeout,
+                ];
+                assert!(got.contains(&want), "{var}={value}: {l:?}");
+            }
+        }
+        let mut vars = base.to_vec();
+        vars.extend([("MAX_CONNECTIONS", "1024"), ("MADISON_ANSWER_LIMIT", "1048576")]);
+        let l = cfg(&vars).unwrap().limits;
+        assert_eq!((l.max_connections, l.answer_limit), (MAX_CONNECTIONS_LIMIT, MAX_ANSWER_LIMIT));
         assert_eq!((human(ms(10_000)), human(ms(300))), ("10s".to_string(), "300ms".to_string()));
     }
 

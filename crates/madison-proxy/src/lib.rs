@@ -27,10 +27,24 @@
 //!   as Prometheus waits for an Alertmanager by default (`timeout: 10s`), so a slower client is
 //!   not one that is still waiting.
 //! * **Connections**: at most [`Limits::max_connections`] (48) served at once; further ones wait
-//!   in the listen backlog until a slot frees, which the client timeouts guarantee. Memory is
-//!   bounded by about `max_connections × (1 MiB body + 64 KiB answer + 256 KiB access line +
-//!   hyper's ~400 KiB header buffer)` ≈ 82 MiB plus ~10 MiB at rest, under the Deployment's VPA
-//!   ceiling of 100 MiB; real traffic (two Prometheus replicas, Grafana, probes) holds a handful.
+//!   in the listen backlog until a slot frees, which the client timeouts guarantee.
+//! * **Memory**, measured (`tests/proxy/faults.rs`,
+//!   `the_connection_cap_bounds_memory_at_the_worst_case`: 8 connections at once under
+//!   `prlimit --as`, peak `VmHWM`): about 9 MiB at rest, and per connection at its worst — headers
+//!   filling hyper's ~408 KiB read buffer both ways, a 1 MiB body of control bytes and a 64 KiB
+//!   answer — 2.6–2.8 MiB (the test's bound: 3 MiB). That is the 1 MiB body, the request and
+//!   answer headers (~370 KiB each), the answer (64 KiB, copied once more for the client) and
+//!   the access line being built: the logged 64 KiB is copied into the line's JSON value and
+//!   escaped, and escaping can make it six times longer (`\u0001`), ~384 KiB, before the line
+//!   is found over its 256 KiB limit and replaced by the short `truncated` form. With ordinary
+//!   headers a connection costs about 1.9 MiB. So 48 connections at their worst hold ≈ 48 × 2.75
+//!   ≈ 132 MiB + 9 MiB ≈ 140 MiB, and ≈ 100 MiB with ordinary headers: the Deployment's VPA
+//!   ceiling (100 MiB) covers ordinary traffic at the cap, not a cap's worth of hostile clients.
+//!   Real traffic (two Prometheus replicas, Grafana, probes) holds a handful of connections.
+//! * **Variables are bounded**: durations at most [`MAX_DURATION`] (1 h; a value near `u64::MAX`
+//!   seconds would overflow `Instant + duration` inside hyper on every connection),
+//!   [`MAX_CONNECTIONS_LIMIT`] (1024) connections, [`MAX_ANSWER_LIMIT`] (1 MiB) of answer; 0 or
+//!   more is refused at start-up like any invalid value (one JSON line, exit 1).
 //! * **Shutdown** ([`serve`]): connections without a request in progress close at once, bodies
 //!   still arriving get 503, complete requests drain for up to [`Limits::shutdown_timeout`] (30 s).
 //!
@@ -52,6 +66,8 @@ mod config;
 mod proxy;
 mod server;
 
-pub use config::{env, human, Backend, Config, ConfigError, Limits, Scheme};
+pub use config::{
+    env, human, Backend, Config, ConfigError, Limits, Scheme, MAX_ANSWER_LIMIT, MAX_CONNECTIONS_LIMIT, MAX_DURATION,
+};
 pub use proxy::{app, state, AppState, BODY_LIMIT, LOGGED_BODY_LIMIT, REDACTED_UPSTREAM};
 pub use server::{serve, Shutdown};

@@ -78,8 +78,9 @@ async fn serve(log: Logger) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    // Access lines carry up to LOGGED_BODY_LIMIT of request body (madison-proxy.md); JSON escaping
-    // can at most double it, so the line limit leaves room for that and the other fields.
+    // Access lines carry up to LOGGED_BODY_LIMIT of request body (madison-proxy.md). JSON escaping
+    // makes it up to six times longer (`\u0001` per control byte); the line limit holds twice that
+    // and the other fields, and a longer line is replaced by its short `truncated` form.
     let log = Logger::from_env().with_limits(Limits {
         max_string: madison_proxy::LOGGED_BODY_LIMIT,
         max_line: 4 * madison_proxy::LOGGED_BODY_LIMIT,

@@ -183,7 +183,7 @@ fn describe(e: &reqwest::Error, limits: &Limits) -> String {
         return format!("certificate verify failed: {v}");
     }
     if e.is_timeout() {
-        return format!("timed out after {}", human(limits.exchange_timeout));
+        return timeout_message(e.is_connect(), limits);
     }
     let mut parts = Vec::new();
     let mut cur = std::error::Error::source(e);
@@ -198,6 +198,16 @@ fn describe(e: &reqwest::Error, limits: &Limits) -> String {
         "request failed".into()
     } else {
         parts.join(": ")
+    }
+}
+
+/// Which of reqwest's two timeouts fired: the connect timeout (TCP and TLS handshake, reqwest
+/// marks its error as a connect error) or the whole exchange's.
+fn timeout_message(connecting: bool, limits: &Limits) -> String {
+    if connecting {
+        format!("connect timed out after {}", human(limits.connect_timeout))
+    } else {
+        format!("timed out after {}", human(limits.exchange_timeout))
     }
 }
 
@@ -496,6 +506,81 @@ mod tests {
         for gone in ["connection", "x-custom-hop", "keep-alive", "content-length"] {
             assert!(out.get(gone).is_none(), "{gone}");
         }
+    }
+
+    /// A loopback listener nobody accepts on, its accept queue full: Linux drops the SYN of any
+    /// further connection (`tcp_conn_request`: accept queue full → drop), so connecting to it
+    /// hangs until the client gives up — a blackholed backend without leaving 127.0.0.1.
+    fn blackhole() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
+        // std cannot set the backlog; tokio's socket can, in a runtime of its own (a thread, so
+        // async tests may call this too).
+        let listener = std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+            rt.block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                socket.listen(0).unwrap().into_std().unwrap()
+            })
+        })
+        .join()
+        .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        loop {
+            match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)) {
+                Ok(s) => queued.push(s),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+                Err(e) => panic!("filling the accept queue: {e}"),
+            }
+            assert!(queued.len() < 64, "the accept queue never filled");
+        }
+        (listener, queued)
+    }
+
+    fn state_for(backend: std::net::SocketAddr, vars: &[(&str, &str)]) -> Arc<AppState> {
+        let backend = backend.to_string();
+        let mut all =
+            vec![("MADISON_BACKEND", backend.as_str()), ("MADISON_AUTH_KEY", "k"), ("MADISON_SCHEME", "http")];
+        all.extend_from_slice(vars);
+        let config = Config::from_lookup(|k| all.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_string())).unwrap();
+        state(&config, Logger::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_connect_timeout_is_named_as_such() {
+        let (listener, _queued) = blackhole();
+        let s = state_for(
+            listener.local_addr().unwrap(),
+            &[("MADISON_CONNECT_TIMEOUT", "200ms"), ("MADISON_EXCHANGE_TIMEOUT", "1m")],
+        );
+        let e = s.client.post(s.events_url.expose()).body("[]").send().await.unwrap_err();
+        assert!(e.is_connect() && e.is_timeout(), "{e:?}");
+        assert_eq!(describe(&e, &s.limits), "connect timed out after 200ms");
+    }
+
+    #[tokio::test]
+    async fn an_exchange_timeout_is_named_as_such() {
+        // Accepted, then silence: the connection is up, the exchange timeout fires.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = state_for(
+            listener.local_addr().unwrap(),
+            &[("MADISON_CONNECT_TIMEOUT", "1m"), ("MADISON_EXCHANGE_TIMEOUT", "200ms")],
+        );
+        let e = s.client.post(s.events_url.expose()).body("[]").send().await.unwrap_err();
+        assert!(e.is_timeout() && !e.is_connect(), "{e:?}");
+        assert_eq!(describe(&e, &s.limits), "timed out after 200ms");
+        drop(listener);
+    }
+
+    #[test]
+    fn timeout_messages_name_the_timeout_that_fired() {
+        let limits = Limits {
+            connect_timeout: std::time::Duration::from_secs(5),
+            exchange_timeout: std::time::Duration::from_secs(30),
+            ..Limits::default()
+        };
+        assert_eq!(timeout_message(true, &limits), "connect timed out after 5s");
+        assert_eq!(timeout_message(false, &limits), "timed out after 30s");
     }
 
     #[test]
