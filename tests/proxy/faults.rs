@@ -279,7 +279,7 @@ fn madison_answers_are_capped_under_a_memory_limit() {
     assert!(status.is_none(), "never aborted by the memory limit");
 }
 
-/// Connections served at once in the worst-case memory case (`MAX_CONNECTIONS`): the default 48
+/// Connections served at once in the worst-case memory case (`MAX_CONNECTIONS`): the default 32
 /// scaled down to keep the case fast; the bound is per connection, so it scales back up.
 const CONCURRENT: usize = 8;
 /// What one connection served at its worst may add to the proxy's resident memory: the figure

@@ -40,7 +40,7 @@ pub mod env {
     pub const CLIENT_HEADER_TIMEOUT: &str = "CLIENT_HEADER_TIMEOUT";
     /// A client's request body must arrive within this once its headers are in (default `10s`).
     pub const CLIENT_BODY_TIMEOUT: &str = "CLIENT_BODY_TIMEOUT";
-    /// Client connections served at once (default 48); further ones wait to be accepted.
+    /// Client connections served at once (default 32; docs: "Limits"); further ones wait to be accepted.
     pub const MAX_CONNECTIONS: &str = "MAX_CONNECTIONS";
     /// How long complete in-flight requests may run after SIGTERM (default `30s`).
     pub const SHUTDOWN_TIMEOUT: &str = "SHUTDOWN_TIMEOUT";
@@ -80,7 +80,7 @@ impl Default for Limits {
             answer_limit: 64 * 1024,
             client_header_timeout: Duration::from_secs(10),
             client_body_timeout: Duration::from_secs(10),
-            max_connections: 48,
+            max_connections: 32,
             shutdown_timeout: Duration::from_secs(30),
         }
     }

@@ -26,7 +26,7 @@
 //!   within [`Limits::client_body_timeout`] (10 s, then 408 and the connection closed) — as long
 //!   as Prometheus waits for an Alertmanager by default (`timeout: 10s`), so a slower client is
 //!   not one that is still waiting.
-//! * **Connections**: at most [`Limits::max_connections`] (48) served at once; further ones wait
+//! * **Connections**: at most [`Limits::max_connections`] (32) served at once; further ones wait
 //!   in the listen backlog until a slot frees, which the client timeouts guarantee.
 //! * **Memory**, measured (`tests/proxy/faults.rs`,
 //!   `the_connection_cap_bounds_memory_at_the_worst_case`: 8 connections at once under
@@ -37,9 +37,9 @@
 //!   the access line being built: the logged 64 KiB is copied into the line's JSON value and
 //!   escaped, and escaping can make it six times longer (`\u0001`), ~384 KiB, before the line
 //!   is found over its 256 KiB limit and replaced by the short `truncated` form. With ordinary
-//!   headers a connection costs about 1.9 MiB. So 48 connections at their worst hold ≈ 48 × 2.75
-//!   ≈ 132 MiB + 9 MiB ≈ 140 MiB, and ≈ 100 MiB with ordinary headers: the Deployment's VPA
-//!   ceiling (100 MiB) covers ordinary traffic at the cap, not a cap's worth of hostile clients.
+//!   headers a connection costs about 1.9 MiB. The cap is 32 so that a cap's worth of connections
+//!   at their worst stays under the Deployment's VPA ceiling (100 MiB): ≈ 32 × 2.75 + 9 ≈ 97 MiB
+//!   (≈ 70 MiB with ordinary headers); at 48 it was ≈ 140 MiB.
 //!   Real traffic (two Prometheus replicas, Grafana, probes) holds a handful of connections.
 //! * **Variables are bounded**: durations at most [`MAX_DURATION`] (1 h; a value near `u64::MAX`
 //!   seconds would overflow `Instant + duration` inside hyper on every connection),

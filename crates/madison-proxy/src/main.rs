@@ -34,7 +34,7 @@ Limits (durations as 300ms, 10s or 2m):
   MADISON_ANSWER_LIMIT          largest backend answer body in bytes, else 502 (default 65536)
   CLIENT_HEADER_TIMEOUT         a client's request line and headers; idle keep-alive (default 10s)
   CLIENT_BODY_TIMEOUT           a client's body once its headers are in, else 408 (default 10s)
-  MAX_CONNECTIONS               client connections served at once; more wait (default 48)
+  MAX_CONNECTIONS               client connections served at once; more wait (default 32)
   SHUTDOWN_TIMEOUT              drain time for complete requests after SIGTERM (default 30s)
 ";
 
