@@ -6,7 +6,9 @@
 //!   can ride in it and every message can show it.
 //! * One request per call, no retries, bounded by `CONNECT_TIMEOUT` seconds (default
 //!   [`DEFAULT_TIMEOUT`], 10 s; fractions allowed, at most [`MAX_TIMEOUT`]) for connect, TLS,
-//!   headers and body together. Tests set it low so fault cases finish fast.
+//!   headers and body together. Tests set it low so fault cases finish fast. Its expiry reads
+//!   `timed out after <CONNECT_TIMEOUT>`; a timeout reported by the connect phase itself (the
+//!   system's connect timeout, a resolver's) reads `connect timed out: <cause>`.
 //! * TLS verified against the Mozilla roots compiled into the binary, plus the certificates of
 //!   `CONNECT_CA_FILE` when set (a private CA, a TLS-inspecting proxy, tests). No CA bundle is
 //!   read from `/etc`: module hooks run chrooted by addon-operator, where there is none.
@@ -53,6 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dns_discovery::Nameserver;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 pub use proxy::{ProxyError, ProxySetting};
 use secret_log::Secret;
@@ -188,16 +191,21 @@ fn transport(e: &reqwest::Error, timeout: Duration) -> Error {
     if let Some(v) = tls_client::verification_failure(e) {
         return Error::Transport(format!("certificate verify failed: {v}"));
     }
-    if e.is_timeout() {
-        return Error::Transport(format!("timed out after {}", seconds(timeout)));
+    Error::Transport(transport_text(e.is_timeout(), e.is_connect(), tls_client::causes(e).pop(), timeout))
+}
+
+/// The text of a transport failure from what reqwest says of it: a timeout outside the connect
+/// phase is the request's own (`CONNECT_TIMEOUT`, the only timeout the client sets); a timeout
+/// while connecting (the system's connect timeout, a resolver's) is not, so it is shown with its
+/// cause; anything else is its innermost cause.
+fn transport_text(timed_out: bool, connecting: bool, cause: Option<String>, timeout: Duration) -> String {
+    match (timed_out, connecting, cause) {
+        (true, false, _) => format!("timed out after {}", seconds(timeout)),
+        (true, true, Some(cause)) => format!("connect timed out: {cause}"),
+        (true, true, None) => "connect timed out".into(),
+        (false, _, Some(cause)) => cause,
+        (false, _, None) => "request failed".into(),
     }
-    let mut detail = String::new();
-    let mut cur = std::error::Error::source(e);
-    while let Some(s) = cur {
-        detail = s.to_string();
-        cur = s.source();
-    }
-    Error::Transport(if detail.is_empty() { "request failed".into() } else { detail })
 }
 
 /// Parses `CONNECT_TIMEOUT`: seconds, more than 0 and at most [`MAX_TIMEOUT`].
@@ -416,7 +424,7 @@ impl Client {
         license: &Secret<String>,
         body: &B,
     ) -> Result<(u16, Vec<u8>), Error> {
-        let mut resp = self
+        let resp = self
             .http
             .post(self.url(path))
             .bearer_auth(license.expose())
@@ -430,7 +438,7 @@ impl Client {
         if (300..400).contains(&code) {
             return Err(Error::Redirect { code });
         }
-        let body = read_bounded(&mut resp, MAX_BODY_BYTES, self.timeout).await?;
+        let body = read_bounded(resp, MAX_BODY_BYTES, self.timeout).await?;
         Ok((code, body))
     }
 
@@ -452,20 +460,22 @@ impl Client {
     }
 }
 
-/// Reads the body into memory, at most `limit` bytes: a declared `Content-Length` above the limit
-/// is refused before reading, and an endless or undeclared body is cut at the limit.
-async fn read_bounded(resp: &mut reqwest::Response, limit: usize, timeout: Duration) -> Result<Vec<u8>, Error> {
+/// Reads the body into memory, at most `limit` bytes (`http_body_util::Limited`): a declared
+/// `Content-Length` above the limit is refused before reading, and an endless or undeclared body
+/// is cut at the limit.
+async fn read_bounded(resp: reqwest::Response, limit: usize, timeout: Duration) -> Result<Vec<u8>, Error> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(Error::BodyTooLarge);
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e, timeout))? {
-        if body.len() + chunk.len() > limit {
-            return Err(Error::BodyTooLarge);
-        }
-        body.extend_from_slice(&chunk);
+    match Limited::new(reqwest::Body::from(resp), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().into()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Error::BodyTooLarge),
+        Err(e) => Err(if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+            transport(e, timeout)
+        } else {
+            Error::Transport(tls_client::causes(&*e).pop().unwrap_or_else(|| e.to_string()))
+        }),
     }
-    Ok(body)
 }
 
 #[cfg(test)]
@@ -541,6 +551,62 @@ mod tests {
         assert!(
             Client::new(settings(&[(ENV_URL, "https://connect.test"), ("HTTPS_PROXY", "u:PASSWORD@p:3128")])).is_ok()
         );
+    }
+
+    /// A resolver that gives up with an I/O timeout, as a system resolver or connector would.
+    struct TimingOut;
+
+    impl reqwest::dns::Resolve for TimingOut {
+        fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            Box::pin(async {
+                let e: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "resolver gave up"));
+                Err(e)
+            })
+        }
+    }
+
+    /// A timeout while connecting is not the request's `CONNECT_TIMEOUT`: it is shown with its
+    /// cause. The request's own timeout still reads `timed out after <CONNECT_TIMEOUT>`. Both are
+    /// real reqwest errors on loopback (a resolver that times out; a listener that never answers).
+    #[tokio::test]
+    async fn connect_phase_timeouts_are_not_the_request_timeout() {
+        tls_client::install_default_provider();
+        let tls = tls_client::client_config(&tls_client::Roots::Bundled { extra: None }, true).unwrap();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(DEFAULT_TIMEOUT)
+            .dns_resolver(Arc::new(TimingOut))
+            .tls_backend_preconfigured(tls)
+            .build()
+            .unwrap();
+        let e = http.get("http://connect.test/v1/madison_status").send().await.unwrap_err();
+        assert!(e.is_timeout() && e.is_connect(), "{e:?}");
+        assert_eq!(transport(&e, DEFAULT_TIMEOUT), Error::Transport("connect timed out: resolver gave up".into()));
+
+        // Connected (the kernel accepts into the backlog), never answered: the request's timeout.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let client = Client::new(settings(&[(ENV_URL, &url), (ENV_TIMEOUT, "0.2")])).unwrap();
+        let license = Secret::new("l".to_string());
+        let err = client.status(&license, &Secret::new("k".to_string())).await.unwrap_err();
+        assert_eq!(err, Error::Transport("timed out after 0.2s".into()));
+    }
+
+    /// Which words each kind of transport failure gets.
+    #[test]
+    fn transport_text_by_phase() {
+        let t = |timed_out, connecting, cause: Option<&str>| {
+            transport_text(timed_out, connecting, cause.map(str::to_string), Duration::from_millis(500))
+        };
+        assert_eq!(t(true, false, Some("operation timed out")), "timed out after 0.5s");
+        assert_eq!(
+            t(true, true, Some("Connection timed out (os error 110)")),
+            "connect timed out: Connection timed out (os error 110)"
+        );
+        assert_eq!(t(true, true, None), "connect timed out");
+        assert_eq!(t(false, true, Some("Connection refused (os error 111)")), "Connection refused (os error 111)");
+        assert_eq!(t(false, false, None), "request failed");
     }
 
     /// Issue 11: `CONNECT_TIMEOUT` sets the timeout; the default stays 10 s.

@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use secret_log::{Logger, Secret};
 use serde::Deserialize;
 use serde_json::json;
@@ -389,12 +390,12 @@ impl Client {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token.expose());
         }
-        let mut resp = req.send().await.map_err(|e| classify(&e))?;
+        let resp = req.send().await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
             return Err((Cause::Redirect(status), false));
         }
-        let body = read_bounded(&mut resp, MAX_BODY_BYTES).await?;
+        let body = read_bounded(resp, MAX_BODY_BYTES).await?;
         let answer = decode_answer(status, &body).map_err(|c| {
             let retry = c.is_retryable();
             (c, retry)
@@ -431,20 +432,23 @@ impl Client {
     }
 }
 
-/// Reads the body into memory, at most `limit` bytes: a declared `Content-Length` above the limit
-/// is refused before reading, and an endless or undeclared body is cut at the limit.
-async fn read_bounded(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, (Cause, bool)> {
+/// Reads the body into memory, at most `limit` bytes (`http_body_util::Limited`): a declared
+/// `Content-Length` above the limit is refused before reading, and an endless or undeclared body
+/// is cut at the limit.
+async fn read_bounded(resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, (Cause, bool)> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err((Cause::BodyTooLarge, false));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
-        if body.len() + chunk.len() > limit {
-            return Err((Cause::BodyTooLarge, false));
-        }
-        body.extend_from_slice(&chunk);
+    match Limited::new(reqwest::Body::from(resp), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().into()),
+        Err(e) if e.is::<LengthLimitError>() => Err((Cause::BodyTooLarge, false)),
+        Err(e) => Err(if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+            classify(e)
+        } else {
+            let detail = tls_client::causes(&*e).pop().unwrap_or_else(|| e.to_string());
+            (Cause::Connect { detail: format!("reading the body: {detail}"), attempts: 1 }, true)
+        }),
     }
-    Ok(body)
 }
 
 /// Maps a transport error to a cause; built from our own words and the error's sources only, so
@@ -456,35 +460,16 @@ fn classify(e: &reqwest::Error) -> (Cause, bool) {
     if e.is_timeout() {
         return (Cause::TimedOut { attempts: 1 }, true);
     }
-    let mut detail = String::new();
-    let mut cur = std::error::Error::source(e);
-    while let Some(s) = cur {
-        detail = s.to_string();
-        cur = s.source();
-    }
-    if detail.is_empty() {
-        detail = "request failed".into();
-    }
+    let detail = tls_client::causes(e).pop().unwrap_or_else(|| "request failed".into());
     if e.is_decode() || e.is_body() {
         return (Cause::Connect { detail: format!("reading the body: {detail}"), attempts: 1 }, true);
     }
     (Cause::Connect { detail, attempts: 1 }, true)
 }
 
-/// Escapes a string for a PromQL double-quoted literal (`\` → `\\`, `"` → `\"`).
-#[must_use]
-pub fn escape_label_value(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_promql_strings() {
-        assert_eq!(escape_label_value(r#"a"b\c"#), r#"a\"b\\c"#);
-    }
 
     #[test]
     fn urls_lose_credentials() {

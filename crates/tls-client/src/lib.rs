@@ -6,7 +6,9 @@
 //! module hooks run chrooted by addon-operator with no CA bundle at all, and madison-proxy's image
 //! may carry none (`hook-contract.md`, "Where the hooks actually run"). All clients can opt out of
 //! verification only explicitly. One crate builds those configs so the rules (ring provider,
-//! HTTP/1.1 ALPN, what counts as a verification failure) are written once.
+//! HTTP/1.1 ALPN, what counts as a verification failure) are written once, together with the
+//! two things every client needs to describe a transport error without its URL:
+//! [`verification_failure`] and [`causes`].
 //!
 //! ```no_run
 //! let cfg = tls_client::client_config(&tls_client::Roots::PemFile("/ca.crt".into()), true)?;
@@ -129,6 +131,35 @@ pub fn verification_failure(err: &(dyn StdError + 'static)) -> Option<String> {
     None
 }
 
+/// The messages of an error's causes — its `source()` chain, outermost first — without the
+/// error's own message.
+///
+/// A transport error's own text is where the HTTP client names the URL (reqwest's `error sending
+/// request for url (…)`), and a URL may carry credentials or a key; its causes are the
+/// connector's, resolver's and TLS stack's own words. The clients describe a failure from these:
+/// `connect` and `prometheus-query` show the innermost, `madison-proxy` may join them all.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Request(std::io::Error);
+/// impl std::fmt::Display for Request {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("error sending request for url (http://u:PASSWORD@connect.test/)")
+///     }
+/// }
+/// impl std::error::Error for Request {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let e = Request(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused"));
+/// assert_eq!(tls_client::causes(&e), ["Connection refused"]);
+/// ```
+#[must_use]
+pub fn causes(err: &(dyn StdError + 'static)) -> Vec<String> {
+    std::iter::successors(err.source(), |&e| e.source()).map(ToString::to_string).collect()
+}
+
 /// Accepts any certificate; used only with an explicit opt-out.
 #[derive(Debug)]
 struct AcceptAny(Arc<CryptoProvider>);
@@ -183,6 +214,20 @@ mod tests {
         let _ = std::fs::remove_file(dir);
         // Without verification the CA file is not read at all.
         assert!(client_config(&Roots::PemFile("/nonexistent".into()), false).is_ok());
+    }
+
+    /// The chain is walked to its end, outermost first, and the error's own text is left out.
+    #[test]
+    fn causes_leave_out_the_error_itself() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("request for http://u:PASSWORD@h failed")]
+        struct Request(#[source] Connect);
+        #[derive(Debug, thiserror::Error)]
+        #[error("tcp connect error")]
+        struct Connect(#[source] std::io::Error);
+        let e = Request(Connect(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused")));
+        assert_eq!(causes(&e), ["tcp connect error", "Connection refused"]);
+        assert!(causes(&std::io::Error::other("alone")).is_empty());
     }
 
     #[test]
