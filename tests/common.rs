@@ -92,9 +92,27 @@ impl RunInput {
 
 /// Runs a hook binary in run mode with a clean environment, exactly as the operator would.
 pub fn run_hook(hook: &str, input: &RunInput) -> Run {
+    run_hook_wrapped(hook, input, &[])
+}
+
+/// [`run_hook`] with the hook started by a wrapper command: `wrapper` is a program and its
+/// arguments, the hook's path is appended (`["prlimit", "--as=402653184", "--"]` runs it under a
+/// memory cap). With a wrapper the test's `PATH` is passed on so the wrapper is found; without
+/// one this is exactly [`run_hook`].
+pub fn run_hook_wrapped(hook: &str, input: &RunInput, wrapper: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(hook_bin(hook));
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(hook_bin(hook));
+            c
+        }
+        None => Command::new(hook_bin(hook)),
+    };
     cmd.env_clear().current_dir(dir.path());
+    if let (false, Ok(path)) = (wrapper.is_empty(), std::env::var("PATH")) {
+        cmd.env("PATH", path);
+    }
     if let Some(bc) = &input.binding_context {
         let p = dir.path().join("binding_context.json");
         std::fs::write(&p, bc).unwrap();

@@ -8,7 +8,11 @@
 //!   the code does (the parse stops at its depth limit, the deadline stops queries from being
 //!   sent, memory stays under a `prlimit` cap) — never by wall-clock time: the speed figures are
 //!   `make bench`'s, in `BENCHMARKS.md` ("Worst cases");
-//! * `flantIntegration: null` / `internal: null` counting as empty sections.
+//! * `flantIntegration: null` / `internal: null` counting as empty sections;
+//! * the Madison hooks against Connect fakes: bounded answers, redirects (registration fails,
+//!   revoke warns and exits 0), refused settings, and the proxy really used — a loopback
+//!   listener playing the proxy records the request (absolute form or `CONNECT`) and its
+//!   `Proxy-Authorization`; `NO_PROXY` bypasses it.
 //!
 //! Every server is started by its test on 127.0.0.1, stops by itself after a bounded time and is
 //! stopped when the test ends.
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{hook_bin, run_hook, Run, RunInput, OUTPUTS};
+use crate::common::{hook_bin, run_hook, run_hook_wrapped, Run, RunInput, OUTPUTS};
 
 /// One request as the raw server saw it.
 #[derive(Debug, Clone)]
@@ -513,54 +517,12 @@ fn connect_run(
     };
     let dir = tempfile::tempdir().unwrap();
     plant_into(&mut plants, &mut input, dir.path(), keep);
-    let run = match address_space {
-        None => run_hook(hook, &input),
-        Some(bytes) => run_input_limited(hook, &input, bytes),
-    };
+    let limit = address_space.map(|bytes| format!("--as={bytes}"));
+    let wrapper: Vec<&str> = limit.iter().flat_map(|l| ["prlimit", l.as_str(), "--"]).collect();
+    let run = run_hook_wrapped(hook, &input, &wrapper);
     run.assert_contract();
     let used = assert_no_leak(hook, "fault case", &run, &plants);
     (run, plants, used)
-}
-
-/// `common::run_hook` under `prlimit --as=<bytes>`.
-fn run_input_limited(hook: &str, input: &RunInput, bytes: u64) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("prlimit");
-    cmd.arg(format!("--as={bytes}")).arg("--").arg(hook_bin(hook));
-    cmd.env_clear().current_dir(dir.path());
-    if let Ok(path) = std::env::var("PATH") {
-        cmd.env("PATH", path);
-    }
-    let bc = dir.path().join("binding_context.json");
-    std::fs::write(&bc, input.binding_context.as_ref().unwrap()).unwrap();
-    cmd.env("BINDING_CONTEXT_PATH", &bc);
-    for (var, name, v) in [
-        ("VALUES_PATH", "values.json", &input.values),
-        ("CONFIG_VALUES_PATH", "config_values.json", &input.config_values),
-    ] {
-        let p = dir.path().join(name);
-        std::fs::write(&p, serde_json::to_vec(v.as_ref().unwrap()).unwrap()).unwrap();
-        cmd.env(var, &p);
-    }
-    for (var, name) in OUTPUTS {
-        let p = dir.path().join(name);
-        std::fs::write(&p, "").unwrap();
-        cmd.env(var, &p);
-    }
-    for (k, v) in &input.env {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    let out = cmd.output().unwrap();
-    let files = OUTPUTS.iter().map(|(_, n)| (*n, std::fs::read_to_string(dir.path().join(n)).unwrap())).collect();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        files,
-        window: (0, 0),
-    }
 }
 
 /// The message of the last stderr line.
@@ -613,9 +575,30 @@ fn madison_hooks_act_on_a_direct_answer() {
     }
 }
 
+/// How each hook ends when Connect's answer cannot be used (a redirect, an answer over the
+/// limit): registration fails the run (spec §5: status ≠ 200 is exit 1) with one error line;
+/// revoke (spec §6: exit 0 except on bad input) logs one warning naming the cause and exits 0 —
+/// a failed run would be retried at the head of the module queue with the same POST. Neither
+/// writes anything.
+fn assert_unjudged(hook: &str, run: &Run, url: &str, cause: &str) {
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{hook}: one line: {}", run.stderr);
+    assert!(run.files.values().all(String::is_empty), "{hook}: nothing written: {:?}", run.files);
+    if hook == "madison-registration" {
+        assert_eq!(run.code, 1, "{hook}: {}", run.stderr);
+        assert_eq!(last_error(run), connect_failure(hook, url, cause));
+    } else {
+        assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
+        assert_eq!(lines[0]["level"], "warn", "{}", run.stderr);
+        assert_eq!(lines[0]["msg"], "cannot judge Connect's madison status answer, nothing done");
+        assert_eq!(lines[0]["url"], format!("{url}/v1/madison_status"));
+        assert_eq!(lines[0]["error"], cause);
+    }
+}
+
 /// Issue 10: a redirect is never followed — the second server receives nothing (the license as
-/// bearer token, the Madison key in the body), the hook does not act, and the error line names
-/// the status and the URL (without user information).
+/// bearer token, the Madison key in the body), the hook does not act, and its one line names the
+/// status and the URL (without user information), never the `Location`.
 #[test]
 fn madison_redirects_are_not_followed() {
     for hook in MADISON_HOOKS {
@@ -631,8 +614,7 @@ fn madison_redirects_are_not_followed() {
                     None,
                 );
                 let cause = format!("HTTP {code}: redirects are not followed");
-                assert_eq!(run.code, 1, "{hook} {code} {location}: {}", run.stderr);
-                assert_eq!(last_error(&run), connect_failure(hook, &server.url(), &cause));
+                assert_unjudged(hook, &run, &server.url(), &cause);
                 assert!(!run.stderr.contains("ZqLocationMarker4x"), "{}", run.stderr);
                 let seen = server.seen();
                 assert_eq!(seen.len(), 1, "{hook} {code}: one request: {seen:?}");
@@ -652,9 +634,7 @@ fn madison_body_limit_case(answer: &Answer) {
             &["CONNECT_URL"],
             Some(ADDRESS_SPACE),
         );
-        assert_eq!(run.code, 1, "{hook}: one error line and exit 1, not a crash: {}", run.stderr);
-        assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
-        assert_eq!(last_error(&run), connect_failure(hook, &server.url(), "answer body exceeds the 1 MiB limit"));
+        assert_unjudged(hook, &run, &server.url(), "answer body exceeds the 1 MiB limit");
         assert_eq!(server.seen().len(), 1, "{hook}: one request");
     }
 }
@@ -761,6 +741,236 @@ fn madison_proxy_settings_are_never_echoed() {
             format!("https://connect.test/v1/madison_{}", if hook == "madison-revoke" { "status" } else { "register" })
         );
     }
+}
+
+/// One request as the loopback proxy saw it.
+#[derive(Debug, Clone)]
+struct ProxySeen {
+    /// The request line: `CONNECT connect.test:443 HTTP/1.1`, `POST http://… HTTP/1.1`.
+    line: String,
+    /// Its `Proxy-Authorization` header.
+    authorization: Option<String>,
+}
+
+/// A loopback listener playing an HTTP proxy: it records every request it gets; it refuses a
+/// `CONNECT` with 502 (no tunnel), and forwards an absolute-form request in origin form to
+/// 127.0.0.1:`upstream` (without `Proxy-Authorization`), relaying the answer. Each connection
+/// has one request; reads and writes are bounded by 20 s; it stops accepting when dropped.
+struct RecordingProxy {
+    port: u16,
+    seen: Arc<Mutex<Vec<ProxySeen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl RecordingProxy {
+    fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(120);
+            while !stop2.load(Ordering::Relaxed) && Instant::now() < until {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let seen = seen2.clone();
+                        std::thread::spawn(move || proxy_one(stream, upstream, &seen));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, seen, stop }
+    }
+
+    fn seen(&self) -> Vec<ProxySeen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One HTTP/1.1 message with a `Content-Length` body (or none): first line, headers, body.
+fn read_message(r: &mut impl BufRead) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    std::io::Read::read_exact(r, &mut body).ok()?;
+    Some((line.trim_end().to_string(), headers, body))
+}
+
+fn head(first: &str, headers: &[(String, String)]) -> String {
+    let mut text = format!("{first}\r\n");
+    for (k, v) in headers {
+        let _ = write!(text, "{k}: {v}\r\n");
+    }
+    text + "\r\n"
+}
+
+fn proxy_one(stream: TcpStream, upstream: u16, seen: &Mutex<Vec<ProxySeen>>) {
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut client = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    let Some((line, headers, body)) = read_message(&mut client) else { return };
+    let is_auth = |k: &str| k.eq_ignore_ascii_case("proxy-authorization");
+    let authorization = headers.iter().find(|(k, _)| is_auth(k)).map(|(_, v)| v.clone());
+    seen.lock().unwrap().push(ProxySeen { line: line.clone(), authorization });
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    if method == "CONNECT" {
+        let _ = out.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    }
+    let path = target.strip_prefix("http://").and_then(|rest| rest.find('/').map(|i| &rest[i..])).unwrap_or(target);
+    let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+    up.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let forwarded: Vec<_> = headers.into_iter().filter(|(k, _)| !is_auth(k)).collect();
+    let mut up_writer = up.try_clone().unwrap();
+    let request = head(&format!("{method} {path} HTTP/1.1"), &forwarded);
+    if up_writer.write_all(request.as_bytes()).and_then(|()| up_writer.write_all(&body)).is_err() {
+        return;
+    }
+    let Some((status, headers, body)) = read_message(&mut BufReader::new(up)) else { return };
+    let _ = out.write_all(head(&status, &headers).as_bytes()).and_then(|()| out.write_all(&body));
+}
+
+/// The `Proxy-Authorization` reqwest sends for a proxy URL `http://u:<password>@…`.
+fn proxy_basic(plants: &crate::secrets::Plants, var: &str) -> String {
+    let origin = format!("env:{var}");
+    let p = plants.all.iter().find(|p| p.origin == origin).unwrap_or_else(|| panic!("no plant for {var}"));
+    format!("Basic {}", base64_encode(format!("u:{}", p.needle).as_bytes()))
+}
+
+/// Connect's proxy is used: for an `http` `CONNECT_URL` the request goes to `HTTP_PROXY` in
+/// absolute form with the proxy's credentials as `Proxy-Authorization`, and the hook acts on the
+/// answer the proxy relays from the Connect fake; the hook resolves nothing itself (the DNS
+/// server that knows `connect.test` is never asked). The proxy's password (planted) is in no
+/// output or log line, neither as is nor base64-encoded.
+#[test]
+fn madison_connect_goes_through_the_http_proxy() {
+    let dns =
+        test_support::dns::DnsServer::start(&[("connect.test", &["127.0.0.1"])], test_support::dns::Behaviour::Answer)
+            .unwrap();
+    for hook in MADISON_HOOKS {
+        let connect = RawServer::start(acting_answer(hook));
+        let proxy = RecordingProxy::start(connect.port);
+        let url = format!("http://connect.test:{}", connect.port);
+        let (run, plants, _) = connect_run(
+            hook,
+            &[
+                ("CONNECT_URL", &url),
+                ("HTTP_PROXY", &format!("http://127.0.0.1:{}", proxy.port)),
+                ("DNS_SERVER", &dns.addr.to_string()),
+                ("CONNECT_TIMEOUT", "5"),
+            ],
+            &["CONNECT_URL"],
+            None,
+        );
+        assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
+        let endpoint = if hook == "madison-revoke" { "status" } else { "register" };
+        let seen = proxy.seen();
+        assert_eq!(seen.len(), 1, "{hook}: one request through the proxy: {seen:?}");
+        assert_eq!(seen[0].line, format!("POST {url}/v1/madison_{endpoint} HTTP/1.1"));
+        let basic = proxy_basic(&plants, "HTTP_PROXY");
+        assert_eq!(seen[0].authorization.as_deref(), Some(basic.as_str()), "{hook}");
+        assert!(!run.stderr.contains(&basic["Basic ".len()..]), "{}", run.stderr);
+        let at_connect = connect.seen();
+        assert_eq!(at_connect.len(), 1, "{hook}: {at_connect:?}");
+        assert_eq!(at_connect[0].authorization.as_deref(), Some(format!("Bearer {MADISON_LICENSE}").as_str()));
+        // The hook acted on the relayed answer.
+        if hook == "madison-registration" {
+            assert_eq!(run.values_patch().unwrap()[0]["value"], "ZqConnectKeyMarker3x", "{}", run.stderr);
+        } else {
+            assert_eq!(run.json_lines("kubernetes.json").len(), 1, "{}", run.stderr);
+        }
+    }
+    assert!(dns.questions().is_empty(), "the hooks resolved connect.test themselves: {:?}", dns.questions());
+}
+
+/// For an `https` `CONNECT_URL` the client asks `HTTPS_PROXY` for a tunnel (`CONNECT host:443`)
+/// with `Proxy-Authorization`; a proxy that refuses it (502) is a transport failure: a warning
+/// without the password, nothing written, exit 0.
+#[test]
+fn madison_connect_tunnels_through_the_https_proxy() {
+    for hook in MADISON_HOOKS {
+        let proxy = RecordingProxy::start(test_support::http::closed_port().unwrap());
+        let (run, plants, _) = connect_run(
+            hook,
+            &[
+                ("CONNECT_URL", "https://connect.test"),
+                ("HTTPS_PROXY", &format!("http://127.0.0.1:{}", proxy.port)),
+                ("DNS_SERVER", "127.0.0.1:1"),
+                ("CONNECT_TIMEOUT", "5"),
+            ],
+            &["CONNECT_URL"],
+            None,
+        );
+        assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
+        let seen = proxy.seen();
+        assert_eq!(seen.len(), 1, "{hook}: {seen:?}");
+        assert_eq!(seen[0].line, "CONNECT connect.test:443 HTTP/1.1");
+        let basic = proxy_basic(&plants, "HTTPS_PROXY");
+        assert_eq!(seen[0].authorization.as_deref(), Some(basic.as_str()), "{hook}");
+        let lines = run.stderr_lines();
+        assert_eq!(lines.len(), 1, "{}", run.stderr);
+        assert_eq!(lines[0]["level"], "warn");
+        assert_eq!(lines[0]["error"], "tunnel error: unsuccessful", "{}", run.stderr);
+        assert!(!run.stderr.contains(&basic["Basic ".len()..]), "{}", run.stderr);
+        assert!(run.files.values().all(String::is_empty), "{hook}: {:?}", run.files);
+    }
+}
+
+/// `NO_PROXY` naming Connect's host: the request goes directly (resolved by the hook's DNS) and
+/// the proxy sees nothing; the same run without `NO_PROXY` goes through the proxy, so the proxy
+/// setting is in effect in this set-up.
+#[test]
+fn madison_no_proxy_bypasses_the_proxy() {
+    let dns =
+        test_support::dns::DnsServer::start(&[("connect.test", &["127.0.0.1"])], test_support::dns::Behaviour::Answer)
+            .unwrap();
+    for hook in MADISON_HOOKS {
+        for no_proxy in ["connect.test", "example.org,.test", ""] {
+            let connect = RawServer::start(acting_answer(hook));
+            let proxy = RecordingProxy::start(connect.port);
+            let url = format!("http://connect.test:{}", connect.port);
+            let (proxy_url, dns_addr) = (format!("http://127.0.0.1:{}", proxy.port), dns.addr.to_string());
+            let mut env = vec![("CONNECT_URL", url.as_str()), ("HTTP_PROXY", &proxy_url), ("DNS_SERVER", &dns_addr)];
+            if !no_proxy.is_empty() {
+                env.push(("NO_PROXY", no_proxy));
+            }
+            let (run, _, _) = connect_run(hook, &env, &["CONNECT_URL"], None);
+            assert_eq!(run.code, 0, "{hook} NO_PROXY={no_proxy}: {}", run.stderr);
+            assert_eq!(connect.seen().len(), 1, "{hook} NO_PROXY={no_proxy}: Connect answered");
+            let through = proxy.seen().len();
+            assert_eq!(through, usize::from(no_proxy.is_empty()), "{hook} NO_PROXY={no_proxy}: {:?}", proxy.seen());
+        }
+    }
+    assert!(dns.questions().iter().any(|(n, _)| n == "connect.test"), "direct runs resolved connect.test");
 }
 
 /// Standard base64 (the tests' own, to keep the test binary's dependencies as they are).

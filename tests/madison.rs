@@ -198,6 +198,8 @@ fn registration_errors() {
         ("502 HTML page", FakeServer::start(|_| Reply::text(502, "<html><body>Bad Gateway</body></html>")).unwrap()),
         ("200 not JSON", FakeServer::start(|_| Reply::text(200, "<html>ok</html>")).unwrap()),
         ("200 with an error and no key", connect(200, r#"{"error":"quota","auth_key":""}"#)),
+        // A redirect is a status other than 200 (spec §5): exit 1, not followed.
+        ("307 redirect with a key", connect(307, r#"{"error":"","auth_key":"elsewhere"}"#)),
     ] {
         let run = registration(&server, reg_bc(None, None), reg_values(Some(LICENSE), None, ""), json!({}));
         assert_eq!(server.requests().len(), 1, "{name}: exactly one request, no retries");
@@ -344,11 +346,16 @@ fn revoke_does_nothing_otherwise() {
     }
     assert!(archived.requests().is_empty());
     let port = test_support::http::closed_port().unwrap();
+    let oversized = format!(r#"{{"error":"Archived setup"}}{}"#, " ".repeat(connect::MAX_BODY_BYTES));
     for (name, server) in [
         ("200 {}", Some(connect(200, "{}"))),
         ("401 Unauthorized", Some(connect(401, r#"{"error":"Unauthorized"}"#))),
         ("401 HTML page", Some(FakeServer::start(|_| Reply::text(401, "<html>401</html>")).unwrap())),
         ("nothing listens", None),
+        // Spec §6, exit 0 except on bad input: answers that cannot be judged are a warning, even
+        // with an "Archived setup" body; the redirect is not followed.
+        ("307 redirect, archived body", Some(connect(307, r#"{"error":"Archived setup"}"#))),
+        ("401 archived, body over 1 MiB", Some(connect(401, &oversized))),
     ] {
         let url = server.as_ref().map_or(format!("http://127.0.0.1:{port}"), FakeServer::url);
         let run = module_run(
@@ -358,8 +365,11 @@ fn revoke_does_nothing_otherwise() {
             json!({}),
             &[("CONNECT_URL", &url), ("LOG_LEVEL", "debug")],
         );
-        assert_eq!(run.code, 0);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         assert!(run.files.values().all(String::is_empty), "{name}: no output");
+        if let Some(server) = &server {
+            assert_eq!(server.requests().len(), 1, "{name}: one request");
+        }
         out.push(format!("# {name}\n{}", run.record()));
     }
     snapshot("live-madison-revoke__no-action", &out.join("\n"));

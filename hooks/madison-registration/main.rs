@@ -174,6 +174,30 @@ mod tests {
         assert_eq!(run(unlicensed, json!({})), [json!({"op": "remove", "path": key})]);
     }
 
+    /// In process (spec §5: status ≠ 200 fails the run): a redirect is such a status — the run
+    /// fails naming it, writes nothing, and the redirect is not followed.
+    #[test]
+    fn handler_fails_on_a_redirect() {
+        use test_support::fake::{FakeServer, Reply};
+        let server = FakeServer::start(|_| Reply::json(307, r#"{"error":"","auth_key":"abc"}"#)).unwrap();
+        let err = TestRun::new(&HOOK)
+            .context(
+                json!([{"binding": "beforeHelm", "snapshots": {"madison-proxy": [], "prometheus-url-schema": []}}]),
+            )
+            .values(json!({"flantIntegration": {"internal": {"licenseKey": "k"}}}))
+            .env("CONNECT_URL", &server.url())
+            .run(handle)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "cannot register in madison (POST {}/v1/madison_register): HTTP 307: redirects are not followed",
+                server.url()
+            )
+        );
+        assert_eq!(server.requests().len(), 1);
+    }
+
     #[test]
     fn payloads() {
         assert_eq!(

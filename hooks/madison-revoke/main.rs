@@ -5,12 +5,14 @@
 //! `d8-monitoring/madison-revoked-project` (`CreateIfNotExists`) and removes both internal keys;
 //! `license` then keeps the license key removed until someone deletes the ConfigMap. Every other
 //! answer, and any transport failure, leaves everything as it is. A redirect (never followed: the
-//! key would be re-sent elsewhere) or an answer over `connect::MAX_BODY_BYTES` fails the run
-//! (one error line, exit 1, nothing written).
+//! key would be re-sent elsewhere) or an answer over `connect::MAX_BODY_BYTES` cannot be judged:
+//! one warning naming the cause, nothing written, exit 0 — the spec's "exit 0 except on bad
+//! input". A failing run would be retried by addon-operator at the head of the module queue,
+//! re-sending the license and the key to a misbehaving Connect and holding the queue.
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use domain::madison::{enabled_key, key_setting, KeySetting};
 use serde_json::{json, Value};
 use shell_hook::{run, Hook, Input, KubeOperation, Reads, Secret, Writes};
@@ -60,13 +62,18 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
         .context("failed to start the async runtime")?;
     let answer = match runtime.block_on(client.status(&license, &key)) {
         Ok(a) => a,
-        Err(e) if e.is_transport() => {
-            input.log.warn("cannot check the madison status", &[("url", json!(url)), ("error", json!(e.to_string()))]);
+        // A transport failure, a redirect (never followed: it would re-send the key; its
+        // `Location` is not shown) or an answer over the limit: nothing to act on, so nothing is
+        // done and the run succeeds — a failed run would be retried at once with the same POST.
+        Err(e) => {
+            let msg = if e.is_transport() {
+                "cannot check the madison status"
+            } else {
+                "cannot judge Connect's madison status answer, nothing done"
+            };
+            input.log.warn(msg, &[("url", json!(url)), ("error", json!(e.to_string()))]);
             return Ok(());
         }
-        // A redirect (never followed: it would re-send the key) or an oversized answer: Connect's
-        // answer cannot be judged, so nothing is done and the run fails visibly.
-        Err(e) => bail!("cannot check the madison status (POST {url}): {e}"),
     };
     if answer.code != 401 {
         input.log.debug("madison status checked", &[("status", json!(answer.code))]);
@@ -119,6 +126,31 @@ mod tests {
         ] {
             let out = run(values, config).unwrap();
             assert!(out.kubernetes.is_empty() && out.values_patch.is_empty());
+        }
+    }
+
+    /// In process (spec §6: exit 0 except on bad input): a redirect — even one carrying an
+    /// "Archived setup" body — and an answer over `connect::MAX_BODY_BYTES` are not judged:
+    /// the handler succeeds with no output, and nothing follows the redirect.
+    #[test]
+    fn handler_ignores_answers_it_cannot_judge() {
+        use test_support::fake::{FakeServer, Reply};
+        let archived = r#"{"error":"Archived setup"}"#;
+        let oversized = format!("{archived}{}", " ".repeat(connect::MAX_BODY_BYTES));
+        for (name, reply) in [
+            ("307 redirect", Reply::json(307, archived)),
+            ("308 redirect", Reply::json(308, archived)),
+            ("answer over the limit", Reply::json(401, &oversized)),
+        ] {
+            let server = FakeServer::start(move |_| reply.clone()).unwrap();
+            let out = TestRun::new(&HOOK)
+                .context(json!([{"binding": "madison_revoke", "type": "Schedule"}]))
+                .values(json!({"flantIntegration": {"internal": {"licenseKey": "k", "madisonAuthKey": "a"}}}))
+                .env("CONNECT_URL", &server.url())
+                .run(handle)
+                .unwrap_or_else(|e| panic!("{name}: the run must not fail: {e}"));
+            assert!(out.kubernetes.is_empty() && out.values_patch.is_empty(), "{name}: {out:?}");
+            assert_eq!(server.requests().len(), 1, "{name}: one request, the redirect not followed");
         }
     }
 }
