@@ -10,7 +10,7 @@ VENV := target/venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all demo test deps lint fmt fmt-check bench build clean harness static
+.PHONY: all demo test deps lint fmt fmt-check bench build clean harness static prometheus-agent
 
 # The Go test harness: shell-operator's and addon-operator's own packages (tools/operators).
 # Go caches the modules and the build; a warm run is a no-op link check.
@@ -64,6 +64,16 @@ test: static
 harness:
 	@mkdir -p target/operators
 	cd tools/operators && GOFLAGS=-mod=readonly $(GO) build -o ../../$(HARNESS) .
+
+## prometheus-agent: the metrics agent at the version Deckhouse's image builds (Prometheus v2.55.1,
+## tools/prometheus-agent/README.md), from the Go module proxy, cached; tests/datapath.rs runs it.
+PROMETHEUS_AGENT := target/prometheus-agent/prometheus
+prometheus-agent:
+	@mkdir -p $(dir $(PROMETHEUS_AGENT))
+	cd tools/prometheus-agent && CGO_ENABLED=0 GOFLAGS=-mod=readonly $(GO) build -trimpath -ldflags "-s -w" \
+		-o ../../$(PROMETHEUS_AGENT) github.com/prometheus/prometheus/cmd/prometheus
+test: prometheus-agent
+bench: prometheus-agent
 
 ## deps: install the Debian packages the tests use when they are missing.
 deps:

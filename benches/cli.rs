@@ -180,7 +180,7 @@ fn section(dir: &Path) -> String {
         let d = dump(n, 7);
         for format in ["json", "yaml"] {
             let path = dir.join(format!("cluster-{n}.{format}"));
-            let text = if format == "json" { d.to_string() } else { serde_yaml::to_string(&d).expect("yaml") };
+            let text = if format == "json" { d.to_string() } else { serde_saphyr::to_string(&d).expect("yaml") };
             std::fs::write(&path, &text).expect("write dump");
             let p = path.to_string_lossy().into_owned();
             for (command, args) in [

@@ -2,8 +2,8 @@
 //! and for a 1 000-node cluster with 200 controllers, measured on the real data path of
 //! `tests/datapath.rs` (same parts: `tests/datapath/rig.rs`).
 //!
-//! The hooks run through shell-operator's code (`operator-harness serve`), the agent is Debian's
-//! `prometheus` with the args and configuration our Helm templates render, and its remote write
+//! The hooks run through shell-operator's code (`operator-harness serve`), the agent is Prometheus
+//! v2.55.1 (the release Deckhouse's image builds) with the args and configuration our Helm templates render, and its remote write
 //! goes through the recording front to a receiving Prometheus. The scrape interval is shortened
 //! from the rendered 5 m to 10 s so that three scrapes take half a minute; 10 s is longer than
 //! the remote-write batch deadline (5 s), so every scrape leaves in its own requests, as it does
@@ -35,23 +35,23 @@ fn write_case(dir: &Path, hook: &str, objects: &[Value], run: Option<&str>, env:
     let case = dir.join(hook);
     std::fs::create_dir_all(&case).expect("case dir");
     if !objects.is_empty() {
-        let docs: Vec<String> = objects.iter().map(|o| serde_yaml::to_string(o).expect("yaml")).collect();
+        let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(o).expect("yaml")).collect();
         std::fs::write(case.join("objects.yaml"), docs.join("---\n")).expect("objects.yaml");
     }
     if let Some(run) = run {
         std::fs::write(case.join("case.yaml"), format!("run: {run}\n")).expect("case.yaml");
     }
-    std::fs::write(case.join("env.yaml"), serde_yaml::to_string(env).expect("yaml")).expect("env.yaml");
+    std::fs::write(case.join("env.yaml"), serde_saphyr::to_string(env).expect("yaml")).expect("env.yaml");
     case
 }
 
 fn demo_env() -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(rig::root().join("docs/demo/env.yaml")).expect("env.yaml"))
+    serde_saphyr::from_str(&std::fs::read_to_string(rig::root().join("docs/demo/env.yaml")).expect("env.yaml"))
         .expect("env.yaml")
 }
 
 fn demo_cluster() -> Vec<Value> {
-    serde_yaml::from_str(&std::fs::read_to_string(rig::root().join("docs/demo/cluster.yaml")).expect("cluster.yaml"))
+    serde_saphyr::from_str(&std::fs::read_to_string(rig::root().join("docs/demo/cluster.yaml")).expect("cluster.yaml"))
         .expect("cluster.yaml")
 }
 
@@ -216,7 +216,7 @@ pub fn bench_data_path(report: &mut String) {
     let _ = writeln!(
         report,
         "The real data path of `tests/datapath.rs`: the pricing hooks through shell-operator's code and metric storage, \
-         Debian's Prometheus 2.42 in agent mode with the args and configuration Helm renders, its remote write through a \
+         Prometheus 2.55.1 (as Deckhouse's image) in agent mode with the args and configuration Helm renders, its remote write through a \
          recording front into a receiving Prometheus. Scrape interval shortened from 5 m to 10 s (longer than the 5 s batch \
          deadline, so each scrape leaves in its own requests); {SCRAPES} scrapes per cluster, every sample of each scrape \
          arrived. The demo cluster (`docs/demo/`) runs the five hooks that need no Prometheus; the large cluster (1 000 nodes, \

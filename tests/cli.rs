@@ -77,7 +77,7 @@ fn jaq_agrees_with_the_jq_cases_of_every_binding() {
         )
         .unwrap();
         for (binding, filter) in config.jq_filters() {
-            let cases: Vec<Value> = serde_yaml::from_str(
+            let cases: Vec<Value> = serde_saphyr::from_str(
                 &std::fs::read_to_string(root().join("tests/jq").join(hook).join(format!("{binding}.yaml"))).unwrap(),
             )
             .unwrap();
@@ -99,7 +99,7 @@ fn cli_snapshots_equal_shell_operators_generator() {
     let objects = flant_integration_cli::objects::read(&[root().join("docs/demo/cluster.yaml")]).unwrap().objects;
     let config = shell_hook::HookConfig::parse(flant_integration_cli::bill::NODE_METRICS_CONFIG).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let docs: Vec<String> = objects.iter().map(|o| serde_yaml::to_string(o).unwrap()).collect();
+    let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(o).unwrap()).collect();
     std::fs::write(dir.path().join("objects.yaml"), docs.join("---\n")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let job = Job::for_case("node-metrics", hook_bin("node-metrics"), dir.path());

@@ -1,6 +1,6 @@
 //! The billing data path for real, on loopback (issue 12): pricing hooks → shell-operator's
-//! `/metrics/hooks` → the agent (Debian's `prometheus` in agent mode, started with the args and
-//! configuration our Helm templates render) → a recording front checking the bearer license key →
+//! `/metrics/hooks` → the agent (Prometheus v2.55.1 in agent mode — the release Deckhouse's image
+//! builds — started with the args and configuration our Helm templates render) → a recording front checking the bearer license key →
 //! a second Prometheus with the remote-write receiver.
 //!
 //! The hooks run on their fixture cases through shell-operator's code and are served from a hook
@@ -207,7 +207,7 @@ fn demo_jobs(dir: &std::path::Path) -> Vec<Value> {
         if hook == "cluster-metrics" {
             std::fs::write(case.join("case.yaml"), "run: onStartup\n").unwrap();
         } else {
-            let docs: Vec<String> = objects.iter().map(|o| serde_yaml::to_string(o).unwrap()).collect();
+            let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(o).unwrap()).collect();
             std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
         }
         std::fs::write(case.join("env.yaml"), &env).unwrap();
@@ -312,7 +312,7 @@ fn the_clis_embedded_renders_are_helms() {
         &json!({"discovery.clusterUUID": UUID_PLACEHOLDER}),
     )
     .unwrap();
-    let parse = |t: &str| -> Value { serde_yaml::from_str(t).unwrap() };
+    let parse = |t: &str| -> Value { serde_saphyr::from_str(t).unwrap() };
     assert_eq!(
         parse(RENDERED),
         parse(&agent.config),
@@ -353,13 +353,11 @@ print(json.dumps(keep))
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let helm: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ours: Vec<Value> = serde_yaml::Deserializer::from_str(flant_integration_cli::preview::LOGS_RENDERED)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
+    let ours: Vec<Value> = serde_saphyr::from_multiple(flant_integration_cli::preview::LOGS_RENDERED).unwrap();
     assert_eq!(
         Value::Array(ours),
         helm,
         "crates/cli/src/logs-config.yaml differs from Helm's render; the render:\n{}",
-        helm.as_array().unwrap().iter().map(|d| serde_yaml::to_string(d).unwrap()).collect::<Vec<_>>().join("---\n")
+        helm.as_array().unwrap().iter().map(|d| serde_saphyr::to_string(d).unwrap()).collect::<Vec<_>>().join("---\n")
     );
 }

@@ -5,8 +5,10 @@
 //!   (`/metrics/hooks`), plus Deckhouse's telemetry endpoint;
 //! * [`render`]: the agent as our Helm templates render it (`tests/templates/test_agent.py render`,
 //!   Helm's own engine on values computed by addon-operator's code);
-//! * [`Agent`]: the Debian `prometheus` binary started with the rendered args and configuration —
-//!   only addresses, paths and the scrape interval are rewritten, each one asserted first;
+//! * [`Agent`]: Prometheus v2.55.1 — the release Deckhouse's Prometheus image builds, which the
+//!   cluster runs as the agent (`make prometheus-agent`, `tools/prometheus-agent/`) — started
+//!   with the rendered args and configuration; only addresses, paths and the scrape interval are
+//!   rewritten, each one asserted first;
 //! * [`Front`]: a recording remote-write front that checks `Authorization: Bearer <key>` and
 //!   forwards to a second, real Prometheus with the remote-write receiver enabled.
 //!
@@ -21,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+/// The agent binary `make prometheus-agent` builds (Prometheus v2.55.1, as Deckhouse's image).
+pub const AGENT_BINARY: &str = "target/prometheus-agent/prometheus";
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -68,7 +73,7 @@ pub fn sample(text: &str, name: &str) -> Option<f64> {
 /// One harness job: a pricing hook on a case folder, `env.yaml` as its environment.
 pub fn job(hook: &str, binary: &str, case: &Path) -> Value {
     let env: Value = std::fs::read_to_string(case.join("env.yaml"))
-        .map_or_else(|_| json!({}), |t| serde_yaml::from_str(&t).expect("env.yaml"));
+        .map_or_else(|_| json!({}), |t| serde_saphyr::from_str(&t).expect("env.yaml"));
     json!({"id": format!("{hook}/{}", case.display()), "operator": "shell", "binary": binary,
            "case_dir": case, "env": env})
 }
@@ -194,7 +199,7 @@ pub fn render(module: &Value, global: &Value) -> Option<Rendered> {
     })
 }
 
-/// The agent: Debian's `prometheus` with the rendered args and configuration.
+/// The agent: Prometheus v2.55.1 (as Deckhouse's image) with the rendered args and configuration.
 pub struct Agent {
     child: Child,
     dir: tempfile::TempDir,
@@ -207,10 +212,10 @@ impl Agent {
     /// rendered 5m scrape interval, and `NODE_NAME=node`, and waits until it is ready.
     pub fn start(r: &Rendered, targets: &Targets, interval: &str, node: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config: serde_yaml::Value = serde_yaml::from_str(&r.config).expect("rendered config");
+        let mut config: Value = serde_saphyr::from_str(&r.config).expect("rendered config");
         assert_eq!(config["global"]["scrape_interval"].as_str(), Some("5m"));
         config["global"]["scrape_interval"] = interval.into();
-        let jobs = config["scrape_configs"].as_sequence_mut().expect("scrape_configs");
+        let jobs = config["scrape_configs"].as_array_mut().expect("scrape_configs");
         for job in jobs {
             let (rendered, ours) = match job["job_name"].as_str() {
                 Some("flant-pricing") => ("127.0.0.1:9115", &targets.pricing),
@@ -218,11 +223,11 @@ impl Agent {
                 other => panic!("unexpected scrape job {other:?}"),
             };
             let t = &mut job["static_configs"][0]["targets"];
-            assert_eq!(t, &serde_yaml::Value::from(vec![rendered]), "the rendered target");
-            *t = vec![ours.as_str()].into();
+            assert_eq!(t, &json!([rendered]), "the rendered target");
+            *t = json!([ours]);
         }
         let file = dir.path().join("prometheus.yml");
-        std::fs::write(&file, serde_yaml::to_string(&config).expect("yaml")).expect("write config");
+        std::fs::write(&file, serde_saphyr::to_string(&config).expect("yaml")).expect("write config");
         let port = test_support::http::closed_port().expect("port");
         let addr = format!("127.0.0.1:{port}");
         let storage = dir.path().join("agent");
@@ -246,14 +251,16 @@ impl Agent {
             })
             .collect();
         let log = std::fs::File::create(dir.path().join("agent.log")).expect("log");
-        let child = Command::new("prometheus")
+        let binary = root().join(AGENT_BINARY);
+        assert!(binary.exists(), "{} is missing: run `make prometheus-agent` (make test does)", binary.display());
+        let child = Command::new(&binary)
             .args(&args)
             .env_clear()
             .env("NODE_NAME", node)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("prometheus (Debian package prometheus) is needed: run `make deps`");
+            .expect("the agent starts");
         let mut agent = Self { child, dir, addr };
         wait_for(30, "the agent to be ready", || {
             if let Ok(Some(status)) = agent.child.try_wait() {

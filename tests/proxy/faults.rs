@@ -7,6 +7,7 @@
 //! asserts a duration: outcomes only (a status, a closed connection, an exit before a generous
 //! bound). Every server is owned by its test and stopped when it ends.
 
+use std::fmt::Write as _;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -306,7 +307,7 @@ fn holding_backend() -> (std::net::SocketAddr, JoinHandle<usize>) {
                     let mut s = stream.unwrap();
                     s.set_read_timeout(Some(BOUND)).unwrap();
                     let mut got = Vec::new();
-                    let mut buf = [0u8; 65_536];
+                    let mut buf = vec![0u8; 65_536];
                     let complete = |got: &[u8]| {
                         let end = got.windows(4).position(|w| w == b"\r\n\r\n")?;
                         let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
@@ -330,9 +331,9 @@ fn holding_backend() -> (std::net::SocketAddr, JoinHandle<usize>) {
                     drop(n);
                     let mut answer = String::from("HTTP/1.1 200 OK\r\nConnection: close\r\n");
                     for i in 0..FAT_HEADERS {
-                        answer.push_str(&format!("X-Answer-{i}: {}\r\n", "a".repeat(4000)));
+                        let _ = write!(answer, "X-Answer-{i}: {}\r\n", "a".repeat(4000));
                     }
-                    answer.push_str(&format!("Content-Length: {ANSWER_LIMIT}\r\n\r\n"));
+                    let _ = write!(answer, "Content-Length: {ANSWER_LIMIT}\r\n\r\n");
                     let _ = s.write_all(answer.as_bytes()).and_then(|()| s.write_all(&vec![b'z'; ANSWER_LIMIT]));
                 })
             })
@@ -361,7 +362,7 @@ fn the_connection_cap_bounds_memory_at_the_worst_case() {
     // bytes, each of whose first 64 KiB becomes six bytes (`\u0001`) in the access line.
     let mut request = String::from("POST /api/v2/alerts HTTP/1.1\r\nHost: proxy\r\n");
     for i in 0..FAT_HEADERS {
-        request.push_str(&format!("X-Pad-{i}: {}\r\n", "p".repeat(4000)));
+        let _ = write!(request, "X-Pad-{i}: {}\r\n", "p".repeat(4000));
     }
     request.push_str("Connection: close\r\nContent-Length: 1048576\r\n\r\n");
     let mut request = request.into_bytes();
@@ -504,13 +505,13 @@ fn accept_state(port: u16, client_port: u16) -> (Option<bool>, Option<u64>) {
     let (mut accepted, mut queued) = (None, None);
     for row in table.lines().skip(1) {
         let f: Vec<&str> = row.split_whitespace().collect();
-        let (l, r, state, queues, inode) = (f[1], f[2], f[3], f[4], f[9]);
-        if l != local {
+        let (local_addr, remote, state, rx_tx, inode) = (f[1], f[2], f[3], f[4], f[9]);
+        if local_addr != local {
             continue;
         }
         if state == "0A" {
-            queued = queues.split_once(':').and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok());
-        } else if r.ends_with(&format!(":{client_port:04X}")) {
+            queued = rx_tx.split_once(':').and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok());
+        } else if remote.ends_with(&format!(":{client_port:04X}")) {
             accepted = Some(inode != "0");
         }
     }
