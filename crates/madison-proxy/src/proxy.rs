@@ -185,12 +185,7 @@ fn describe(e: &reqwest::Error, limits: &Limits) -> String {
     if e.is_timeout() {
         return timeout_message(e.is_connect(), limits);
     }
-    let mut parts = Vec::new();
-    let mut cur = std::error::Error::source(e);
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
+    let mut parts = tls_client::causes(e);
     if e.is_connect() {
         parts.insert(0, "connect".into());
     }
@@ -248,11 +243,7 @@ fn describe_body_error(e: &(dyn std::error::Error + 'static), limits: &Limits) -
         return describe(r, limits);
     }
     let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
+    parts.extend(tls_client::causes(e));
     parts.join(": ")
 }
 
