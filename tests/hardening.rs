@@ -18,187 +18,50 @@
 //! stopped when the test ends.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use test_support::raw_http::{read_message, Answer, Framing, Loopback, Message, RawServer};
 
 use crate::common::{hook_bin, run_hook, run_hook_wrapped, Run, RunInput, OUTPUTS};
 
-/// One request as the raw server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    authorization: Option<String>,
+// The raw server's answers (`RawServer`, one answer for every request).
+
+const JSON: [(&str, &str); 1] = [("Content-Type", "application/json")];
+
+/// `200`, chunked, chunks of 64 KiB forever (until the client goes or the server's time is up).
+fn endless() -> Answer {
+    Answer::stream(&JSON, Framing::Endless, b"{", b' ')
 }
 
-/// What the raw server answers.
-#[derive(Clone)]
-enum Answer {
-    /// `200`, chunked, chunks of 64 KiB forever (until the client goes or the server's time is up).
-    Endless,
-    /// `200` with `Content-Length` far above the limit, then bytes until the client goes.
-    DeclaredHuge,
-    /// `200`, no length, `Connection: close`, `n` bytes of a JSON-looking body, then close.
-    Undeclared(usize),
-    /// A redirect with this status to this location.
-    Redirect(u16, String),
-    /// A Prometheus success answer with one sample.
-    Ok,
-    /// Read the request, then never answer (until the client goes or the server's time is up).
-    Stall,
-    /// A JSON answer with this status and body (plays Connect).
-    Json(u16, String),
+/// `200` with `Content-Length` far above the limit, then bytes until the client goes.
+fn declared_huge() -> Answer {
+    Answer::stream(&JSON, Framing::Declared(1 << 30), b"{", b' ')
 }
 
-/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request the same way and records it.
-/// It serves each connection on a thread, stops writing after 20 s whatever happens, and stops
-/// accepting when dropped.
-struct RawServer {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
+/// `200`, no length, `Connection: close`, `n` bytes of a JSON-looking body, then close.
+fn undeclared(n: u64) -> Answer {
+    Answer::stream(&JSON, Framing::CloseDelimited(n), b"{", b' ')
 }
 
-impl RawServer {
-    fn start(answer: Answer) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(120);
-            while !stop2.load(Ordering::Relaxed) && Instant::now() < until {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let (seen, answer) = (seen2.clone(), answer.clone());
-                        std::thread::spawn(move || serve(stream, &answer, &seen));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Self { port, seen, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
+/// A redirect with this status to this location.
+fn redirect(code: u16, location: &str) -> Answer {
+    Answer::full(&format!("{code} Redirect"), &[("Location", location)], "")
 }
 
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+/// A JSON answer with this status and body (plays Connect).
+fn json_answer(code: u16, body: &str) -> Answer {
+    Answer::full(&format!("{code} Answer"), &JSON, body)
 }
 
-fn serve(stream: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) {
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut out = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let mut authorization = None;
-        let mut length = 0;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.eq_ignore_ascii_case("authorization") {
-                    authorization = Some(v.trim().to_string());
-                } else if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        // The request body (Connect's POSTs), read so it is not taken for the next request.
-        if std::io::Read::read_exact(&mut reader, &mut vec![0; length]).is_err() {
-            return;
-        }
-        seen.lock().unwrap().push(Seen { path, authorization });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let chunk = vec![b' '; 64 << 10];
-        match answer {
-            Answer::Endless => {
-                let _ = out.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-                );
-                let _ = out.write_all(b"1\r\n{\r\n");
-                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
-                while Instant::now() < deadline && out.write_all(&framed).is_ok() {}
-                return;
-            }
-            Answer::DeclaredHuge => {
-                let _ = out.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n{",
-                );
-                while Instant::now() < deadline && out.write_all(&chunk).is_ok() {}
-                return;
-            }
-            Answer::Undeclared(n) => {
-                let _ =
-                    out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{");
-                let mut left = *n;
-                while left > 0 && Instant::now() < deadline {
-                    let k = left.min(chunk.len());
-                    if out.write_all(&chunk[..k]).is_err() {
-                        return;
-                    }
-                    left -= k;
-                }
-                return;
-            }
-            Answer::Redirect(code, location) => {
-                let head = format!("HTTP/1.1 {code} Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
-                if out.write_all(head.as_bytes()).is_err() {
-                    return;
-                }
-            }
-            Answer::Stall => {
-                let mut buf = [0u8; 1];
-                let _ = std::io::Read::read(&mut reader, &mut buf);
-                return;
-            }
-            Answer::Json(code, body) => {
-                let head = format!(
-                    "HTTP/1.1 {code} Answer\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                if out.write_all(head.as_bytes()).is_err() || out.write_all(body.as_bytes()).is_err() {
-                    return;
-                }
-            }
-            Answer::Ok => {
-                let body =
-                    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}"#;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                if out.write_all(head.as_bytes()).is_err() || out.write_all(body.as_bytes()).is_err() {
-                    return;
-                }
-            }
-        }
-    }
+/// A Prometheus success answer with one sample.
+fn prometheus_ok() -> Answer {
+    let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}"#;
+    Answer::full("200 OK", &JSON, body)
 }
 
 const TOKEN: &str = "hardening-token-5e1f";
@@ -270,7 +133,7 @@ fn errors(run: &Run) -> Vec<String> {
 }
 
 fn body_limit_case(answer: Answer) {
-    let server = RawServer::start(answer);
+    let server = RawServer::start(answer).unwrap();
     let (run, _) = run_limited(
         "controller-metrics",
         &controllers_bc(1),
@@ -281,51 +144,51 @@ fn body_limit_case(answer: Answer) {
     assert_eq!(run.code, 0, "a per-query failure, not a crash: {}", run.stderr);
     assert_eq!(errors(&run), vec!["answer body exceeds the 8 MiB limit"; 2], "{}", run.stderr);
     assert_eq!(run.metric_lines(), vec![r#"{"action":"expire","group":"group_d8_controller_metrics"}"#]);
-    assert_eq!(server.seen().len(), 2, "not retried: one request per query");
+    assert_eq!(server.requests().len(), 2, "not retried: one request per query");
 }
 
 #[test]
 fn endless_body_is_cut_at_the_limit_under_a_memory_cap() {
-    body_limit_case(Answer::Endless);
+    body_limit_case(endless());
 }
 
 #[test]
 fn declared_huge_body_is_refused_before_reading() {
-    body_limit_case(Answer::DeclaredHuge);
+    body_limit_case(declared_huge());
 }
 
 #[test]
 fn oversized_body_without_length_is_cut_at_the_limit() {
-    body_limit_case(Answer::Undeclared(40 << 20));
+    body_limit_case(undeclared(40 << 20));
 }
 
 #[test]
 fn redirects_are_not_followed_and_the_token_stays() {
     for code in [301, 302, 307, 308] {
-        let elsewhere = RawServer::start(Answer::Ok);
+        let elsewhere = RawServer::start(prometheus_ok()).unwrap();
         // Same origin (a followed redirect would keep the Authorization header) and another port.
         for location in
             ["/elsewhere/api/v1/query?query=up".to_string(), format!("{}/api/v1/query?query=up", elsewhere.url())]
         {
-            let server = RawServer::start(Answer::Redirect(code, location.clone()));
+            let server = RawServer::start(redirect(code, &location)).unwrap();
             let (run, _) =
                 run_limited("controller-metrics", &controllers_bc(1), &[("PROMETHEUS_URL", &server.url())], None);
             run.assert_contract();
             assert_eq!(run.code, 0);
             let expected = format!("HTTP {code}: redirects are not followed");
             assert_eq!(errors(&run), vec![expected.as_str(); 2], "{code} {location}: {}", run.stderr);
-            let seen = server.seen();
+            let seen = server.requests();
             assert_eq!(seen.len(), 2, "{code}: one request per query, not retried: {seen:?}");
-            assert!(seen.iter().all(|s| s.path.starts_with("/api/v1/query?")), "{code}: {seen:?}");
-            assert!(seen.iter().all(|s| s.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")[..])));
-            assert!(elsewhere.seen().is_empty(), "{code}: the redirect target was contacted");
+            assert!(seen.iter().all(|s| s.target().starts_with("/api/v1/query?")), "{code}: {seen:?}");
+            assert!(seen.iter().all(|s| s.header("authorization") == Some(&format!("Bearer {TOKEN}")[..])));
+            assert!(elsewhere.requests().is_empty(), "{code}: the redirect target was contacted");
         }
     }
 }
 
 #[test]
 fn error_urls_carry_no_user_information() {
-    let server = RawServer::start(Answer::Redirect(307, "/x".into()));
+    let server = RawServer::start(redirect(307, "/x")).unwrap();
     let url = server.url().replace("http://", "http://admin:pa55w0rd@") + "/?apikey=k3y";
     let (run, _) = run_limited("controller-metrics", &controllers_bc(1), &[("PROMETHEUS_URL", &url)], None);
     assert_eq!(run.code, 0);
@@ -341,7 +204,7 @@ fn error_urls_carry_no_user_information() {
 fn queries_not_started_by_the_deadline_are_never_sent() {
     // 4000 queries against a server that never answers, with a 1 s deadline: the 8 in flight
     // time out at the deadline and the rest fail at once, without a connection each.
-    let server = RawServer::start(Answer::Stall);
+    let server = RawServer::start(Answer::Stall).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = prometheus_query::Config {
         url: server.url(),
@@ -359,7 +222,7 @@ fn queries_not_started_by_the_deadline_are_never_sent() {
     assert_eq!(results.len(), 4000);
     assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.cause == prometheus_query::Cause::DeadlineExceeded)));
     // Poll briefly: connections that were opened have been accepted by now.
-    let seen = server.seen().len();
+    let seen = server.requests().len();
     assert!(seen <= prometheus_query::MAX_IN_FLIGHT, "{seen} requests reached the server after the deadline");
 }
 
@@ -544,8 +407,8 @@ fn connect_failure(hook: &str, url: &str, cause: &str) -> String {
 /// The answer that would make each hook act: a key for registration, an archived project for revoke.
 fn acting_answer(hook: &str) -> Answer {
     match hook {
-        "madison-registration" => Answer::Json(200, r#"{"error":"","auth_key":"ZqConnectKeyMarker3x"}"#.into()),
-        _ => Answer::Json(401, r#"{"error":"Archived setup"}"#.into()),
+        "madison-registration" => json_answer(200, r#"{"error":"","auth_key":"ZqConnectKeyMarker3x"}"#),
+        _ => json_answer(401, r#"{"error":"Archived setup"}"#),
     }
 }
 
@@ -555,10 +418,10 @@ const MADISON_HOOKS: [&str; 2] = ["madison-registration", "madison-revoke"];
 #[test]
 fn madison_hooks_act_on_a_direct_answer() {
     for hook in MADISON_HOOKS {
-        let server = RawServer::start(acting_answer(hook));
+        let server = RawServer::start(acting_answer(hook)).unwrap();
         let (run, _, used) = connect_run(hook, &[("CONNECT_URL", &server.url())], &["CONNECT_URL"], None);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        assert_eq!(server.seen().len(), 1);
+        assert_eq!(server.requests().len(), 1);
         if hook == "madison-registration" {
             // The key Connect answered with is stored — the one allowed destination.
             assert_eq!(used.len(), 1, "{used:?}");
@@ -603,10 +466,10 @@ fn assert_unjudged(hook: &str, run: &Run, url: &str, cause: &str) {
 fn madison_redirects_are_not_followed() {
     for hook in MADISON_HOOKS {
         for code in [301, 302, 307, 308] {
-            let elsewhere = RawServer::start(acting_answer(hook));
+            let elsewhere = RawServer::start(acting_answer(hook)).unwrap();
             let far = elsewhere.url().replace("http://", "http://u:ZqLocationMarker4x@");
             for location in [format!("{far}/v1/x"), "/v1/elsewhere".to_string()] {
-                let server = RawServer::start(Answer::Redirect(code, location.clone()));
+                let server = RawServer::start(redirect(code, &location)).unwrap();
                 let (run, _, _) = connect_run(
                     hook,
                     &[("CONNECT_URL", &server.url()), ("CONNECT_TIMEOUT", "5")],
@@ -616,10 +479,10 @@ fn madison_redirects_are_not_followed() {
                 let cause = format!("HTTP {code}: redirects are not followed");
                 assert_unjudged(hook, &run, &server.url(), &cause);
                 assert!(!run.stderr.contains("ZqLocationMarker4x"), "{}", run.stderr);
-                let seen = server.seen();
+                let seen = server.requests();
                 assert_eq!(seen.len(), 1, "{hook} {code}: one request: {seen:?}");
-                assert!(seen[0].path.starts_with("/v1/madison_"), "{seen:?}");
-                assert!(elsewhere.seen().is_empty(), "{hook} {code}: the redirect target was contacted");
+                assert!(seen[0].target().starts_with("/v1/madison_"), "{seen:?}");
+                assert!(elsewhere.requests().is_empty(), "{hook} {code}: the redirect target was contacted");
             }
         }
     }
@@ -627,7 +490,7 @@ fn madison_redirects_are_not_followed() {
 
 fn madison_body_limit_case(answer: &Answer) {
     for hook in MADISON_HOOKS {
-        let server = RawServer::start(answer.clone());
+        let server = RawServer::start(answer.clone()).unwrap();
         let (run, _, _) = connect_run(
             hook,
             &[("CONNECT_URL", &server.url()), ("CONNECT_TIMEOUT", "15")],
@@ -635,33 +498,33 @@ fn madison_body_limit_case(answer: &Answer) {
             Some(ADDRESS_SPACE),
         );
         assert_unjudged(hook, &run, &server.url(), "answer body exceeds the 1 MiB limit");
-        assert_eq!(server.seen().len(), 1, "{hook}: one request");
+        assert_eq!(server.requests().len(), 1, "{hook}: one request");
     }
 }
 
 /// Issue 10: an endless Connect answer is cut at `connect::MAX_BODY_BYTES` under a memory cap.
 #[test]
 fn madison_endless_answer_is_cut_at_the_limit_under_a_memory_cap() {
-    madison_body_limit_case(&Answer::Endless);
+    madison_body_limit_case(&endless());
 }
 
 /// Issue 10: a declared oversized Connect answer is refused before reading.
 #[test]
 fn madison_declared_huge_answer_is_refused_before_reading() {
-    madison_body_limit_case(&Answer::DeclaredHuge);
+    madison_body_limit_case(&declared_huge());
 }
 
 /// Issue 10: an oversized Connect answer without a length is cut at the limit.
 #[test]
 fn madison_oversized_answer_without_length_is_cut_at_the_limit() {
-    madison_body_limit_case(&Answer::Undeclared(40 << 20));
+    madison_body_limit_case(&undeclared(40 << 20));
 }
 
 /// The limit's headroom: an answer just under it is read and judged as usual.
 #[test]
 fn madison_answer_just_under_the_limit_is_read() {
     let padding = " ".repeat(connect::MAX_BODY_BYTES - 100);
-    let server = RawServer::start(Answer::Json(401, format!(r#"{{"error":"Archived setup"}}{padding}"#)));
+    let server = RawServer::start(json_answer(401, &format!(r#"{{"error":"Archived setup"}}{padding}"#))).unwrap();
     let (run, _, _) = connect_run("madison-revoke", &[("CONNECT_URL", &server.url())], &["CONNECT_URL"], None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json_lines("kubernetes.json").len(), 1);
@@ -672,7 +535,7 @@ fn madison_answer_just_under_the_limit_is_read() {
 #[test]
 fn madison_connect_url_credentials_are_refused_and_never_echoed() {
     for hook in MADISON_HOOKS {
-        let server = RawServer::start(acting_answer(hook));
+        let server = RawServer::start(acting_answer(hook)).unwrap();
         let with_query = format!("{}/?token=ZqQueryMarker5x", server.url());
         for (url, keep, want) in [
             // plant_into adds `u:<marker>@` to these two.
@@ -694,7 +557,7 @@ fn madison_connect_url_credentials_are_refused_and_never_echoed() {
             assert_eq!(last_error(&run), format!("{prefix}: {want}"));
             assert!(!run.stderr.contains("ZqQueryMarker5x"), "{}", run.stderr);
         }
-        assert!(server.seen().is_empty(), "{hook}: no request with a refused CONNECT_URL");
+        assert!(server.requests().is_empty(), "{hook}: no request with a refused CONNECT_URL");
     }
 }
 
@@ -743,120 +606,59 @@ fn madison_proxy_settings_are_never_echoed() {
     }
 }
 
-/// One request as the loopback proxy saw it.
-#[derive(Debug, Clone)]
-struct ProxySeen {
-    /// The request line: `CONNECT connect.test:443 HTTP/1.1`, `POST http://… HTTP/1.1`.
-    line: String,
-    /// Its `Proxy-Authorization` header.
-    authorization: Option<String>,
-}
-
 /// A loopback listener playing an HTTP proxy: it records every request it gets; it refuses a
 /// `CONNECT` with 502 (no tunnel), and forwards an absolute-form request in origin form to
 /// 127.0.0.1:`upstream` (without `Proxy-Authorization`), relaying the answer. Each connection
-/// has one request; reads and writes are bounded by 20 s; it stops accepting when dropped.
+/// has one request; the bounds and the stop on drop are [`Loopback`]'s.
 struct RecordingProxy {
     port: u16,
-    seen: Arc<Mutex<Vec<ProxySeen>>>,
-    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Message>>>,
+    _server: Loopback,
 }
 
 impl RecordingProxy {
     fn start(upstream: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(120);
-            while !stop2.load(Ordering::Relaxed) && Instant::now() < until {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let seen = seen2.clone();
-                        std::thread::spawn(move || proxy_one(stream, upstream, &seen));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Self { port, seen, stop }
+        let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
+        let recorded = seen.clone();
+        let server = Loopback::start(move |stream| proxy_one(stream, upstream, &recorded)).unwrap();
+        Self { port: server.addr.port(), seen, _server: server }
     }
 
-    fn seen(&self) -> Vec<ProxySeen> {
+    /// Every request so far: `CONNECT connect.test:443 HTTP/1.1`, `POST http://… HTTP/1.1`.
+    fn requests(&self) -> Vec<Message> {
         self.seen.lock().unwrap().clone()
     }
 }
 
-impl Drop for RecordingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// One HTTP/1.1 message with a `Content-Length` body (or none): first line, headers, body.
-fn read_message(r: &mut impl BufRead) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).ok()? == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    std::io::Read::read_exact(r, &mut body).ok()?;
-    Some((line.trim_end().to_string(), headers, body))
-}
-
-fn head(first: &str, headers: &[(String, String)]) -> String {
-    let mut text = format!("{first}\r\n");
-    for (k, v) in headers {
-        let _ = write!(text, "{k}: {v}\r\n");
-    }
-    text + "\r\n"
-}
-
-fn proxy_one(stream: TcpStream, upstream: u16, seen: &Mutex<Vec<ProxySeen>>) {
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+fn proxy_one(stream: TcpStream, upstream: u16, seen: &Mutex<Vec<Message>>) {
     let mut client = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
-    let Some((line, headers, body)) = read_message(&mut client) else { return };
-    let is_auth = |k: &str| k.eq_ignore_ascii_case("proxy-authorization");
-    let authorization = headers.iter().find(|(k, _)| is_auth(k)).map(|(_, v)| v.clone());
-    seen.lock().unwrap().push(ProxySeen { line: line.clone(), authorization });
-    let mut parts = line.split_whitespace();
+    let Some(request) = read_message(&mut client) else { return };
+    seen.lock().unwrap().push(request.clone());
+    let mut parts = request.line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     if method == "CONNECT" {
         let _ = out.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     }
     let path = target.strip_prefix("http://").and_then(|rest| rest.find('/').map(|i| &rest[i..])).unwrap_or(target);
-    let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+    let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
     up.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let forwarded: Vec<_> = headers.into_iter().filter(|(k, _)| !is_auth(k)).collect();
-    let mut up_writer = up.try_clone().unwrap();
-    let request = head(&format!("{method} {path} HTTP/1.1"), &forwarded);
-    if up_writer.write_all(request.as_bytes()).and_then(|()| up_writer.write_all(&body)).is_err() {
+    let forwarded = Message {
+        line: format!("{method} {path} HTTP/1.1"),
+        headers: request
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("proxy-authorization"))
+            .cloned()
+            .collect(),
+        body: request.body.clone(),
+    };
+    if up.write_all(&forwarded.to_bytes()).is_err() {
         return;
     }
-    let Some((status, headers, body)) = read_message(&mut BufReader::new(up)) else { return };
-    let _ = out.write_all(head(&status, &headers).as_bytes()).and_then(|()| out.write_all(&body));
+    let Some(answer) = read_message(&mut BufReader::new(up)) else { return };
+    let _ = out.write_all(&answer.to_bytes());
 }
 
 /// The `Proxy-Authorization` reqwest sends for a proxy URL `http://u:<password>@…`.
@@ -877,9 +679,9 @@ fn madison_connect_goes_through_the_http_proxy() {
         test_support::dns::DnsServer::start(&[("connect.test", &["127.0.0.1"])], test_support::dns::Behaviour::Answer)
             .unwrap();
     for hook in MADISON_HOOKS {
-        let connect = RawServer::start(acting_answer(hook));
-        let proxy = RecordingProxy::start(connect.port);
-        let url = format!("http://connect.test:{}", connect.port);
+        let connect = RawServer::start(acting_answer(hook)).unwrap();
+        let proxy = RecordingProxy::start(connect.addr.port());
+        let url = format!("http://connect.test:{}", connect.addr.port());
         let (run, plants, _) = connect_run(
             hook,
             &[
@@ -893,15 +695,15 @@ fn madison_connect_goes_through_the_http_proxy() {
         );
         assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
         let endpoint = if hook == "madison-revoke" { "status" } else { "register" };
-        let seen = proxy.seen();
+        let seen = proxy.requests();
         assert_eq!(seen.len(), 1, "{hook}: one request through the proxy: {seen:?}");
         assert_eq!(seen[0].line, format!("POST {url}/v1/madison_{endpoint} HTTP/1.1"));
         let basic = proxy_basic(&plants, "HTTP_PROXY");
-        assert_eq!(seen[0].authorization.as_deref(), Some(basic.as_str()), "{hook}");
+        assert_eq!(seen[0].header("proxy-authorization"), Some(basic.as_str()), "{hook}");
         assert!(!run.stderr.contains(&basic["Basic ".len()..]), "{}", run.stderr);
-        let at_connect = connect.seen();
+        let at_connect = connect.requests();
         assert_eq!(at_connect.len(), 1, "{hook}: {at_connect:?}");
-        assert_eq!(at_connect[0].authorization.as_deref(), Some(format!("Bearer {MADISON_LICENSE}").as_str()));
+        assert_eq!(at_connect[0].header("authorization"), Some(format!("Bearer {MADISON_LICENSE}").as_str()));
         // The hook acted on the relayed answer.
         if hook == "madison-registration" {
             assert_eq!(run.values_patch().unwrap()[0]["value"], "ZqConnectKeyMarker3x", "{}", run.stderr);
@@ -931,11 +733,11 @@ fn madison_connect_tunnels_through_the_https_proxy() {
             None,
         );
         assert_eq!(run.code, 0, "{hook}: {}", run.stderr);
-        let seen = proxy.seen();
+        let seen = proxy.requests();
         assert_eq!(seen.len(), 1, "{hook}: {seen:?}");
         assert_eq!(seen[0].line, "CONNECT connect.test:443 HTTP/1.1");
         let basic = proxy_basic(&plants, "HTTPS_PROXY");
-        assert_eq!(seen[0].authorization.as_deref(), Some(basic.as_str()), "{hook}");
+        assert_eq!(seen[0].header("proxy-authorization"), Some(basic.as_str()), "{hook}");
         let lines = run.stderr_lines();
         assert_eq!(lines.len(), 1, "{}", run.stderr);
         assert_eq!(lines[0]["level"], "warn");
@@ -955,9 +757,9 @@ fn madison_no_proxy_bypasses_the_proxy() {
             .unwrap();
     for hook in MADISON_HOOKS {
         for no_proxy in ["connect.test", "example.org,.test", ""] {
-            let connect = RawServer::start(acting_answer(hook));
-            let proxy = RecordingProxy::start(connect.port);
-            let url = format!("http://connect.test:{}", connect.port);
+            let connect = RawServer::start(acting_answer(hook)).unwrap();
+            let proxy = RecordingProxy::start(connect.addr.port());
+            let url = format!("http://connect.test:{}", connect.addr.port());
             let (proxy_url, dns_addr) = (format!("http://127.0.0.1:{}", proxy.port), dns.addr.to_string());
             let mut env = vec![("CONNECT_URL", url.as_str()), ("HTTP_PROXY", &proxy_url), ("DNS_SERVER", &dns_addr)];
             if !no_proxy.is_empty() {
@@ -965,9 +767,9 @@ fn madison_no_proxy_bypasses_the_proxy() {
             }
             let (run, _, _) = connect_run(hook, &env, &["CONNECT_URL"], None);
             assert_eq!(run.code, 0, "{hook} NO_PROXY={no_proxy}: {}", run.stderr);
-            assert_eq!(connect.seen().len(), 1, "{hook} NO_PROXY={no_proxy}: Connect answered");
-            let through = proxy.seen().len();
-            assert_eq!(through, usize::from(no_proxy.is_empty()), "{hook} NO_PROXY={no_proxy}: {:?}", proxy.seen());
+            assert_eq!(connect.requests().len(), 1, "{hook} NO_PROXY={no_proxy}: Connect answered");
+            let through = proxy.requests().len();
+            assert_eq!(through, usize::from(no_proxy.is_empty()), "{hook} NO_PROXY={no_proxy}: {:?}", proxy.requests());
         }
     }
     assert!(dns.questions().iter().any(|(n, _)| n == "connect.test"), "direct runs resolved connect.test");

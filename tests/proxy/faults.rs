@@ -9,20 +9,20 @@
 
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read as _, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use test_support::fake::{FakeServer, Reply};
+use test_support::raw_http::{Answer, Framing, RawServer};
 
 use super::{exchange, get, post, ProxyProcess, PROXY};
 
 /// The proxy's default answer limit (`MADISON_ANSWER_LIMIT`).
 const ANSWER_LIMIT: usize = 65_536;
-/// Bytes an "endless" answer sends at most before giving up: far beyond the memory limit below.
-const ENDLESS_CAP: usize = 4 << 30;
+/// The length a "declared huge" answer declares: far beyond the memory limit below.
+const HUGE_LENGTH: u64 = 4 << 30;
 /// The proxy's address-space limit: its idle peak (about 150 MB for the debug build with two
 /// worker threads and two malloc arenas) plus headroom; one unbounded answer passes it in a
 /// fraction of a second on loopback.
@@ -30,162 +30,34 @@ const ADDRESS_SPACE_LIMIT: u64 = 256 << 20;
 /// How long a test waits for the proxy to close a connection or answer: a bound, not a timing.
 const BOUND: Duration = Duration::from_secs(20);
 
-/// How the raw backend answers one request.
-#[derive(Clone, Copy, Debug)]
-enum Answer {
-    /// `200`, chunked, 64 KiB chunks until the peer goes away (or [`ENDLESS_CAP`]).
-    Endless,
-    /// `200` with `Content-Length` of [`ENDLESS_CAP`], then that many bytes.
-    DeclaredHuge,
-    /// `200` without length: this many bytes, then the connection closes.
-    CloseDelimited(usize),
-    /// A status line, then a header line that is not a header.
-    Garbage,
-    /// `200 {}` with the planted secret in a header and the body.
-    Normal,
+// The raw backend's answers (`RawServer`), each with the planted secret in a header (or, for
+// garbage, in the line that is not one); any request after the script gets `normal`.
+
+/// `200`, chunked, 64 KiB chunks until the peer goes.
+fn endless(secret: &str) -> Answer {
+    Answer::stream(&[("Set-Cookie", secret)], Framing::Endless, b"", b'x')
 }
 
-/// A Madison played at the byte level, answering requests by a script (then [`Answer::Normal`]).
-struct RawBackend {
-    addr: std::net::SocketAddr,
-    seen: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+/// `200` with `Content-Length` of [`HUGE_LENGTH`], then bytes until the peer goes.
+fn declared_huge(secret: &str) -> Answer {
+    Answer::stream(&[("X-Token", secret)], Framing::Declared(HUGE_LENGTH), b"", b'x')
 }
 
-impl RawBackend {
-    fn start(script: Vec<Answer>, secret: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let script = Arc::new(Mutex::new(script.into_iter()));
-            let mut workers = Vec::new();
-            for stream in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let (script, seen, stop) = (script.clone(), seen2.clone(), stop2.clone());
-                workers.push(std::thread::spawn(move || serve_raw(stream, &script, &seen, &stop, secret)));
-            }
-            for w in workers {
-                let _ = w.join();
-            }
-        });
-        Self { addr, seen, stop, thread: Some(thread) }
-    }
-
-    /// The request line of every request so far.
-    fn requests(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
+/// `200` without length: `n` bytes, then the connection closes.
+fn close_delimited(secret: &str, n: usize) -> Answer {
+    Answer::stream(&[("X-Token", secret)], Framing::CloseDelimited(n as u64), b"", b'y')
 }
 
-impl Drop for RawBackend {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr); // wakes the accept loop
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// A status line, then a header line that is not a header.
+fn garbage(secret: &str) -> Answer {
+    Answer::Raw(format!("HTTP/1.1 200 OK\r\n{secret} is not a header\r\n\r\n").into_bytes())
 }
 
-fn serve_raw(
-    mut s: TcpStream,
-    script: &Mutex<std::vec::IntoIter<Answer>>,
-    seen: &Mutex<Vec<String>>,
-    stop: &AtomicBool,
-    secret: &str,
-) {
-    let _ = s.set_read_timeout(Some(BOUND));
-    let _ = s.set_write_timeout(Some(BOUND));
-    loop {
-        // Headers, then a Content-Length body (the proxy always sends one).
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match s.read(&mut byte) {
-                Ok(1) if head.len() < 65_536 => head.push(byte[0]),
-                _ => return,
-            }
-        }
-        let head = String::from_utf8_lossy(&head).into_owned();
-        let length = head
-            .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0u8; length];
-        if s.read_exact(&mut body).is_err() {
-            return;
-        }
-        seen.lock().unwrap().push(head.lines().next().unwrap_or_default().to_string());
-        let answer = script.lock().unwrap().next().unwrap_or(Answer::Normal);
-        let chunk = vec![b'x'; 65_536];
-        let wrote = match answer {
-            Answer::Endless => {
-                let mut ok = s
-                    .write_all(
-                        format!("HTTP/1.1 200 OK\r\nSet-Cookie: {secret}\r\nTransfer-Encoding: chunked\r\n\r\n")
-                            .as_bytes(),
-                    )
-                    .is_ok();
-                let mut sent = 0;
-                while ok && sent < ENDLESS_CAP && !stop.load(Ordering::SeqCst) {
-                    ok = s
-                        .write_all(b"10000\r\n")
-                        .and_then(|()| s.write_all(&chunk))
-                        .and_then(|()| s.write_all(b"\r\n"))
-                        .is_ok();
-                    sent += chunk.len();
-                }
-                false
-            }
-            Answer::DeclaredHuge => {
-                let mut ok = s
-                    .write_all(
-                        format!("HTTP/1.1 200 OK\r\nX-Token: {secret}\r\nContent-Length: {ENDLESS_CAP}\r\n\r\n")
-                            .as_bytes(),
-                    )
-                    .is_ok();
-                let mut sent = 0;
-                while ok && sent < ENDLESS_CAP && !stop.load(Ordering::SeqCst) {
-                    ok = s.write_all(&chunk).is_ok();
-                    sent += chunk.len();
-                }
-                false
-            }
-            Answer::CloseDelimited(n) => {
-                let _ = s
-                    .write_all(format!("HTTP/1.1 200 OK\r\nX-Token: {secret}\r\nConnection: close\r\n\r\n").as_bytes());
-                let _ = s.write_all(&vec![b'y'; n]);
-                false
-            }
-            Answer::Garbage => {
-                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\n{secret} is not a header\r\n\r\n").as_bytes());
-                false
-            }
-            Answer::Normal => {
-                let body = format!(r#"{{"echo":"{secret}"}}"#);
-                s.write_all(
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: session={secret}\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .as_bytes(),
-                )
-                .is_ok()
-            }
-        };
-        if !wrote {
-            let _ = s.shutdown(Shutdown::Both);
-            return;
-        }
-    }
+/// `200 {"echo":"<secret>"}` with the planted secret in a cookie too.
+fn normal(secret: &str) -> Answer {
+    let cookie = format!("session={secret}");
+    let headers = [("Content-Type", "application/json"), ("Set-Cookie", cookie.as_str())];
+    Answer::full("200 OK", &headers, format!(r#"{{"echo":"{secret}"}}"#))
 }
 
 /// Peak resident memory of a process in KiB (`VmHWM`).
@@ -236,14 +108,15 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn madison_answers_are_capped_under_a_memory_limit() {
+    let secret = "no-secret-here";
     let script = vec![
-        Answer::Endless,
-        Answer::DeclaredHuge,
-        Answer::CloseDelimited(4 * ANSWER_LIMIT),
-        Answer::CloseDelimited(ANSWER_LIMIT + 1),
-        Answer::Endless, // readiness
+        endless(secret),
+        declared_huge(secret),
+        close_delimited(secret, 4 * ANSWER_LIMIT),
+        close_delimited(secret, ANSWER_LIMIT + 1),
+        endless(secret), // readiness
     ];
-    let backend = RawBackend::start(script, "no-secret-here");
+    let backend = RawServer::scripted(script, normal(secret)).unwrap();
     let limit = format!("--as={ADDRESS_SPACE_LIMIT}");
     let mut proxy = ProxyProcess::start_wrapped(
         &["prlimit", &limit, "--"],
@@ -634,8 +507,9 @@ fn no_planted_secret_reaches_any_log_line() {
     assert_eq!(out.status.code(), Some(1));
     let mut logs = String::from_utf8(out.stderr).unwrap();
 
-    let script = vec![Answer::Garbage, Answer::Endless, Answer::DeclaredHuge, Answer::CloseDelimited(ANSWER_LIMIT + 1)];
-    let backend = RawBackend::start(script, answer);
+    let script =
+        vec![garbage(answer), endless(answer), declared_huge(answer), close_delimited(answer, ANSWER_LIMIT + 1)];
+    let backend = RawServer::scripted(script, normal(answer)).unwrap();
     let mut proxy = ProxyProcess::start(
         &backend.addr.to_string(),
         &[

@@ -8,7 +8,9 @@
 //! * [`front`]: a fault-injecting, recording front for Prometheus;
 //! * [`tls`]: a throwaway CA and server certificates;
 //! * [`dns`]: an authoritative DNS server on loopback;
-//! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison).
+//! * [`fake`]: a recording fake HTTP(S) server (Connect, Madison);
+//! * [`raw_http`]: a loopback server answering at the byte level by a script (endless,
+//!   oversized, close-delimited, garbage and stalled answers), recording what it read.
 
 pub mod dns;
 pub mod exposition;
@@ -17,6 +19,7 @@ pub mod front;
 pub mod http;
 pub mod operator;
 pub mod prometheus;
+pub mod raw_http;
 pub mod tls;
 
 /// Installs the ring provider for rustls servers in tests (idempotent).
