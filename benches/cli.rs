@@ -18,18 +18,7 @@ const CLI: &str = env!("CARGO_BIN_EXE_flant-integration");
 const RUNS: usize = 7;
 const SECTION: &str = "## flant-integration bill and preview";
 
-/// A 64-bit LCG, enough to vary synthetic clusters reproducibly.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[usize::try_from(self.next()).unwrap_or(0) % items.len()]
-    }
-}
+use test_support::rng::Lcg;
 
 /// A kubectl `List` of `n` Nodes (with the status kubectl prints: capacity, conditions, node
 /// info) in 40 NodeGroups of every type, 3 masters, ingress controllers with their DaemonSets,

@@ -28,18 +28,7 @@ const INGRESS_CONTROLLER_METRICS: &str = env!("CARGO_BIN_EXE_ingress-controller-
 const LICENSE: &str = env!("CARGO_BIN_EXE_license");
 const RUNS: usize = 15;
 
-/// A small deterministic generator (64-bit LCG), enough to vary synthetic clusters reproducibly.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[usize::try_from(self.next()).unwrap_or(0) % items.len()]
-    }
-}
+use test_support::rng::Lcg;
 
 /// A Group binding context with `n` nodes in 40 NodeGroups of every type.
 fn synthetic_cluster(n: usize, seed: u64) -> String {

@@ -20,6 +20,7 @@ pub mod http;
 pub mod operator;
 pub mod prometheus;
 pub mod raw_http;
+pub mod rng;
 pub mod tls;
 
 /// Installs the ring provider for rustls servers in tests (idempotent).
