@@ -58,4 +58,4 @@ pub use output::values::{escape as escape_pointer_token, PatchError, ValuesOpera
 pub use run::{run, Handler, Hook, Input, Reads, Writes};
 pub use secret_log::Secret;
 pub use secret_log::{Level, Logger};
-pub use values::{type_name, Values, ValuesError};
+pub use values::{parse_document, type_name, DocumentError, Values, ValuesError};

@@ -24,7 +24,7 @@ use crate::env;
 use crate::output::kube::KubeOperations;
 use crate::output::metrics::Metrics;
 use crate::output::values::ValuesPatch;
-use crate::values::Values;
+use crate::values::{DocumentError, Values};
 use secret_log::Logger;
 
 /// What a hook reads besides the binding contexts.
@@ -230,13 +230,10 @@ fn parse_args(hook: &Hook, args: impl Iterator<Item = std::ffi::OsString>) -> an
 
 fn read_json_object(path: &Path, what: &str) -> anyhow::Result<Value> {
     let text = fs::read_to_string(path).with_context(|| format!("failed to read {what} {}", path.display()))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow!("{what} {} is not valid JSON: {}", path.display(), crate::context::scrub(&e.to_string()))
-    })?;
-    if !v.is_object() {
-        bail!("{what} {}: expected a JSON object, got {}", path.display(), crate::values::type_name(&v));
-    }
-    Ok(v)
+    crate::values::parse_document(&text).map_err(|e| match e {
+        DocumentError::NotJson(m) => anyhow!("{what} {} is not valid JSON: {m}", path.display()),
+        DocumentError::NotObject(got) => anyhow!("{what} {}: expected a JSON object, got {got}", path.display()),
+    })
 }
 
 fn execute(hook: &Hook, handler: Handler, log: Logger, paths: &Paths) -> anyhow::Result<()> {

@@ -18,6 +18,29 @@ pub struct ValuesError {
     pub got: &'static str,
 }
 
+/// Why a values file's text is not a values document.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// Not JSON: serde's message with every input string removed
+    /// ([`scrub`](crate::context::scrub)), so a values file's keys and passwords stay out of it.
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    /// Valid JSON, but not an object; carries the JSON type it is.
+    #[error("expected a JSON object, got {0}")]
+    NotObject(&'static str),
+}
+
+/// Parses the text of a values file (`$VALUES_PATH`, `$CONFIG_VALUES_PATH`): one JSON object.
+pub fn parse_document(text: &str) -> Result<Value, DocumentError> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| DocumentError::NotJson(crate::context::scrub(&e.to_string())))?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(DocumentError::NotObject(type_name(&v)))
+    }
+}
+
 /// Read-only access to a values document. `Debug` shows its shape only: values hold keys.
 #[derive(Clone)]
 pub struct Values<'a> {
@@ -55,7 +78,7 @@ impl<'a> Values<'a> {
     pub fn get(&self, path: &str) -> Result<Option<&'a Value>, ValuesError> {
         let mut node = self.root;
         let mut walked = String::new();
-        for seg in path.split('.') {
+        for (depth, seg) in path.split('.').enumerate() {
             match node {
                 Value::Object(map) => match map.get(seg) {
                     None | Some(Value::Null) => return Ok(None),
@@ -63,10 +86,11 @@ impl<'a> Values<'a> {
                 },
                 other => {
                     return Err(ValuesError {
-                        path: if walked.is_empty() { "values".into() } else { walked },
+                        // By depth, not by the text walked: a key may be empty.
+                        path: if depth == 0 { "values".into() } else { walked },
                         expected: "an object",
                         got: type_name(other),
-                    })
+                    });
                 }
             }
             if !walked.is_empty() {
@@ -143,5 +167,26 @@ mod tests {
         assert_eq!(e, "global.x: expected an object, got a string");
         let e = v.bool("global.x").unwrap_err().to_string();
         assert_eq!(e, "global.x: expected a boolean, got a string");
+    }
+
+    /// Found by the `values` fuzz target: below an empty key, a non-object was reported as the
+    /// whole document (`values: expected an object`); it is the empty key's path.
+    #[test]
+    fn a_non_object_below_an_empty_key_is_named_by_its_path() {
+        let doc = json!({"": ["x"], "a": {"": 1}});
+        let v = Values::new(&doc);
+        assert_eq!(v.get(".x").unwrap_err().to_string(), ": expected an object, got a list");
+        assert_eq!(v.get("a..x").unwrap_err().to_string(), "a.: expected an object, got a number");
+        let root = json!(1);
+        assert_eq!(Values::new(&root).get("a").unwrap_err().to_string(), "values: expected an object, got a number");
+    }
+
+    #[test]
+    fn documents_are_json_objects_and_errors_quote_nothing() {
+        assert_eq!(parse_document(r#"{"a": 1}"#).unwrap(), json!({"a": 1}));
+        assert_eq!(parse_document(r#"["S3CRET"]"#).unwrap_err(), DocumentError::NotObject("a list"));
+        let e = parse_document(r#"{"key": "S3CRET"#).unwrap_err();
+        assert!(matches!(&e, DocumentError::NotJson(m) if m.starts_with("EOF while parsing")), "{e}");
+        assert!(!e.to_string().contains("S3CRET"), "{e}");
     }
 }
