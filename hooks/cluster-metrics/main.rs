@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use serde_json::json;
-use shell_hook::{run, Hook, Input, Reads, Writes};
+use shell_hook::{run, Env, Hook, Input, Reads, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -32,7 +32,7 @@ const INFO_LABELS: [(&str, &str); 8] = [
 ];
 
 /// Numeric gauges, in output order.
-const NUMERIC: [(&str, &str); 9] = [
+pub(crate) const NUMERIC: [(&str, &str); 9] = [
     ("flant_pricing_masters_count", "FP_MASTERS_COUNT"),
     ("flant_pricing_master_is_dedicated", "FP_MASTER_IS_DEDICATED"),
     ("flant_pricing_master_min_cpu", "FP_MASTER_MIN_CPU"),
@@ -51,13 +51,30 @@ const KUBEALL_LABELS: [(&str, &str); 4] = [
     ("context", "FP_KUBEALL_CONTEXT"),
 ];
 
-/// Parses env text as a finite decimal number in JSON number syntax.
+/// A numeric `FP_*` variable that is unset, empty or not a finite JSON number. It names the
+/// variable only, never its value: the pricing pod's environment may hold anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotANumber {
+    /// The variable.
+    pub(crate) env: &'static str,
+}
+
+/// The numeric gauges' values from the environment, in output order: each metric with its number
+/// or the variable that held none.
+pub(crate) fn numbers(vars: &Env) -> Vec<(&'static str, Result<f64, NotANumber>)> {
+    NUMERIC.iter().map(|&(metric, env)| (metric, parse_number(&vars.lossy(env)).ok_or(NotANumber { env }))).collect()
+}
+
+/// Parses env text as a finite decimal number in JSON number syntax: serde_json judges the
+/// syntax, Rust's parser gives the value, the nearest double to the text (serde_json's default
+/// float parser may land one unit in the last place off).
 fn parse_number(text: &str) -> Option<f64> {
     let text = text.trim();
     if text.is_empty() {
         return None;
     }
-    serde_json::from_str::<f64>(text).ok().filter(|v| v.is_finite())
+    serde_json::from_str::<serde_json::Number>(text).ok()?;
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 #[allow(clippy::unnecessary_wraps)] // every handler has the fallible `Handler` signature
@@ -67,10 +84,10 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
     let m = &mut input.metrics;
     m.expire(GROUP);
     m.set(CLUSTER_INFO, GROUP, now, INFO_LABELS.map(|(label, env)| (label, vars.lossy(env))));
-    for (metric, env) in NUMERIC {
-        match parse_number(&vars.lossy(env)) {
-            Some(v) => m.set(metric, GROUP, v, Vec::<(String, String)>::new()),
-            None => input
+    for (metric, number) in numbers(vars) {
+        match number {
+            Ok(v) => m.set(metric, GROUP, v, Vec::<(String, String)>::new()),
+            Err(NotANumber { env }) => input
                 .log
                 .error("skipping metric: value is not a number", &[("metric", json!(metric)), ("env", json!(env))]),
         }
@@ -118,5 +135,21 @@ mod tests {
         for bad in ["", "abc", "true", "null", "+3", "0x10", "NaN", "Infinity", "1e999", "\"3\"", "1 2"] {
             assert_eq!(parse_number(bad), None, "{bad}");
         }
+    }
+
+    /// Found by the `fp_env` fuzz target: serde_json's default float parser is not correctly
+    /// rounded, so `4.265010916e208` became the double next to it and the metric line carried
+    /// `4.2650109160000015e208`. The number is the nearest double to the text, written back as
+    /// the same text.
+    #[test]
+    fn numbers_are_the_nearest_double() {
+        for text in
+            ["4.265010916e208", "8.265010916e+09", "0.1", "10.5", "123456789.123456789", "2.2250738585072014e-308"]
+        {
+            let v = parse_number(text).unwrap();
+            assert_eq!(v.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
+        }
+        let v = parse_number("4.265010916e208").unwrap();
+        assert_eq!(shell_hook::format_value(v), "4.265010916e+208");
     }
 }
