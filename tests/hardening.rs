@@ -846,6 +846,13 @@ mod dockercfg;
 #[path = "../hooks/cloud-layout/layout.rs"]
 #[allow(dead_code)]
 mod layout;
+// The properties of the targets that state them once, for both runners (`fuzz/properties/`).
+#[path = "../fuzz/properties/binding_context.rs"]
+mod binding_context_property;
+#[path = "../fuzz/properties/fp_env.rs"]
+mod fp_env_property;
+#[path = "../fuzz/properties/values.rs"]
+mod values_property;
 
 /// The fuzz targets' properties (`fuzz/fuzz_targets/`), checked on stable Rust on every test run:
 /// seeded mutations of the kept seeds (`fuzz/seeds/`) through the same parsers, the hooks' own
@@ -853,7 +860,7 @@ mod layout;
 mod fuzz_smoke {
     use base64::Engine as _;
 
-    use super::{dockercfg, layout};
+    use super::{binding_context_property, dockercfg, fp_env_property, layout, values_property};
 
     /// Mutations per seed and target; the whole module runs in about a second.
     const ROUNDS: usize = 3000;
@@ -893,6 +900,20 @@ mod fuzz_smoke {
         b"\"password\":",
         b"\"auth\":\"",
         b"\x00",
+        b"S3CRET",
+        b"\"S3CRET\"",
+        b"\"type\":\"",
+        b"\"snapshots\":{\"",
+        b"\"filterResult\":",
+        b"\"kind\":\"",
+        b"\\u0000",
+        b"\\n",
+        b".",
+        b"-",
+        b"1e308",
+        b"true",
+        b"FP_MASTERS_COUNT=",
+        b"FP_BUNDLE=",
     ];
 
     struct Rng(u64);
@@ -933,10 +954,13 @@ mod fuzz_smoke {
 
     fn seeds(target: &str) -> Vec<Vec<u8>> {
         let dir = crate::common::root().join("fuzz/seeds").join(target);
-        let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .map(|e| e.unwrap().path())
             .collect();
+        // In name order: the same mutations on every machine.
+        paths.sort();
+        let mut out: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
         out.push(Vec::new());
         out
     }
@@ -1000,5 +1024,25 @@ mod fuzz_smoke {
                 }
             }
         });
+    }
+
+    /// `fuzz/properties/binding_context.rs`: no panic, our messages only, no input text in them,
+    /// the same meaning once re-serialised.
+    #[test]
+    fn binding_context() {
+        each_mutation("binding_context", 4, binding_context_property::check);
+    }
+
+    /// `fuzz/properties/values.rs`: lookups agree with a plain walk, errors name paths only.
+    #[test]
+    fn values() {
+        each_mutation("values", 5, values_property::check);
+    }
+
+    /// `fuzz/properties/fp_env.rs`: a number exactly when the variable holds one, else an error
+    /// naming the variable; labels and numbers read back as written.
+    #[test]
+    fn fp_env() {
+        each_mutation("fp_env", 6, fp_env_property::check);
     }
 }
