@@ -118,7 +118,7 @@ clean:
 ## the kept corpus. fuzz-smoke: the same for FUZZ_SMOKE_SECONDS each, inside `make test`, when
 ## nightly Rust is there; without it the stable fuzz properties of tests/hardening.rs (always run)
 ## are the bounded run.
-FUZZ_TARGETS := prometheus_answer provider_yaml docker_config
+FUZZ_TARGETS := prometheus_answer provider_yaml docker_config binding_context values fp_env
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 .PHONY: fuzz fuzz-smoke
