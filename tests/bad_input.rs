@@ -37,7 +37,10 @@ fn binding_context_of_the_wrong_shape() {
         (r#"{"binding":"onStartup"}"#, "binding context is not a JSON array"),
         (r#"[{"binding":"onStartup"}, "x"]"#, "binding context element 1: expected a JSON object"),
         (r#"[{"type":"Group"}]"#, "binding context element 0: missing field `binding`"),
-        (r#"[{"binding":"x","type":"Weird"}]"#, "binding context element 0: field `type`: unknown variant, expected one of `Schedule`"),
+        (
+            r#"[{"binding":"x","type":"Weird"}]"#,
+            "binding context element 0: field `type`: unknown variant, expected one of `Schedule`",
+        ),
         (r#"[{"binding":"x","snapshots":[]}]"#, "binding context element 0: field `snapshots`"),
     ] {
         for (hook, _) in HOOKS {

@@ -243,7 +243,11 @@ fn upstream_pod_form_agrees_only_with_one_owner_series() {
     assert_eq!(value(2).unwrap(), None, "etcd, upstream form: empty vector (reported as 0)");
     assert_eq!(value(3).unwrap(), Some(0.5), "etcd, our form");
     let e = value(4).unwrap_err();
-    assert!(e.cause.to_string().contains("found duplicate series for the match group"), "scheduler, upstream form: {}", e.cause);
+    assert!(
+        e.cause.to_string().contains("found duplicate series for the match group"),
+        "scheduler, upstream form: {}",
+        e.cause
+    );
     assert_eq!(value(5).unwrap(), Some(0.125), "scheduler, our form");
 }
 

@@ -145,7 +145,7 @@ fn an_unreachable_receiver_loses_nothing_once_it_comes_back() {
     let tmp = tempfile::tempdir().unwrap();
     let mut targets = Targets::start(&jobs(), &telemetry(), tmp.path());
     let port = test_support::http::closed_port().unwrap();
-    let agent = Agent::start(&rendered(&format!("http://127.0.0.1:{port}/api/v1/write")), &targets, "1s", NODE);
+    let agent = Agent::start(&rendered(&format!("http://127.0.0.1:{port}/api/v1/write")), &targets, "2s", NODE);
     // Nothing listens on the receiver's port: the agent keeps the scrapes in its WAL and retries.
     wait_for(60, "five scrapes and failed sends", || {
         let retried = sample(&agent.metrics(), "prometheus_remote_storage_samples_retried_total").unwrap_or(0.0);

@@ -88,6 +88,8 @@ pub struct Targets {
     /// What each listener serves (`pricing`, `telemetry`).
     pub exposition: BTreeMap<String, String>,
     served: Arc<Mutex<BTreeMap<String, usize>>>,
+    /// Reads the harness's served events; ends when the harness exits.
+    events: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Targets {
@@ -116,7 +118,7 @@ impl Targets {
         );
         let served = Arc::new(Mutex::new(BTreeMap::new()));
         let counts = served.clone();
-        std::thread::spawn(move || {
+        let events = std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 let Ok(e) = serde_json::from_str::<Value>(&line) else { continue };
                 if let (Some(l), Some(n)) = (e["listener"].as_str(), e["served"].as_u64()) {
@@ -133,6 +135,7 @@ impl Targets {
             telemetry: addr("telemetry"),
             exposition: [("pricing".into(), text("pricing")), ("telemetry".into(), text("telemetry"))].into(),
             served,
+            events: Some(events),
             child,
         }
     }
@@ -142,10 +145,14 @@ impl Targets {
         self.served.lock().map_or(0, |c| c.get(listener).copied().unwrap_or(0))
     }
 
-    /// Stops serving (the scrape targets go away).
+    /// Stops serving (the scrape targets go away). Afterwards [`Targets::served`] is final: every
+    /// event the harness wrote before it exited has been read.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(events) = self.events.take() {
+            let _ = events.join();
+        }
     }
 }
 

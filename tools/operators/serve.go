@@ -130,7 +130,21 @@ func serveCommand(args []string, in io.Reader, out io.Writer) error {
 		name := name
 		// As shell-operator's APIServer.RegisterRoute(GET /metrics/hooks, storage.Handler()).
 		mux.HandleFunc("GET /metrics/hooks", func(w http.ResponseWriter, r *http.Request) {
-			handler.ServeHTTP(w, r)
+			// The storage's own handler renders the answer; it is sent whole (Content-Length) and
+			// flushed before the scrape counts as served, so a test that stops serving right after
+			// a count never cuts off an answer it counted.
+			rec := httptest.NewRecorder()
+			handler.ServeHTTP(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			body := rec.Body.Bytes()
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(body)
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
 			mu.Lock()
 			served++
 			n := served
