@@ -127,19 +127,6 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    format!("{cpu}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
-}
-
 fn section(dir: &Path) -> String {
     let mut report = String::new();
     let _ = writeln!(report, "{SECTION}\n");
@@ -149,7 +136,7 @@ fn section(dir: &Path) -> String {
          (seed 7; Nodes with the status kubectl prints, 40 NodeGroups of every type, 3 masters, 2 ingress \
          controllers), {RUNS} runs each, one helper process per run; `preview` runs the five offline pricing hooks' \
          binaries (in parallel) and madison-registration against its loopback recorder. Machine: {}; {}.\n",
-        machine(),
+        test_support::machine(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
     let _ = writeln!(

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use test_support::prometheus::{counter, gauge, Prometheus};
+use test_support::prometheus::Prometheus;
 
 const KEY: &str = "s3cr3t-license";
 const SCRAPES: usize = 3;
@@ -125,24 +125,7 @@ fn large_prometheus(usage: Vec<test_support::prometheus::Series>) -> Prometheus 
     for i in 0..200 {
         let kind = ["Deployment", "DaemonSet", "StatefulSet"][i % 3];
         let (ns, name) = (format!("d8-ns-{}", i % 25), format!("ctrl-{i}"));
-        for p in 0..2 {
-            let pod = format!("{name}-{p}");
-            series.push(gauge(
-                "kube_controller_pod",
-                &[("namespace", &ns), ("pod", &pod), ("controller_name", &name), ("controller_type", kind)],
-                1.0,
-            ));
-            series.push(counter(
-                "container_cpu_usage_seconds_total",
-                &[("namespace", &ns), ("pod", &pod), ("container", "c")],
-                0.25,
-            ));
-            series.push(gauge(
-                "container_memory_working_set_bytes:without_kmem",
-                &[("namespace", &ns), ("pod", &pod), ("container", "c")],
-                1e8,
-            ));
-        }
+        series.extend(super::controller_pods(&ns, &name, kind));
     }
     Prometheus::start(&series).expect("start Prometheus (make deps)")
 }
@@ -246,6 +229,6 @@ pub fn bench_data_path(report: &mut String) {
         demo.series,
         large.series,
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        super::machine()
+        test_support::machine()
     );
 }

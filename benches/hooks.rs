@@ -539,6 +539,31 @@ fn bench_prometheus_metrics(dir: &Path, report: &mut String) {
     );
 }
 
+/// Two pods of a controller with their owner series and CPU/memory usage, as kube-state-metrics
+/// and cAdvisor report them.
+fn controller_pods(ns: &str, name: &str, kind: &str) -> Vec<Series> {
+    let mut series = Vec::new();
+    for p in 0..2 {
+        let pod = format!("{name}-{p}");
+        series.push(gauge(
+            "kube_controller_pod",
+            &[("namespace", ns), ("pod", &pod), ("controller_name", name), ("controller_type", kind)],
+            1.0,
+        ));
+        series.push(counter(
+            "container_cpu_usage_seconds_total",
+            &[("namespace", ns), ("pod", &pod), ("container", "c")],
+            0.25,
+        ));
+        series.push(gauge(
+            "container_memory_working_set_bytes:without_kmem",
+            &[("namespace", ns), ("pod", &pod), ("container", "c")],
+            1e8,
+        ));
+    }
+    series
+}
+
 fn bench_controller_metrics(dir: &Path, report: &mut String) {
     let kinds = [("deploy", "Deployment"), ("ds", "DaemonSet"), ("sts", "StatefulSet")];
     let mut series = Vec::new();
@@ -551,24 +576,7 @@ fn bench_controller_metrics(dir: &Path, report: &mut String) {
             .entry(binding)
             .or_default()
             .push(format!(r#"{{"filterResult":{{"name":"{name}","namespace":"{ns}","module":"m-{}"}}}}"#, i % 25));
-        for p in 0..2 {
-            let pod = format!("{name}-{p}");
-            series.push(gauge(
-                "kube_controller_pod",
-                &[("namespace", &ns), ("pod", &pod), ("controller_name", &name), ("controller_type", kind)],
-                1.0,
-            ));
-            series.push(counter(
-                "container_cpu_usage_seconds_total",
-                &[("namespace", &ns), ("pod", &pod), ("container", "c")],
-                0.25,
-            ));
-            series.push(gauge(
-                "container_memory_working_set_bytes:without_kmem",
-                &[("namespace", &ns), ("pod", &pod), ("container", "c")],
-                1e8,
-            ));
-        }
+        series.extend(controller_pods(&ns, &name, kind));
     }
     let prom = Prometheus::start(&series).expect("start Prometheus (make deps)");
     let snap = |b: &str| snapshots.get(b).map(|v| v.join(",")).unwrap_or_default();
@@ -734,23 +742,6 @@ fn bench_madison_proxy(report: &mut String) {
     );
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-        .map_or_else(|| "?".into(), |kib| format!("{:.0} GiB", kib as f64 / 1_048_576.0));
-    format!("{cpu}, {cores} cores, {mem} RAM, {} {}", std::env::consts::OS, std::env::consts::ARCH)
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--measure-env") {
@@ -776,7 +767,7 @@ fn main() -> ExitCode {
         report,
         "Written by `make bench` (`benches/hooks.rs`); numbers are from one run, not asserted by tests.\n"
     );
-    let _ = writeln!(report, "- machine: {}", machine());
+    let _ = writeln!(report, "- machine: {}", test_support::machine());
     let _ = writeln!(report, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(report, "- build: release profile (opt-level 3, no cross-crate LTO, stripped; see Cargo.toml)\n");
     bench_node_metrics(&dir, &mut report);

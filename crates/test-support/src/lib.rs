@@ -27,3 +27,22 @@ pub mod tls;
 pub fn tls_server_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// The machine line of every benchmark section in BENCHMARKS.md: CPU model, cores, RAM, OS.
+#[must_use]
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map_or_else(|| "?".into(), |kib| format!("{:.0} GiB", kib as f64 / 1_048_576.0));
+    format!("{cpu}, {cores} cores, {mem} RAM, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
