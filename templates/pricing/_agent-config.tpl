@@ -8,7 +8,7 @@ expand-external-labels feature) and remote-writes them with the license key as b
 */ -}}
 {{- define "fi.agentConfig" -}}
 {{- $d := .Values.global.discovery | default dict -}}
-{{- $domain := $d.clusterDomain | default "cluster.local" -}}
+{{- $domain := include "fi.clusterDomain" . -}}
 {{- $uuid := $d.clusterUUID | default "" -}}
 {{- $relabel := list
   (dict "source_labels" (list "job") "target_label" "cluster_uuid" "replacement" $uuid)

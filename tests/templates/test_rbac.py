@@ -7,7 +7,7 @@ and every kubernetes binding of controller-metrics is covered by what the templa
 
 import yaml
 
-from test_templates import ROOT, chart, find, kinds, render, values  # noqa: F401 (fixture)
+from test_templates import ROOT, chart, find, kinds, render, rendered_files, values  # noqa: F401 (fixture)
 
 NAME = "d8:flant-integration:pricing:control-plane-pods"
 SA = {"kind": "ServiceAccount", "name": "pricing", "namespace": "d8-flant-integration"}
@@ -89,3 +89,24 @@ def test_rbac_covers_every_controller_metrics_binding(chart):
             assert namespaces == ["kube-system"]
             assert not grants(docs, "default", group, resource), "pods readable outside kube-system"
     assert checked == 4
+
+
+def test_rbac_sits_where_deckhouse_looks_for_it(chart):
+    """Deckhouse's layout (dmt's rbac placement rule, upstream's templates/pricing/): what the pricing
+    pod uses in templates/pricing/rbac-for-us.yaml, what others get on it in rbac-to-us.yaml, the
+    user-facing RBAC v2 roles under templates/rbacv2/, and no RBAC anywhere else."""
+    files = rendered_files(chart, values())
+    rbac = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    placed = {(d["kind"], d["metadata"]["name"], path) for path, docs in files.items() for d in docs if d["kind"] in rbac}
+    assert placed == {
+        ("ServiceAccount", "pricing", "templates/pricing/rbac-for-us.yaml"),
+        ("ClusterRole", "d8:flant-integration:pricing", "templates/pricing/rbac-for-us.yaml"),
+        ("ClusterRoleBinding", "d8:flant-integration:pricing", "templates/pricing/rbac-for-us.yaml"),
+        ("ClusterRoleBinding", "d8:flant-integration:pricing:rbac-proxy", "templates/pricing/rbac-for-us.yaml"),
+        ("Role", NAME, "templates/pricing/rbac-for-us.yaml"),
+        ("RoleBinding", NAME, "templates/pricing/rbac-for-us.yaml"),
+        ("Role", "access-to-pricing-metrics", "templates/pricing/rbac-to-us.yaml"),
+        ("RoleBinding", "access-to-pricing-metrics", "templates/pricing/rbac-to-us.yaml"),
+        ("ClusterRole", "d8:manage:permission:module:flant-integration:view", "templates/rbacv2/manage/view.yaml"),
+        ("ClusterRole", "d8:manage:permission:module:flant-integration:edit", "templates/rbacv2/manage/edit.yaml"),
+    }
