@@ -19,6 +19,7 @@ tests take them away to state what a cluster without those APIs gets.
 
 import base64
 import copy
+import re
 import hashlib
 import pathlib
 import json
@@ -555,3 +556,80 @@ def test_rbac_v2_roles_let_observability_users_see_and_edit_the_module_config(ch
 def test_rules_come_from_templates_monitoring_yaml(chart):
     rules = rendered_files(chart, values(MADISON))["templates/monitoring.yaml"]
     assert sorted(r["metadata"]["name"] for r in rules) == ["flant-integration-prometheus-agent", "flant-integration-sending-alerts"]
+
+
+# Deckhouse's external-module loader before 1.72 (deckhouse-controller, moduleloader
+# types/definition.go `Definition.Validate`, and the module-source controller's `validateModule`
+# before it): `if def.Weight < 900 || def.Weight > 999 { "external module weight must be between
+# 900 and 999" }`. From 1.72 Validate no longer reads the weight (dmt v0.1.105,
+# MinimalDeckhouseVersionForWeightDeprecation = "1.72.0").
+LAST_RELEASE_CHECKING_WEIGHT = (1, 71)
+
+
+def loader_accepts_weight(release, weight):
+    """The loader's rule on `release` (major, minor) for a module from a ModuleSource."""
+    return release > LAST_RELEASE_CHECKING_WEIGHT or 900 <= weight <= 999
+
+
+def claimed_releases(requirement):
+    """The Deckhouse minor releases `requirements.deckhouse` (">= 1.N") admits, up to the last that
+    checks weights (later ones accept any weight)."""
+    m = re.fullmatch(r">=\s*1\.(\d+)", requirement.strip())
+    assert m, f"requirements.deckhouse {requirement!r}: only '>= 1.N' is understood here"
+    return [(1, minor) for minor in range(int(m.group(1)), LAST_RELEASE_CHECKING_WEIGHT[1] + 1)]
+
+
+def test_module_weight_is_accepted_by_every_claimed_deckhouse():
+    module = yaml.safe_load((ROOT / "module.yaml").read_text())
+    weight = module.get("weight", 0)
+    releases = claimed_releases(module["requirements"]["deckhouse"])
+    refused = [f"1.{minor}" for _, minor in releases if not loader_accepts_weight((1, minor), weight)]
+    assert not refused, f"weight {weight} is refused by Deckhouse {', '.join(refused)}"
+    if not releases:
+        assert "weight" not in module, "from 1.72 a non-critical module drops its weight (dmt weight_deprecated)"
+
+
+def schema_examples(schema, path=()):
+    """(property path, its x-examples) for every property of an OpenAPI schema that has examples."""
+    for name, prop in (schema.get("properties") or {}).items():
+        if "x-examples" in prop:
+            yield path + (name,), prop["x-examples"]
+        yield from schema_examples(prop, path + (name,))
+
+
+def put(tree, path, value):
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
+
+
+def test_openapi_examples_are_valid_values_that_render_every_object(chart):
+    """dmt renders the chart from the schemas' x-examples (its values generator), so they must be
+    values addon-operator accepts, and together they must switch every object on."""
+    config_schema = yaml.safe_load((ROOT / "openapi" / "config-values.yaml").read_text())
+    values_schema = yaml.safe_load((ROOT / "openapi" / "values.yaml").read_text())
+    config, internal = {}, {}
+    for path, examples in schema_examples(config_schema):
+        for example in examples:  # each one alone, judged by addon-operator's validation
+            one = {}
+            put(one, path, example)
+            addon_operator_values(one, INTERNAL)
+        put(config, path, examples[0])
+    internal_examples = list(schema_examples(values_schema["properties"]["internal"]))
+    for path, examples in internal_examples:
+        put(internal, path, examples[0])
+    v = {"global": copy.deepcopy(GLOBAL), "flantIntegration": addon_operator_values(config, internal)}
+    v["global"]["enabledModules"] = FAKE_CRD_MODULES + ["log-shipper", "upmeter"]
+    docs = render(chart, v)
+    present = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for kind, name in [
+        ("DaemonSet", "pricing"), ("VerticalPodAutoscaler", "pricing"), ("PodMonitor", "pricing"),
+        ("ServiceAccount", "pricing"), ("Role", "access-to-pricing-metrics"), ("UpmeterRemoteWrite", "flant-integration-promscale"),
+        ("ClusterLogDestination", "flant-integration-loki-storage"), ("ClusterLoggingConfig", "flant-integration-d8-logs"),
+        ("PodDisruptionBudget", "madison-proxy"), ("Service", "madison-proxy"), ("CustomAlertmanager", "madison-proxy"),
+        ("GrafanaAlertsChannel", "madison-proxy"), ("PrometheusRule", "flant-integration-prometheus-agent"),
+        ("PrometheusRule", "flant-integration-sending-alerts"),
+        ("ClusterRole", "d8:manage:permission:module:flant-integration:edit"),
+    ]:
+        assert (kind, name) in present, f"{kind} {name} not rendered from the examples"
+    assert len(kinds(docs, "Deployment")) == len(kinds(docs, "VerticalPodAutoscaler")) - 1 == 2
