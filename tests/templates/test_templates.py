@@ -633,3 +633,12 @@ def test_openapi_examples_are_valid_values_that_render_every_object(chart):
     ]:
         assert (kind, name) in present, f"{kind} {name} not rendered from the examples"
     assert len(kinds(docs, "Deployment")) == len(kinds(docs, "VerticalPodAutoscaler")) - 1 == 2
+
+
+def test_the_documented_key_command_asks_the_leader():
+    """With several Deckhouse replicas only the leader holds the module values: upstream's documentation
+    execs into svc/deckhouse-leader, not deploy/deckhouse (which may pick a standby replica)."""
+    for name in ("config-values.yaml", "doc-ru-config-values.yaml"):
+        text = yaml.safe_load((ROOT / "openapi" / name).read_text())["properties"]["madisonAuthKey"]["description"]
+        assert "kubectl -n d8-system exec svc/deckhouse-leader -c deckhouse -- deckhouse-controller module values flant-integration" in text, name
+        assert "deploy/deckhouse" not in text, name
