@@ -47,45 +47,37 @@ from the API server's discovery; docs/decisions.md, "Judged by Deckhouse: the ch
 
 {{- /*
 Images follow lib-helm (deckhouse_lib_helm 1.71.11, charts/helm_lib/templates/_module_image.tpl;
-docs/decisions.md, "Installable module").
+docs/decisions.md, "Installable module"), under lib-helm's names and signatures: Deckhouse's module
+linter renders the chart with its own stand-ins for exactly these helpers (dmt
+internal/modules/render/image_stub.tpl), since it cannot know the digests.
 
-Module image, as helm_lib_module_image: (list . "pricing"). The digest is
+helm_lib_module_image (list . "pricing"): this module's image. The digest is
 global.modulesImages.digests.flantIntegration.<name> (Deckhouse fills it from the bundle's
 images_digests.json); a missing digest fails the render. The repository is
 <flantIntegration.registry.base>/flant-integration when Deckhouse injected the module's own
 registry (an external module from a ModuleSource), else Deckhouse's global.modulesImages.registry.base.
+
+helm_lib_module_image (list . "prometheus" "prometheus"): the image of another Deckhouse module
+(lib-helm's optional module name), global.modulesImages.digests.<module>.<name> in Deckhouse's
+registry (lib-helm replaces the base only when the values hold <module>.registry.base, and a
+module's values never hold another module's section).
 */ -}}
-{{- define "fi.image" -}}
+{{- define "helm_lib_module_image" -}}
 {{- $ctx := index . 0 -}}
 {{- $name := index . 1 -}}
-{{- $digests := index ($ctx.Values.global.modulesImages.digests | default dict) "flantIntegration" | default dict -}}
-{{- $digest := index $digests $name -}}
-{{- if not $digest }}{{ fail (printf "Image flantIntegration.%s has no digest" $name) }}{{ end -}}
-{{- $base := $ctx.Values.global.modulesImages.registry.base -}}
-{{- $registry := $ctx.Values.flantIntegration.registry | default dict -}}
-{{- if $registry.base }}{{ $base = printf "%s/flant-integration" (trimAll "/" $registry.base) }}{{ end -}}
-{{ $base }}@{{ $digest }}
-{{- end -}}
-
-{{- /*
-Image of another Deckhouse module, as helm_lib_module_image with its optional module name:
-(list . "prometheus" "prometheus") is global.modulesImages.digests.prometheus.prometheus in
-Deckhouse's registry (global.modulesImages.registry.base; lib-helm replaces the base only when the
-values hold <module>.registry.base, and a module's values never hold another module's section).
-A missing digest fails the render with lib-helm's message.
-*/ -}}
-{{- define "fi.deckhouseModuleImage" -}}
-{{- $ctx := index . 0 -}}
-{{- $module := index . 1 -}}
-{{- $name := index . 2 -}}
+{{- $module := "flantIntegration" -}}
+{{- if gt (len .) 2 }}{{ $module = index . 2 }}{{ end -}}
 {{- $images := $ctx.Values.global.modulesImages -}}
 {{- $digest := index (index ($images.digests | default dict) $module | default dict) $name -}}
 {{- if not $digest }}{{ fail (printf "Image %s.%s has no digest" $module $name) }}{{ end -}}
-{{ $images.registry.base }}@{{ $digest }}
+{{- $base := $images.registry.base -}}
+{{- $registry := $ctx.Values.flantIntegration.registry | default dict -}}
+{{- if and (eq $module "flantIntegration") $registry.base }}{{ $base = printf "%s/flant-integration" (trimAll "/" $registry.base) }}{{ end -}}
+{{ $base }}@{{ $digest }}
 {{- end -}}
 
-{{- /* Common image of Deckhouse's own registry, as helm_lib_module_common_image: (list . "alpine"). */ -}}
-{{- define "fi.commonImage" -}}
+{{- /* Common image of Deckhouse's own registry: helm_lib_module_common_image (list . "kubeRbacProxy"). */ -}}
+{{- define "helm_lib_module_common_image" -}}
 {{- $ctx := index . 0 -}}
 {{- $name := index . 1 -}}
 {{- $images := $ctx.Values.global.modulesImages -}}
@@ -178,13 +170,16 @@ securityContext:
 Init container chowning a volume to a user: (list . "agent-data" "/data/agent" 64535), as lib-helm's
 helm_lib_module_init_container_chown_deckhouse_volume: root (runAsNonRoot: false overrides the
 pod's non-root policy for this container only), a read-only root, no privilege escalation, and the
-"logs only" ephemeral-storage request.
+"logs only" ephemeral-storage request, and Deckhouse's common "init" image where the release has one
+(alpine otherwise).
 */ -}}
 {{- define "fi.chownInit" -}}
 {{- $ctx := index . 0 -}}
 {{- $uid := index . 3 | int -}}
+{{- $image := "alpine" -}}
+{{- if hasKey ($ctx.Values.global.modulesImages.digests.common | default dict) "init" }}{{ $image = "init" }}{{ end }}
 - name: chown-volume-{{ index . 1 }}
-  image: {{ include "fi.commonImage" (list $ctx "alpine") }}
+  image: {{ include "helm_lib_module_common_image" (list $ctx $image) }}
   command: ["sh", "-c", "chown -R {{ $uid }}:{{ $uid }} {{ index . 2 }}"]
   securityContext:
     readOnlyRootFilesystem: true
