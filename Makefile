@@ -10,7 +10,7 @@ VENV := target/venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all demo test deps lint fmt fmt-check bench build clean harness static prometheus-agent markdownlint
+.PHONY: all demo test deps lint fmt fmt-check bench build clean harness static prometheus-agent
 
 # The Go test harness: shell-operator's and addon-operator's own packages (tools/operators).
 # Go caches the modules and the build; a warm run is a no-op link check.
@@ -75,16 +75,6 @@ prometheus-agent:
 test: prometheus-agent
 bench: prometheus-agent
 
-## markdownlint: the docs judged by the markdownlint engine and settings of Deckhouse's module
-## linter (dmt v0.1.105: go-markdownlint v0.0.2, its overrides in tools/markdownlint/config.yaml),
-## built from the Go module proxy, cached. dmt lints docs/*.md but README.md; this lints all of them.
-MARKDOWNLINT := target/markdownlint/markdownlint
-markdownlint:
-	@mkdir -p $(dir $(MARKDOWNLINT))
-	cd tools/markdownlint && GOFLAGS=-mod=readonly $(GO) build -o ../../$(MARKDOWNLINT) github.com/ldmonster/go-markdownlint/cmd/markdownlint
-	$(MARKDOWNLINT) --config tools/markdownlint/config.yaml $(wildcard docs/*.md docs/internal/*.md)
-test: markdownlint
-
 ## deps: install the Debian packages the tests use when they are missing.
 deps:
 	@missing=""; \
@@ -111,6 +101,17 @@ fmt:
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+
+## markdownlint: the docs judged by the markdownlint engine and settings of Deckhouse's module
+## linter (dmt v0.1.105: go-markdownlint v0.0.2, its overrides in tools/markdownlint/config.yaml),
+## built from the Go module proxy, cached. dmt lints docs/*.md but README.md; this lints all of them.
+MARKDOWNLINT := target/markdownlint/markdownlint
+.PHONY: markdownlint
+markdownlint:
+	@mkdir -p $(dir $(MARKDOWNLINT))
+	cd tools/markdownlint && GOFLAGS=-mod=readonly $(GO) build -o ../../$(MARKDOWNLINT) github.com/ldmonster/go-markdownlint/cmd/markdownlint
+	$(MARKDOWNLINT) --config tools/markdownlint/config.yaml $(wildcard docs/*.md docs/internal/*.md)
+test: markdownlint
 
 ## bench: end-to-end benchmarks of the release binaries; rewrites BENCHMARKS.md (benches/cli.rs
 ## then replaces its own section, `flant-integration bill and preview`). The data-path
