@@ -102,6 +102,17 @@ fmt:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
+## markdownlint: the docs judged by the markdownlint engine and settings of Deckhouse's module
+## linter (dmt v0.1.105: go-markdownlint v0.0.2, its overrides in tools/markdownlint/config.yaml),
+## built from the Go module proxy, cached. dmt lints docs/*.md but README.md; this lints all of them.
+MARKDOWNLINT := target/markdownlint/markdownlint
+.PHONY: markdownlint
+markdownlint:
+	@mkdir -p $(dir $(MARKDOWNLINT))
+	cd tools/markdownlint && GOFLAGS=-mod=readonly $(GO) build -o ../../$(MARKDOWNLINT) github.com/ldmonster/go-markdownlint/cmd/markdownlint
+	$(MARKDOWNLINT) --config tools/markdownlint/config.yaml $(wildcard docs/*.md docs/internal/*.md)
+test: markdownlint
+
 ## bench: end-to-end benchmarks of the release binaries; rewrites BENCHMARKS.md (benches/cli.rs
 ## then replaces its own section, `flant-integration bill and preview`). The data-path
 ## section runs the operator harness and renders the agent with the template tests' venv.

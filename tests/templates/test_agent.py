@@ -1,3 +1,6 @@
+# Copyright (c) 2026 Flant JSC
+# SPDX-License-Identifier: Apache-2.0
+
 """The metrics agent (Prometheus in agent mode) as our Helm templates render it.
 
 Two uses:

@@ -1,3 +1,6 @@
+# Copyright (c) 2026 Flant JSC
+# SPDX-License-Identifier: Apache-2.0
+
 """Image references and pull secrets of an external module, and the chart addon-operator loads.
 
 The rules are lib-helm's (deckhouse_lib_helm 1.71.11, `_module_image.tpl`): a module image is

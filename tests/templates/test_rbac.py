@@ -1,3 +1,6 @@
+# Copyright (c) 2026 Flant JSC
+# SPDX-License-Identifier: Apache-2.0
+
 """The pricing service account's RBAC (templates-and-schemas.md §4.5, pricing-hooks-additions.md §2.6)
 rendered by Helm's own engine from values addon-operator computed (see test_templates.py).
 

@@ -1,3 +1,6 @@
+# Copyright (c) 2026 Flant JSC
+# SPDX-License-Identifier: Apache-2.0
+
 """Template tests (templates-and-schemas.md §7) rendered by a real Helm engine.
 
 helm-python-sdk binds Helm's own Go SDK (v4) through a bundled native library, so these renders

@@ -1,3 +1,6 @@
+// Copyright (c) 2026 Flant JSC
+// SPDX-License-Identifier: Apache-2.0
+
 // Command operator-harness runs this project's hook binaries through shell-operator's and
 // addon-operator's own Go packages, so that the real operators — not a model of them — judge
 // every hook config, binding context, output file and values patch.

@@ -1,3 +1,6 @@
+// Copyright (c) 2026 Flant JSC
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 // The Helm release a module's chart becomes, the way addon-operator's helm3lib client makes it.

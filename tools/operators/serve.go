@@ -1,3 +1,6 @@
+// Copyright (c) 2026 Flant JSC
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 // The serve subcommand: the pricing hooks run on fixture cases through shell-operator's Hook.Run,
