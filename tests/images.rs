@@ -143,15 +143,24 @@ struct Registry {
 }
 
 impl Registry {
-    fn start() -> Self {
+    /// With `user`, the registry wants that user's password (htpasswd, bcrypt).
+    fn start(user: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
         let storage = dir.path().join("storage");
+        let auth = user.map_or_else(String::new, |(name, password)| {
+            // Python's crypt(3) binding writes the bcrypt hash distribution's htpasswd reads.
+            let script = "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))";
+            let hash = run(Command::new("python3").args(["-W", "ignore", "-c", script, password])).stdout;
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{name}:{}", String::from_utf8(hash).unwrap())).unwrap();
+            format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", file.display())
+        });
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{auth}http:\n  addr: 127.0.0.1:{port}\n",
                 storage.display()
             ),
         )
@@ -161,7 +170,7 @@ impl Registry {
         let mut process = Guarded::spawn(&mut cmd, dir.path().join("registry.log"));
         wait_for(30, "the registry's /v2/", || {
             process.assert_running("docker-registry");
-            (get(port, "/v2/").map(|r| r.0) == Some(200)).then_some(())
+            matches!(get(port, "/v2/").map(|r| r.0), Some(200 | 401)).then_some(())
         });
         Self { process, port, _dir: dir }
     }
@@ -290,7 +299,7 @@ fn make(target: &str, args: &[String]) -> Output {
 fn publish_and_pull() -> Published {
     // Built before the registry starts, so a cold build does not count against its lifetime.
     make("image", &[]);
-    let registry = Registry::start();
+    let registry = Registry::start(None);
     let source = format!("127.0.0.1:{}/e2e/modules", registry.port);
     let out = make("publish", &[format!("REGISTRY={source}"), "INSECURE=1".into(), "CHANNELS=alpha stable".into()]);
     let summary: BTreeMap<String, Summary> =
@@ -347,6 +356,41 @@ fn published_images_pulled_back_unpacked_and_run() {
     madison_proxy_forwards_from_its_image(&p.unpacked.join("madison-proxy"));
     pricing_operator_starts_from_its_image(&p.unpacked.join("pricing"));
     drop(p.registry.process);
+    publish_logs_in_and_never_prints_the_password(&p.summary);
+}
+
+/// `make publish`'s pusher (`tools/images/publish.sh`, on the layouts `make image` wrote) against
+/// a registry that wants a password: a wrong one fails, the right one pushes; neither reaches
+/// stdout or stderr.
+fn publish_logs_in_and_never_prints_the_password(summary: &BTreeMap<String, Summary>) {
+    const PASSWORD: &str = "pw-images-test-3f9c";
+    let registry = Registry::start(Some(("pusher", PASSWORD)));
+    let source = format!("127.0.0.1:{}/private", registry.port);
+    let publish = |password: &str| {
+        Command::new("timeout")
+            .args(["300", "tools/images/publish.sh"])
+            .env("REGISTRY", &source)
+            .env("VERSION", VERSION)
+            .env("INSECURE", "1")
+            .env("REGISTRY_USER", "pusher")
+            .env("REGISTRY_PASSWORD", password)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let wrong = publish("not-the-password");
+    let text = format!("{}{}", String::from_utf8_lossy(&wrong.stdout), String::from_utf8_lossy(&wrong.stderr));
+    assert!(!wrong.status.success() && text.contains("unauthorized"), "{text}");
+    assert!(!text.contains("not-the-password"), "the password is printed: {text}");
+    let right = publish(PASSWORD);
+    let text = format!("{}{}", String::from_utf8_lossy(&right.stdout), String::from_utf8_lossy(&right.stderr));
+    assert!(right.status.success(), "{text}");
+    assert!(!text.contains(PASSWORD), "the password is printed: {text}");
+    assert!(text.contains("dockerCfg: <base64 dockerconfigjson>"), "{text}");
+    let reference = format!("docker://{source}/{MODULE_NAME}:{VERSION}");
+    let creds = format!("pusher:{PASSWORD}");
+    let raw = skopeo(&["inspect", "--tls-verify=false", "--creds", &creds, "--raw", &reference]).stdout;
+    assert_eq!(sha256(&raw), summary["bundle"].digest);
 }
 
 fn check_bundle(p: &Published) {
@@ -376,7 +420,11 @@ fn check_bundle(p: &Published) {
     let digests: Value = serde_json::from_slice(&std::fs::read(rootfs.join("images_digests.json")).unwrap()).unwrap();
     let want: serde_json::Map<String, Value> =
         COMPONENTS.iter().map(|(name, key)| ((*key).to_string(), p.summary[*name].digest.clone().into())).collect();
-    assert_eq!(digests, Value::Object(want), "a flat map of the pushed component digests, keyed as Deckhouse keys them");
+    assert_eq!(
+        digests,
+        Value::Object(want),
+        "a flat map of the pushed component digests, keyed as Deckhouse keys them"
+    );
     let version: Value = serde_json::from_slice(&std::fs::read(rootfs.join("version.json")).unwrap()).unwrap();
     assert_eq!(version, serde_json::json!({"version": VERSION}));
 }
@@ -651,7 +699,6 @@ fn pricing_operator_starts_from_its_image(bundle: &Path) {
     }
 }
 
-
 /// The pricing image's hooks (`images/pricing/hooks.txt`) are the hooks the CLI previews as the
 /// pricing pod's, and each has a folder under `hooks/`.
 #[test]
@@ -680,7 +727,9 @@ fn copy_at(src: &Path, dest: &Path, mtime: &str) {
 fn same_inputs_same_digests() {
     // The inputs, built as `make image` builds them, then taken once: the copies below come from
     // this snapshot, so a concurrent `make image` rewriting target/ cannot make them differ.
-    run(Command::new("timeout").args(["1200", "make", "-s", "--no-print-directory", "static", "shell-operator"]).current_dir(root()));
+    run(Command::new("timeout")
+        .args(["1200", "make", "-s", "--no-print-directory", "static", "shell-operator"])
+        .current_dir(root()));
     let dir = tempfile::Builder::new().prefix("images-repro-").tempdir_in(root().join("target")).unwrap();
     let snapshot = dir.path().join("snapshot");
     for f in BUNDLE_FILES.iter().chain(&BUNDLE_DIRS).chain(&RELEASE_FILES) {
@@ -691,7 +740,11 @@ fn same_inputs_same_digests() {
     for h in crate::common::HOOKS.iter().map(|(h, _)| *h).chain(["madison-proxy"]) {
         copy_at(&bins_dir().join(h), &snapshot.join("bins").join(h), "2001-02-03 04:05:06");
     }
-    copy_at(&root().join("target/pricing-image/shell-operator"), &snapshot.join("shell-operator"), "2001-02-03 04:05:06");
+    copy_at(
+        &root().join("target/pricing-image/shell-operator"),
+        &snapshot.join("shell-operator"),
+        "2001-02-03 04:05:06",
+    );
 
     let build = |name: &str, mtime: &str, epoch: &str| -> BTreeMap<String, Summary> {
         let inputs = dir.path().join(name);
