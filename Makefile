@@ -151,24 +151,32 @@ fuzz-smoke:
 	fi
 test: fuzz-smoke
 
-## image: the module's OCI images as layouts under dist/oci/ (bundle, release, madison-proxy,
-## pricing) and dist/oci/images.json — no container daemon; the same inputs give the same
-## digests. Inputs: the static binaries ($(IMAGE_BINS)), shell-operator built from its Go module
-## (tools/pricing-image), the module files. See README.md, "Publishing".
-## publish: push them to REGISTRY (host[:port]/path) — components by digest, the bundle and the
-## release image by VERSION, the release image also by every channel in CHANNELS — and print
-## the ModuleSource to apply. INSECURE=1 for plain HTTP; REGISTRY_USER/REGISTRY_PASSWORD if needed.
+## image: the module's images, built from their Dockerfiles (images/<name>/Dockerfile: madison-proxy,
+## pricing; .werf/bundle and .werf/release: the bundle and the release image) by buildah without a
+## daemon, as OCI layouts under dist/oci/ and dist/oci/images.json (name -> tag and digest); the
+## same inputs give the same digests. Inputs: the static binaries ($(IMAGE_BINS)), shell-operator
+## built from its Go module (tools/pricing-image), the module files. tools/images/build.sh does the
+## work; see README.md, "Publishing".
+## image-context: only the component images' build contexts (target/images/context/<name>/), for
+## `docker build -f images/<name>/Dockerfile target/images/context/<name>` or werf.
+## publish: push them to REGISTRY (host[:port]/path) with skopeo — components by digest, the
+## bundle and the release image by VERSION, the release image also by every channel in CHANNELS —
+## and print the ModuleSource to apply. INSECURE=1 for plain HTTP; REGISTRY_USER/REGISTRY_PASSWORD
+## if needed (the password goes to skopeo in a private auth file, never to a command line).
 VERSION ?= $(or $(shell sed -n 's/.*"version" *: *"\([^"]*\)".*/\1/p' version.json 2>/dev/null),v0.1.0)
 CHANNELS ?= alpha
 # The static binaries come from `make static` (its STATIC_DIR).
 IMAGE_BINS ?= $(or $(STATIC_DIR),target/x86_64-unknown-linux-gnu/release)
-OCI_DIR := dist/oci
-OCI_IMAGE := target/tool/oci-image
+OCI_DIR ?= dist/oci
+# Build contexts and buildah's store (vfs, recreated per build, locked); tests pass their own.
+IMAGE_WORK ?= target/images
+MODULE_DIR ?= .
+# Every file's time and the configs' `created` (seconds since the epoch).
+SOURCE_DATE_EPOCH ?= 0
 SHELL_OPERATOR := target/pricing-image/shell-operator
-.PHONY: image publish publish-check image-tool shell-operator
-
-image-tool:
-	@$(CARGO) build --quiet --profile tool -p oci-image
+IMAGE_ENV = MODULE_DIR='$(MODULE_DIR)' BINS='$(IMAGE_BINS)' SHELL_OPERATOR='$(SHELL_OPERATOR)' VERSION='$(VERSION)' \
+	OCI_DIR='$(OCI_DIR)' IMAGE_WORK='$(IMAGE_WORK)' SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)'
+.PHONY: image image-context publish publish-check shell-operator
 
 # CGO off (shell-operator v1.20.2 evaluates jq with gojq, no libjq), trimmed paths, no build id
 # or VCS stamp: the same Go toolchain gives the same binary. GOTOOLCHAIN=local never downloads one.
@@ -180,25 +188,31 @@ shell-operator:
 		-o ../../$(SHELL_OPERATOR) github.com/flant/shell-operator/cmd/shell-operator
 
 # IMAGE_PREREQS: what `image` builds first (override to package binaries built elsewhere).
-IMAGE_PREREQS ?= $(if $(STATIC_DIR),static) shell-operator image-tool
+IMAGE_PREREQS ?= $(if $(STATIC_DIR),static) shell-operator image-tools
 image: $(IMAGE_PREREQS)
-	@$(OCI_IMAGE) build --module-dir . --bins $(IMAGE_BINS) --shell-operator $(SHELL_OPERATOR) \
-		--version $(VERSION) --out $(OCI_DIR)
+	@$(IMAGE_ENV) tools/images/build.sh
+
+image-context: $(IMAGE_PREREQS)
+	@$(IMAGE_ENV) CONTEXT_ONLY=1 tools/images/build.sh
 
 publish-check:
 	@[ -n "$(REGISTRY)" ] || { echo "usage: make publish REGISTRY=host[:port]/path VERSION=vX.Y.Z [INSECURE=1] [CHANNELS='alpha beta']" >&2; exit 2; }
 
 publish: publish-check image
-	@$(OCI_IMAGE) publish --layouts $(OCI_DIR) --registry $(REGISTRY) --version $(VERSION) \
-		--channels "$(CHANNELS)" $(if $(INSECURE),--insecure)
+	@REGISTRY='$(REGISTRY)' VERSION='$(VERSION)' CHANNELS='$(CHANNELS)' INSECURE='$(INSECURE)' OCI_DIR='$(OCI_DIR)' \
+		tools/images/publish.sh
 
-# The image tests (tests/images.rs) judge the images with independent Debian tools: a registry
-# (docker-registry), a client that pulls (skopeo) and one that unpacks (umoci). `make test` builds
-# the images first, so the test's own `make publish` is warm.
-.PHONY: image-deps
-image-deps:
+# image-tools: what builds and pushes the images — buildah (its vfs driver needs no daemon and no
+# mounts), skopeo, jq. image-deps: those and the test peers of tests/images.rs, which judge the
+# images with tools that share no code with the build: a registry (docker-registry), a client
+# that pulls (skopeo) and one that unpacks (umoci). `make test` builds the images first, so the
+# test's own `make image` is warm.
+.PHONY: image-tools image-deps
+IMAGE_TOOLS := buildah skopeo jq
+image-tools image-deps:
 	@missing=""; \
-	for p in skopeo umoci docker-registry; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	for p in $(IMAGE_TOOLS) $(if $(filter image-deps,$@),umoci docker-registry); do \
+		command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing" >&2; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

@@ -32,7 +32,7 @@ use test_support::fake::{FakeServer, Reply};
 use test_support::tls::TestCa;
 
 use crate::common::{hook_bin, root, HOOKS};
-use crate::harness::{harness_bin, Job, MODULE_HOOKS};
+use crate::harness::{harness_bin, module_hooks, Job};
 
 /// Where `make static` puts the shipped executables.
 const STATIC_DIR: &str = "target/x86_64-unknown-linux-gnu/release";
@@ -124,7 +124,7 @@ impl Chroot {
         let this = Self::empty();
         let hooks = this.module().join("hooks");
         std::fs::create_dir_all(&hooks).unwrap();
-        for hook in MODULE_HOOKS {
+        for &hook in module_hooks() {
             std::fs::copy(bins.join(hook), hooks.join(hook)).unwrap();
             // Downloaded modules are unpacked with modes masked to the owner (& 0700).
             set_mode(&hooks.join(hook), 0o700);
@@ -140,7 +140,7 @@ impl Chroot {
         require_root();
         let this = Self::empty();
         copy_dir(rootfs, &this.module());
-        for hook in MODULE_HOOKS {
+        for &hook in module_hooks() {
             set_mode(&this.hook(hook), 0o700);
         }
         this.prepare_jail();
@@ -301,7 +301,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Every fixture case of the module hooks, as harness jobs for `binary(hook)`.
 fn module_hook_jobs(binary: impl Fn(&str) -> PathBuf) -> Vec<Job> {
     let mut jobs = Vec::new();
-    for hook in MODULE_HOOKS {
+    for &hook in module_hooks() {
         let dir = root().join("tests/fixtures").join(hook);
         let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap()

@@ -12,13 +12,28 @@ use serde_json::{json, Value};
 
 use crate::common::root;
 
-/// Module hooks (addon-operator, in Deckhouse): the list the bundle ships (`oci_image::module`);
-/// every other hook is a pricing hook (shell-operator).
-pub use oci_image::module::MODULE_HOOKS;
+/// Pricing hooks (shell-operator, in the pricing pod): the ones `images/pricing/hooks.txt` lists,
+/// which `make image` puts in the pricing image's `/hooks`.
+pub fn pricing_hooks() -> &'static [String] {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let path = root().join("images/pricing/hooks.txt");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect()
+    })
+}
+
+/// Module hooks (addon-operator, in Deckhouse): every other hook; the bundle ships them.
+pub fn module_hooks() -> &'static [&'static str] {
+    static LIST: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        crate::common::HOOKS.iter().map(|(h, _)| *h).filter(|h| !pricing_hooks().iter().any(|p| p == h)).collect()
+    })
+}
 
 /// Which operator runs a hook: `"addon"` or `"shell"`.
 pub fn operator_of(hook: &str) -> &'static str {
-    if MODULE_HOOKS.contains(&hook) {
+    if module_hooks().contains(&hook) {
         "addon"
     } else {
         "shell"

@@ -6,8 +6,8 @@
 //! under 1 MiB, every module image it pulls resolving to a pushed manifest), madison-proxy
 //! forwarding an alert from its unpacked image (uid 65534, read-only root), the pricing image's
 //! shell-operator starting from its unpacked image and serving `/metrics` and the hooks' metrics.
-//! And reproducibility: the builder run twice on the same inputs (copied at other times, with
-//! other modes) gives the same digests.
+//! And reproducibility: `make image` (buildah, from the Dockerfiles) run twice on the same inputs
+//! (copied at other times, with other modes) gives the same digests.
 //!
 //! `make test` builds the images first (`make image`); the registry test runs `make publish`,
 //! which is then warm. Every server listens on 127.0.0.1 only and is killed when its owner drops;
@@ -20,15 +20,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_image::module::{self, MODULE_HOOKS, PRICING_HOOKS};
+use serde::Deserialize;
 use serde_json::Value;
+use sha2::Digest as _;
 use test_support::fake::{FakeServer, Reply};
 use test_support::tls::TestCa;
 
 use crate::common::root;
+use crate::harness::{module_hooks, pricing_hooks};
 use crate::proxy::{get, post};
 
 const VERSION: &str = "v0.0.1-e2e";
+/// The module's name: the bundle's repository and the ModuleSource's module.
+const MODULE_NAME: &str = "flant-integration";
+/// Files of the module folder the bundle carries (besides `images_digests.json`, `version.json`).
+const BUNDLE_FILES: [&str; 3] = ["module.yaml", "Chart.yaml", ".helmignore"];
+/// Directories of the module folder the bundle carries.
+const BUNDLE_DIRS: [&str; 4] = ["templates", "openapi", "monitoring", "docs"];
+/// Files of the release image besides `version.json`.
+const RELEASE_FILES: [&str; 2] = ["module.yaml", "changelog.yaml"];
+/// The component images (`images/<name>/Dockerfile`) and their keys in `images_digests.json`.
+const COMPONENTS: [(&str, &str); 2] = [("madison-proxy", "madisonProxy"), ("pricing", "pricing")];
 /// Longest any process started here may live.
 const LIFETIME: &str = "600";
 const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -36,12 +48,6 @@ const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 /// Where `make image` puts the static binaries, the tool and shell-operator.
 fn bins_dir() -> PathBuf {
     std::env::var_os("IMAGE_BINS").map_or_else(|| root().join("target/x86_64-unknown-linux-gnu/release"), PathBuf::from)
-}
-
-fn tool() -> PathBuf {
-    let t = root().join("target/tool/oci-image");
-    assert!(t.exists(), "{} is missing: run `make image` (make test does) first", t.display());
-    t
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -57,7 +63,18 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn sha256(data: &[u8]) -> String {
-    oci_image::sha256_digest(data)
+    use std::fmt::Write as _;
+    sha2::Sha256::digest(data).iter().fold("sha256:".to_string(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// One image of `dist/oci/images.json`.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+struct Summary {
+    tag: String,
+    digest: String,
 }
 
 /// Polls `check` every 50 ms until it returns `Some` or `secs` pass.
@@ -126,15 +143,24 @@ struct Registry {
 }
 
 impl Registry {
-    fn start() -> Self {
+    /// With `user`, the registry wants that user's password (htpasswd, bcrypt).
+    fn start(user: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
         let storage = dir.path().join("storage");
+        let auth = user.map_or_else(String::new, |(name, password)| {
+            // Python's crypt(3) binding writes the bcrypt hash distribution's htpasswd reads.
+            let script = "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))";
+            let hash = run(Command::new("python3").args(["-W", "ignore", "-c", script, password])).stdout;
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{name}:{}", String::from_utf8(hash).unwrap())).unwrap();
+            format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", file.display())
+        });
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{auth}http:\n  addr: 127.0.0.1:{port}\n",
                 storage.display()
             ),
         )
@@ -144,7 +170,7 @@ impl Registry {
         let mut process = Guarded::spawn(&mut cmd, dir.path().join("registry.log"));
         wait_for(30, "the registry's /v2/", || {
             process.assert_running("docker-registry");
-            (get(port, "/v2/").map(|r| r.0) == Some(200)).then_some(())
+            matches!(get(port, "/v2/").map(|r| r.0), Some(200 | 401)).then_some(())
         });
         Self { process, port, _dir: dir }
     }
@@ -257,7 +283,7 @@ struct Published {
     registry: Registry,
     source: String,
     stdout: String,
-    summary: BTreeMap<String, module::Summary>,
+    summary: BTreeMap<String, Summary>,
     unpacked: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -273,14 +299,15 @@ fn make(target: &str, args: &[String]) -> Output {
 fn publish_and_pull() -> Published {
     // Built before the registry starts, so a cold build does not count against its lifetime.
     make("image", &[]);
-    let registry = Registry::start();
+    let registry = Registry::start(None);
     let source = format!("127.0.0.1:{}/e2e/modules", registry.port);
     let out = make("publish", &[format!("REGISTRY={source}"), "INSECURE=1".into(), "CHANNELS=alpha stable".into()]);
-    let summary: BTreeMap<String, module::Summary> =
+    let summary: BTreeMap<String, Summary> =
         serde_json::from_slice(&std::fs::read(root().join("dist/oci/images.json")).unwrap()).unwrap();
+    assert!(summary.values().all(|s| s.tag == VERSION), "{summary:?}");
     let dir = tempfile::tempdir().unwrap();
     let (layout, unpacked) = (dir.path().join("pulled"), dir.path().join("unpacked"));
-    let repo = format!("{source}/{}", module::MODULE_NAME);
+    let repo = format!("{source}/{MODULE_NAME}");
     for (name, reference) in [
         ("bundle", format!("{repo}:{VERSION}")),
         ("release", format!("{repo}/release:{VERSION}")),
@@ -297,7 +324,7 @@ fn publish_and_pull() -> Published {
 #[test]
 fn published_images_pulled_back_unpacked_and_run() {
     let p = publish_and_pull();
-    let repo = format!("{}/{}", p.source, module::MODULE_NAME);
+    let repo = format!("{}/{MODULE_NAME}", p.source);
 
     // The ModuleSource printed for the user.
     let docs: Vec<Value> = serde_saphyr::from_multiple(&p.stdout).unwrap();
@@ -329,15 +356,50 @@ fn published_images_pulled_back_unpacked_and_run() {
     madison_proxy_forwards_from_its_image(&p.unpacked.join("madison-proxy"));
     pricing_operator_starts_from_its_image(&p.unpacked.join("pricing"));
     drop(p.registry.process);
+    publish_logs_in_and_never_prints_the_password(&p.summary);
+}
+
+/// `make publish`'s pusher (`tools/images/publish.sh`, on the layouts `make image` wrote) against
+/// a registry that wants a password: a wrong one fails, the right one pushes; neither reaches
+/// stdout or stderr.
+fn publish_logs_in_and_never_prints_the_password(summary: &BTreeMap<String, Summary>) {
+    const PASSWORD: &str = "pw-images-test-3f9c";
+    let registry = Registry::start(Some(("pusher", PASSWORD)));
+    let source = format!("127.0.0.1:{}/private", registry.port);
+    let publish = |password: &str| {
+        Command::new("timeout")
+            .args(["300", "tools/images/publish.sh"])
+            .env("REGISTRY", &source)
+            .env("VERSION", VERSION)
+            .env("INSECURE", "1")
+            .env("REGISTRY_USER", "pusher")
+            .env("REGISTRY_PASSWORD", password)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    let wrong = publish("not-the-password");
+    let text = format!("{}{}", String::from_utf8_lossy(&wrong.stdout), String::from_utf8_lossy(&wrong.stderr));
+    assert!(!wrong.status.success() && text.contains("unauthorized"), "{text}");
+    assert!(!text.contains("not-the-password"), "the password is printed: {text}");
+    let right = publish(PASSWORD);
+    let text = format!("{}{}", String::from_utf8_lossy(&right.stdout), String::from_utf8_lossy(&right.stderr));
+    assert!(right.status.success(), "{text}");
+    assert!(!text.contains(PASSWORD), "the password is printed: {text}");
+    assert!(text.contains("dockerCfg: <base64 dockerconfigjson>"), "{text}");
+    let reference = format!("docker://{source}/{MODULE_NAME}:{VERSION}");
+    let creds = format!("pusher:{PASSWORD}");
+    let raw = skopeo(&["inspect", "--tls-verify=false", "--creds", &creds, "--raw", &reference]).stdout;
+    assert_eq!(sha256(&raw), summary["bundle"].digest);
 }
 
 fn check_bundle(p: &Published) {
     let rootfs = p.unpacked.join("bundle/rootfs");
     let files = tree(&rootfs);
-    for f in module::BUNDLE_FILES.iter().chain(&["images_digests.json", "version.json"]) {
+    for f in BUNDLE_FILES.iter().chain(&["images_digests.json", "version.json"]) {
         assert!(files.contains(&(*f).to_string()), "bundle lacks {f}: {files:?}");
     }
-    for d in module::BUNDLE_DIRS {
+    for d in BUNDLE_DIRS {
         assert!(files.contains(&format!("{d}/")), "bundle lacks {d}/");
         for f in tree(&root().join(d)) {
             if !f.ends_with('/') {
@@ -348,18 +410,20 @@ fn check_bundle(p: &Published) {
         }
     }
     let hooks: Vec<&str> = files.iter().filter_map(|f| f.strip_prefix("hooks/")).filter(|f| !f.is_empty()).collect();
-    assert_eq!(hooks, MODULE_HOOKS, "the module hooks and nothing else");
-    for h in MODULE_HOOKS {
+    assert_eq!(hooks, module_hooks(), "the module hooks and nothing else");
+    for h in module_hooks() {
         let path = rootfs.join("hooks").join(h);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o700, 0o700, "{h}: the owner's bits survive Deckhouse's & 0700 mask");
         assert!(std::fs::read(&path).unwrap() == std::fs::read(bins_dir().join(h)).unwrap(), "{h} is the static build");
     }
     let digests: Value = serde_json::from_slice(&std::fs::read(rootfs.join("images_digests.json")).unwrap()).unwrap();
+    let want: serde_json::Map<String, Value> =
+        COMPONENTS.iter().map(|(name, key)| ((*key).to_string(), p.summary[*name].digest.clone().into())).collect();
     assert_eq!(
         digests,
-        serde_json::json!({"madisonProxy": p.summary["madison-proxy"].digest, "pricing": p.summary["pricing"].digest}),
-        "a flat map of the pushed component digests"
+        Value::Object(want),
+        "a flat map of the pushed component digests, keyed as Deckhouse keys them"
     );
     let version: Value = serde_json::from_slice(&std::fs::read(rootfs.join("version.json")).unwrap()).unwrap();
     assert_eq!(version, serde_json::json!({"version": VERSION}));
@@ -368,7 +432,7 @@ fn check_bundle(p: &Published) {
 fn check_release(p: &Published) {
     let rootfs = p.unpacked.join("release/rootfs");
     assert_eq!(tree(&rootfs), ["changelog.yaml", "module.yaml", "version.json"]);
-    for f in module::RELEASE_FILES {
+    for f in RELEASE_FILES {
         assert!(std::fs::read(rootfs.join(f)).unwrap() == std::fs::read(root().join(f)).unwrap(), "{f}");
     }
 }
@@ -382,7 +446,7 @@ fn module_hooks_answer_config_in_a_chroot(bundle_rootfs: &Path) {
         std::fs::create_dir_all(chroot.join(d)).unwrap();
     }
     std::fs::File::create(chroot.join("dev/null")).unwrap();
-    for h in MODULE_HOOKS {
+    for h in module_hooks() {
         let script = r#"set -e
 C="$1"; M="$2"; H="$3"
 mount --bind "$M" "$C/module"
@@ -484,7 +548,7 @@ fn release_from_the_bundle_pulls_only_pushed_images(p: &Published) {
     }
     refs.sort();
     refs.dedup();
-    let module_repo = format!("{}/{}@", p.source, module::MODULE_NAME);
+    let module_repo = format!("{}/{MODULE_NAME}@", p.source);
     let deckhouse = values["global"]["modulesImages"]["registry"]["base"].as_str().unwrap().to_string();
     let global = &values["global"]["modulesImages"]["digests"];
     let pushed: Vec<&str> = p.summary.values().map(|s| s.digest.as_str()).collect();
@@ -540,7 +604,6 @@ fn madison_proxy_forwards_from_its_image(bundle: &Path) {
         (Some(65534), Some(65534))
     );
     let rootfs = bundle.join("rootfs");
-    assert!(rootfs.join(module::CA_BUNDLE_PATH).is_file(), "the image carries a CA bundle");
 
     let ca = TestCa::new("images test CA").unwrap();
     let cert = ca.server_cert(&["madison.flant.com"], &[]).unwrap();
@@ -589,7 +652,7 @@ fn pricing_operator_starts_from_its_image(bundle: &Path) {
     assert_eq!(spec["process"]["user"]["uid"].as_u64(), Some(65534));
     let rootfs = bundle.join("rootfs");
     let hooks: Vec<String> = tree(&rootfs.join("hooks"));
-    assert_eq!(hooks, PRICING_HOOKS, "the pricing hooks and nothing else in /hooks");
+    assert_eq!(hooks, pricing_hooks(), "the pricing hooks and nothing else in /hooks");
 
     // No cluster: the kubeconfig names a closed loopback port. shell-operator builds its clients
     // without contacting the API, loads every hook's config, serves its HTTP port and runs the
@@ -631,51 +694,107 @@ fn pricing_operator_starts_from_its_image(bundle: &Path) {
     assert!(hook_metrics.contains(r#"release_channel="Alpha""#), "{hook_metrics}\n{}", operator.logs());
     assert!(hook_metrics.contains("flant_pricing_masters_count{"), "{hook_metrics}");
     let logs = operator.logs();
-    for h in PRICING_HOOKS {
+    for h in pricing_hooks() {
         assert!(logs.contains(&format!(r#""msg":"Loaded config","hook":"{h}""#)), "{h} loaded:\n{logs}");
     }
 }
 
-/// Copies the module files to `dest`, then gives every copy `mtime` and group-writable modes.
-fn copy_module(dest: &Path, mtime: &str) {
-    for f in module::BUNDLE_FILES.iter().chain(&module::RELEASE_FILES) {
-        std::fs::copy(root().join(f), dest.join(f)).unwrap();
+/// The pricing image's hooks (`images/pricing/hooks.txt`) are the hooks the CLI previews as the
+/// pricing pod's, and each has a folder under `hooks/`.
+#[test]
+fn pricing_image_carries_the_pricing_hooks() {
+    let mut cli: Vec<&str> = flant_integration_cli::hooks::PRICING_HOOKS.iter().map(|(h, _, _)| *h).collect();
+    cli.sort_unstable();
+    assert_eq!(pricing_hooks(), cli);
+    for h in pricing_hooks() {
+        assert!(root().join("hooks").join(h).is_dir(), "hooks/{h}");
     }
-    for d in module::BUNDLE_DIRS.iter().chain(&module::OPTIONAL_BUNDLE_DIRS) {
-        if root().join(d).is_dir() {
-            run(Command::new("cp").arg("-r").arg(root().join(d)).arg(dest));
-        }
-    }
+    assert_eq!(module_hooks().len() + pricing_hooks().len(), crate::common::HOOKS.len());
+}
+
+/// Copies `src` (a file or a tree) to `dest`, then gives every copy group-writable modes and
+/// `mtime`: inputs as another checkout on another day would have them.
+fn copy_at(src: &Path, dest: &Path, mtime: &str) {
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    run(Command::new("cp").arg("-r").arg(src).arg(dest));
     run(Command::new("chmod").args(["-R", "g+w"]).arg(dest));
     run(Command::new("find").arg(dest).args(["-exec", "touch", "-h", "-d", mtime, "{}", "+"]));
 }
 
+/// `make image` (buildah, `--timestamp`) from two copies of the inputs made at other times with
+/// other modes gives the same four digests; another SOURCE_DATE_EPOCH gives other digests.
 #[test]
 fn same_inputs_same_digests() {
-    let shell_operator = root().join("target/pricing-image/shell-operator");
-    assert!(shell_operator.exists(), "run `make image` first");
-    let dir = tempfile::tempdir().unwrap();
-    let build = |name: &str, mtime: &str, created: &str| -> Value {
-        let module = dir.path().join(format!("module-{name}"));
-        std::fs::create_dir_all(&module).unwrap();
-        copy_module(&module, mtime);
-        let out = dir.path().join(format!("out-{name}"));
-        run(Command::new(tool())
-            .args(["build", "--version", "v1.2.3", "--created", created, "--module-dir"])
-            .arg(&module)
-            .arg("--bins")
-            .arg(bins_dir())
-            .arg("--shell-operator")
-            .arg(&shell_operator)
-            .arg("--out")
-            .arg(&out));
+    // The inputs, built as `make image` builds them, then taken once: the copies below come from
+    // this snapshot, so a concurrent `make image` rewriting target/ cannot make them differ.
+    run(Command::new("timeout")
+        .args(["1200", "make", "-s", "--no-print-directory", "static", "shell-operator"])
+        .current_dir(root()));
+    let dir = tempfile::Builder::new().prefix("images-repro-").tempdir_in(root().join("target")).unwrap();
+    let snapshot = dir.path().join("snapshot");
+    for f in BUNDLE_FILES.iter().chain(&BUNDLE_DIRS).chain(&RELEASE_FILES) {
+        if !snapshot.join("module").join(f).exists() {
+            copy_at(&root().join(f), &snapshot.join("module").join(f), "2001-02-03 04:05:06");
+        }
+    }
+    for h in crate::common::HOOKS.iter().map(|(h, _)| *h).chain(["madison-proxy"]) {
+        copy_at(&bins_dir().join(h), &snapshot.join("bins").join(h), "2001-02-03 04:05:06");
+    }
+    copy_at(
+        &root().join("target/pricing-image/shell-operator"),
+        &snapshot.join("shell-operator"),
+        "2001-02-03 04:05:06",
+    );
+
+    let build = |name: &str, mtime: &str, epoch: &str| -> BTreeMap<String, Summary> {
+        let inputs = dir.path().join(name);
+        copy_at(&snapshot, &inputs, mtime);
+        let out = inputs.join("out");
+        run(Command::new("timeout")
+            .args(["1200", "make", "-s", "--no-print-directory", "image", "VERSION=v1.2.3", "IMAGE_PREREQS="])
+            .arg(format!("SOURCE_DATE_EPOCH={epoch}"))
+            .arg(format!("MODULE_DIR={}", inputs.join("module").display()))
+            .arg(format!("IMAGE_BINS={}", inputs.join("bins").display()))
+            .arg(format!("SHELL_OPERATOR={}", inputs.join("shell-operator").display()))
+            .arg(format!("OCI_DIR={}", out.display()))
+            .arg(format!("IMAGE_WORK={}", inputs.join("work").display()))
+            .current_dir(root()));
         serde_json::from_slice(&std::fs::read(out.join("images.json")).unwrap()).unwrap()
     };
-    let a = build("a", "2001-02-03 04:05:06", "0");
+    let a = build("a", "2009-02-13 23:31:30", "0");
     let b = build("b", "2023-11-14 22:13:20", "0");
+    assert_eq!(a.keys().collect::<Vec<_>>(), ["bundle", "madison-proxy", "pricing", "release"]);
     assert_eq!(a, b, "other mtimes and modes of the inputs change no digest");
-    let c = build("c", "2001-02-03 04:05:06", "86400");
-    for name in ["bundle", "release", "madison-proxy", "pricing"] {
-        assert_ne!(a[name]["digest"], c[name]["digest"], "{name}: the timestamp is an input");
+    let c = build("c", "2009-02-13 23:31:30", "86400");
+    for name in a.keys() {
+        assert_ne!(a[name].digest, c[name].digest, "{name}: the timestamp is an input");
     }
+}
+
+/// `oss.yaml` names the versions the images carry: shell-operator as `tools/pricing-image/go.mod`
+/// pins it, webpki-roots as `Cargo.lock` does, glibc as the build machine links it statically.
+#[test]
+fn oss_yaml_names_the_versions_the_images_carry() {
+    let oss: Vec<Value> = serde_saphyr::from_str(&std::fs::read_to_string(root().join("oss.yaml")).unwrap()).unwrap();
+    let version = |id: &str| -> String {
+        let p = oss.iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("oss.yaml has no {id}"));
+        for field in ["name", "description", "link", "license"] {
+            assert!(p[field].as_str().is_some_and(|s| !s.is_empty()), "{id}: {field}");
+        }
+        p["version"].as_str().unwrap().to_string()
+    };
+    let go_mod = std::fs::read_to_string(root().join("tools/pricing-image/go.mod")).unwrap();
+    let pinned = go_mod
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("github.com/flant/shell-operator "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    assert_eq!(version("shell-operator"), pinned);
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
+    let locked = lock.split("[[package]]").find(|p| p.contains("name = \"webpki-roots\"\n")).unwrap();
+    assert!(locked.contains(&format!("version = \"{}\"\n", version("webpki-roots"))), "{locked}");
+    let ldd = String::from_utf8(run(Command::new("ldd").arg("--version")).stdout).unwrap();
+    let glibc = ldd.lines().next().unwrap().rsplit(' ').next().unwrap();
+    assert_eq!(version("glibc"), glibc, "{ldd}");
+    assert_eq!(oss.len(), 3, "each entry checked here");
 }
