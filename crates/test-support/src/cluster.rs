@@ -363,15 +363,33 @@ impl ControlPlane {
         Ok(serde_json::from_str(&self.kubectl(&a)?)?)
     }
 
-    /// Applies CRD manifests and waits until each is Established.
+    /// Applies CRD manifests and waits until each is Established and its versions are in the
+    /// server's OpenAPI v3 document — kubectl validates on the server (`fieldValidation=Strict`)
+    /// only for kinds published there, and falls back to its own check otherwise.
     pub fn apply_crds(&self, yaml: &str) -> anyhow::Result<()> {
         let out = self.apply(yaml, false)?;
+        let mut paths = Vec::new();
         for line in out.lines() {
             // "customresourcedefinition.apiextensions.k8s.io/<name> serverside-applied"
             if let Some(name) = line.split_whitespace().next().filter(|n| n.starts_with("customresourcedefinition")) {
                 self.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", name])?;
+                let crd: Value = serde_json::from_str(&self.kubectl(&["get", name, "-o", "json"])?)?;
+                for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
+                    paths.push(format!(
+                        "apis/{}/{}",
+                        crd["spec"]["group"].as_str().unwrap_or(""),
+                        v["name"].as_str().unwrap_or("")
+                    ));
+                }
             }
         }
+        poll("the CRDs in the OpenAPI v3 document", || {
+            let doc: Value = serde_json::from_str(&self.kubectl(&["get", "--raw", "/openapi/v3"])?)?;
+            Ok(paths.iter().all(|p| doc["paths"].get(p).is_some()).then_some(()))
+        })?;
+        // kubectl's discovery cache (6 h) predates the new kinds: with it, kubectl would not see
+        // that the server validates them and would check them itself.
+        let _ = std::fs::remove_dir_all(self.dir.path().join(".kube/cache"));
         Ok(())
     }
 
