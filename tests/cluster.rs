@@ -11,6 +11,8 @@
 //! The validation test shares one control plane per test process ([`ControlPlane::shared`]); the
 //! pod test changes cluster-scoped objects, so it owns one.
 
+mod pod;
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;

@@ -160,8 +160,8 @@ pub struct ControlPlane {
     // Dropped in this order: the controller manager, the API server, etcd, then the files.
     controller_manager: Process,
     apiserver: Process,
-    // Held so that they are dropped (killed, removed) with the value.
-    _etcd: Process,
+    etcd: Process,
+    // Held so that its files are removed with the value.
     _ca: TestCa,
     dir: tempfile::TempDir,
 }
@@ -305,7 +305,7 @@ impl ControlPlane {
             issuer,
             controller_manager,
             apiserver,
-            _etcd: etcd,
+            etcd,
             _ca: ca,
             dir,
         };
@@ -314,6 +314,13 @@ impl ControlPlane {
             Ok(cp.kubectl(&["get", "serviceaccount", "default", "-n", "default", "-o", "name"]).ok())
         })?;
         Ok(cp)
+    }
+
+    /// The process ids of etcd, kube-apiserver and kube-controller-manager (for footprint
+    /// measurements and checks that they are gone).
+    #[must_use]
+    pub fn pids(&self) -> [u32; 3] {
+        [self.etcd.pid, self.apiserver.pid, self.controller_manager.pid]
     }
 
     /// The temporary directory (logs of etcd, kube-apiserver, kube-controller-manager).
@@ -513,7 +520,7 @@ mod tests {
         // kube-controller-manager publishes the CA for pods and creates default ServiceAccounts.
         poll("kube-root-ca.crt in t", || Ok(cp.get(&["configmap", "kube-root-ca.crt", "-n", "t"]).ok())).unwrap();
         cp.get(&["serviceaccount", "default", "-n", "t"]).unwrap();
-        let pids = [cp._etcd.pid, cp.apiserver.pid, cp.controller_manager.pid];
+        let pids = cp.pids();
         let dir = cp.dir().to_path_buf();
         drop(cp);
         for pid in pids {
