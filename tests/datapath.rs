@@ -13,7 +13,7 @@
 //! stopped on drop) live in `test-support`; the render reuses the template tests' values and
 //! Helm engine (`tests/templates/test_agent.py render`). Parts: `datapath/rig.rs`.
 
-mod rig;
+pub(crate) mod rig;
 
 use std::collections::BTreeMap;
 
@@ -274,16 +274,7 @@ fn preview_shows_exactly_what_the_receiver_gets() {
     let with_file = preview(&["--agent-config", config.to_str().unwrap()], &node);
     let embedded = preview(&["--values", values.to_str().unwrap()], &node);
     assert_eq!(with_file["samples"], embedded["samples"], "the embedded configuration is the rendered one");
-    let shown: BTreeMap<BTreeMap<String, String>, f64> = with_file["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let mut labels: BTreeMap<String, String> = serde_json::from_value(s["labels"].clone()).unwrap();
-            labels.insert("__name__".into(), s["name"].as_str().unwrap().into());
-            (labels, s["value"].as_f64().unwrap())
-        })
-        .collect();
+    let shown = rig::preview_samples(&with_file);
     assert_eq!(shown.keys().collect::<Vec<_>>(), received.keys().collect::<Vec<_>>(), "the same series");
     for (labels, v) in &received {
         let name = labels["__name__"].as_str();

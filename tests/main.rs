@@ -47,3 +47,6 @@ mod hardening;
 mod secrets;
 // The billing data path on loopback: hooks → /metrics/hooks → the rendered agent → receiver (issue 12).
 mod datapath;
+// A real API server (etcd, kube-apiserver, kube-controller-manager): strict validation of every
+// rendered object, the pricing pod from its image against it (issue 18).
+mod cluster;

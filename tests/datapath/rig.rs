@@ -218,6 +218,12 @@ impl Agent {
     /// Starts the rendered agent with its targets at `targets`, `interval` instead of the
     /// rendered 5m scrape interval, and `NODE_NAME=node`, and waits until it is ready.
     pub fn start(r: &Rendered, targets: &Targets, interval: &str, node: &str) -> Self {
+        Self::start_at(r, &targets.pricing, &targets.telemetry, interval, node)
+    }
+
+    /// [`Agent::start`] with the scrape targets at `pricing` (shell-operator's `/metrics/hooks`)
+    /// and `telemetry` (Deckhouse's), as `host:port`.
+    pub fn start_at(r: &Rendered, pricing: &str, telemetry: &str, interval: &str, node: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config: Value = serde_saphyr::from_str(&r.config).expect("rendered config");
         assert_eq!(config["global"]["scrape_interval"].as_str(), Some("5m"));
@@ -225,8 +231,8 @@ impl Agent {
         let jobs = config["scrape_configs"].as_array_mut().expect("scrape_configs");
         for job in jobs {
             let (rendered, ours) = match job["job_name"].as_str() {
-                Some("flant-pricing") => ("127.0.0.1:9115", &targets.pricing),
-                Some("deckhouse-telemetry") => ("deckhouse.d8-system.svc.cluster.local:8080", &targets.telemetry),
+                Some("flant-pricing") => ("127.0.0.1:9115", pricing),
+                Some("deckhouse-telemetry") => ("deckhouse.d8-system.svc.cluster.local:8080", telemetry),
                 other => panic!("unexpected scrape job {other:?}"),
             };
             let t = &mut job["static_configs"][0]["targets"];
@@ -466,4 +472,18 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
         out.push((name.trim().to_string(), value));
     }
     out
+}
+
+/// The samples of `flant-integration preview --format json`: label set (with `__name__`) → value.
+pub fn preview_samples(preview: &Value) -> BTreeMap<BTreeMap<String, String>, f64> {
+    preview["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .map(|s| {
+            let mut labels: BTreeMap<String, String> = serde_json::from_value(s["labels"].clone()).expect("labels");
+            labels.insert("__name__".into(), s["name"].as_str().expect("name").into());
+            (labels, s["value"].as_f64().expect("value"))
+        })
+        .collect()
 }
