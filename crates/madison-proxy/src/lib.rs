@@ -51,7 +51,8 @@
 //! # Secrets
 //! The auth key lives in a [`secret_log::Secret`]; access lines show
 //! `/api/events/prometheus/<redacted>` and errors are built from the transport's causes, never
-//! from the upstream URL.
+//! from the upstream URL. Client paths are logged percent-decoded with the key redacted in every
+//! spelling (see the crate README, "Logs").
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), String> {
