@@ -107,6 +107,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
             },
         };
         accept_failing = false;
+        // As nginx's `tcp_nodelay on`: an answer is written whole, and Nagle's algorithm would
+        // hold a short final segment back until the client's delayed ACK (up to 40 ms).
+        let _ = stream.set_nodelay(true);
         let (http, router, stop) = (http.clone(), router.clone(), stop_rx.clone());
         connections.spawn(async move {
             connection(stream, remote, &http, router, stop, log).await;
