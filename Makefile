@@ -108,6 +108,7 @@ fmt-check:
 bench: deps harness
 	$(CARGO) bench --bench hooks -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench cli -- $(CURDIR)/BENCHMARKS.md
+	$(CARGO) bench --bench proxy -- $(CURDIR)/BENCHMARKS.md
 
 clean:
 	$(CARGO) clean
