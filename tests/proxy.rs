@@ -322,7 +322,17 @@ fn decode_fully(text: &str) -> String {
 fn the_key_is_redacted_from_logged_paths_in_any_spelling() {
     let backend = madison();
     let proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
-    let every_byte = |case: fn(&str) -> String| case(&KEY.bytes().map(|b| format!("%{b:02x}")).collect::<String>());
+    let hex: String = KEY
+        .bytes()
+        .flat_map(|b| {
+            [
+                '%',
+                char::from(b"0123456789abcdef"[usize::from(b >> 4)]),
+                char::from(b"0123456789abcdef"[usize::from(b & 15)]),
+            ]
+        })
+        .collect();
+    let every_byte = |case: fn(&str) -> String| case(&hex);
     let spellings = [
         KEY.to_string(),
         "%74estkey".to_string(),                 // one byte encoded

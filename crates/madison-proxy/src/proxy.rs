@@ -290,17 +290,12 @@ impl AppState {
         let key = self.key.expose();
         let mut text = redact(path.as_bytes(), key.as_bytes());
         for _ in 0..DECODE_ROUNDS {
-            let decoded = match Cow::from(percent_decode(&text)) {
-                Cow::Borrowed(_) => None,
-                Cow::Owned(d) => Some(d),
+            let Cow::Owned(decoded) = Cow::from(percent_decode(&text)) else {
+                // Nothing left to decode: this form decodes to itself.
+                let shown = String::from_utf8_lossy(&text).into_owned();
+                return if key.is_empty() || !shown.contains(key.as_str()) { shown } else { REDACTED.to_string() };
             };
-            match decoded {
-                Some(d) => text = redact(&d, key.as_bytes()),
-                None => {
-                    let shown = String::from_utf8_lossy(&text).into_owned();
-                    return if key.is_empty() || !shown.contains(key.as_str()) { shown } else { REDACTED.to_string() };
-                }
-            }
+            text = redact(&decoded, key.as_bytes());
         }
         REDACTED.to_string()
     }
