@@ -134,11 +134,13 @@ markdownlint:
 test: markdownlint
 
 ## bench: end-to-end benchmarks of the release binaries; rewrites BENCHMARKS.md (benches/cli.rs
-## then replaces its own section, `flant-integration bill and preview`). The data-path
+## then replaces its own section, `flant-integration bill and preview`, and benches/proxy.rs its
+## `madison-proxy against nginx`, which needs nginx and wrk from Debian). The data-path
 ## section runs the operator harness and renders the agent with the template tests' venv.
 bench: deps harness
 	$(CARGO) bench --bench hooks -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench cli -- $(CURDIR)/BENCHMARKS.md
+	$(CARGO) bench --bench proxy -- $(CURDIR)/BENCHMARKS.md
 
 clean:
 	$(CARGO) clean

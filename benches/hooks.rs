@@ -22,7 +22,6 @@ const NODE_METRICS: &str = env!("CARGO_BIN_EXE_node-metrics");
 const NODE_GROUP_RESOURCES: &str = env!("CARGO_BIN_EXE_node-group-resources-metrics");
 const PROMETHEUS_METRICS: &str = env!("CARGO_BIN_EXE_prometheus-metrics");
 const CONTROLLER_METRICS: &str = env!("CARGO_BIN_EXE_controller-metrics");
-const MADISON_PROXY: &str = env!("CARGO_BIN_EXE_madison-proxy");
 const CLOUD_LAYOUT: &str = env!("CARGO_BIN_EXE_cloud-layout");
 const INGRESS_CONTROLLER_METRICS: &str = env!("CARGO_BIN_EXE_ingress-controller-metrics");
 const LICENSE: &str = env!("CARGO_BIN_EXE_license");
@@ -617,131 +616,6 @@ fn bench_controller_metrics(dir: &Path, report: &mut String) {
     );
 }
 
-/// Latencies of `n` sequential POSTs on one keep-alive connection.
-async fn sequential(client: &reqwest::Client, url: &str, body: &str, n: usize) -> Vec<Duration> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let resp = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("post");
-        assert!(resp.status().is_success());
-        let _ = resp.bytes().await;
-        out.push(t.elapsed());
-    }
-    out.sort();
-    out
-}
-
-/// Requests per second with `tasks` concurrent senders sharing `total` POSTs.
-async fn throughput(client: &reqwest::Client, url: &str, body: &str, total: usize, tasks: usize) -> f64 {
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let t = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| {
-            let (client, url, body, next) = (client.clone(), url.to_string(), body.to_string(), next.clone());
-            tokio::spawn(async move {
-                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
-                    let resp = client.post(&url).body(body.clone()).send().await.expect("post");
-                    let _ = resp.bytes().await;
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.expect("task");
-    }
-    total as f64 / t.elapsed().as_secs_f64()
-}
-
-/// The `p` quantile of sorted samples (nearest rank).
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // p in [0, 1], the index is small
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn bench_madison_proxy(report: &mut String) {
-    use test_support::fake::{FakeServer, Reply};
-    let backend = FakeServer::start(|_| Reply::json(200, "{}")).expect("backend");
-    let port = test_support::http::closed_port().expect("port");
-    let mut proxy = Command::new(MADISON_PROXY)
-        .env_clear()
-        .env("LISTEN_HOST", "127.0.0.1")
-        .env("LISTEN_PORT", port.to_string())
-        .env("MADISON_BACKEND", backend.addr.to_string())
-        .env("MADISON_AUTH_KEY", "benchkey")
-        .env("MADISON_SCHEME", "http")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start madison-proxy");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let body = format!(
-        "[{}]",
-        (0..4)
-            .map(|i| format!(r#"{{"labels":{{"alertname":"KubePodCrashLooping","namespace":"prod","pod":"api-{i}","severity":"warning"}},"annotations":{{"summary":"Pod is crash looping","description":"Pod prod/api-{i} restarted 5 times in 10 minutes."}},"startsAt":"2026-11-25T00:00:00Z","generatorURL":"http://prometheus/graph"}}"#))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    let direct = format!("{}/api/events/prometheus/benchkey", backend.url());
-    let via = format!("http://127.0.0.1:{port}/api/v2/alerts");
-    let (n, total, tasks) = (3000, 6000, 32);
-    let (d_lat, p_lat, d_rps, p_rps) = rt.block_on(async {
-        let client = reqwest::Client::builder().no_proxy().http1_only().build().expect("client");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "proxy did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = sequential(&client, &via, &body, 200).await; // warm-up
-        let d_lat = sequential(&client, &direct, &body, n).await;
-        let p_lat = sequential(&client, &via, &body, n).await;
-        let d_rps = throughput(&client, &direct, &body, total, tasks).await;
-        let p_rps = throughput(&client, &via, &body, total, tasks).await;
-        (d_lat, p_lat, d_rps, p_rps)
-    });
-    let _ = proxy.kill();
-    let _ = proxy.wait();
-    let us = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1e6);
-    let _ = writeln!(report, "## madison-proxy (added latency and throughput)\n");
-    let _ = writeln!(
-        report,
-        "Release binary on 127.0.0.1 (default `info` access logging, stderr discarded), plain-HTTP fake Madison \
-         backend answering 200 at once; a {}-byte push of 4 alerts. Latency: {n} sequential POSTs on one keep-alive \
-         connection, directly to the backend and through the proxy. Throughput: {total} POSTs from {tasks} \
-         concurrent senders. The same machine runs client, proxy and backend, so the figures include contention \
-         for the 2 cores.\n",
-        body.len()
-    );
-    let _ = writeln!(report, "| path | p50 (µs) | p99 (µs) | throughput (req/s) |");
-    let _ = writeln!(report, "|---|---:|---:|---:|");
-    let _ =
-        writeln!(report, "| direct to backend | {} | {} | {:.0} |", us(pct(&d_lat, 0.5)), us(pct(&d_lat, 0.99)), d_rps);
-    let _ = writeln!(
-        report,
-        "| through madison-proxy | {} | {} | {:.0} |",
-        us(pct(&p_lat, 0.5)),
-        us(pct(&p_lat, 0.99)),
-        p_rps
-    );
-    let _ = writeln!(
-        report,
-        "| added by the proxy | {} | {} | |\n",
-        us(pct(&p_lat, 0.5).saturating_sub(pct(&d_lat, 0.5))),
-        us(pct(&p_lat, 0.99).saturating_sub(pct(&d_lat, 0.99)))
-    );
-    let _ = writeln!(
-        report,
-        "Correctness under load (1 200 pushes, 24 senders, slow backend rejecting 1 in ~5) is asserted by \
-         `tests/load.rs` on every `make test`: every push answered, each received exactly once, each rejection \
-         returned to its sender.\n"
-    );
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--measure-env") {
@@ -774,7 +648,6 @@ fn main() -> ExitCode {
     bench_node_group_resources(&dir, &mut report);
     bench_prometheus_metrics(&dir, &mut report);
     bench_controller_metrics(&dir, &mut report);
-    bench_madison_proxy(&mut report);
     datapath::bench_data_path(&mut report);
     bench_worst_cases(&dir, &mut report);
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use test_support::fake::{FakeServer, Reply};
 use test_support::prometheus::{Options, Prometheus};
+use test_support::raw_http::{Answer, RawServer};
 use test_support::tls::TestCa;
 
 // Faults: capped Madison answers under a memory limit, stalled clients, the connection cap,
@@ -110,14 +111,19 @@ impl Drop for ProxyProcess {
     }
 }
 
-/// One raw HTTP/1.1 exchange (so tests control every header, including chunked bodies).
-pub fn exchange(port: u16, request: &[u8]) -> Option<(u16, String)> {
+/// One raw HTTP/1.1 exchange: the whole answer as text, head and body.
+pub fn exchange_text(port: u16, request: &[u8]) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(40))).ok()?;
     s.write_all(request).ok()?;
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// One raw HTTP/1.1 exchange (so tests control every header, including chunked bodies).
+pub fn exchange(port: u16, request: &[u8]) -> Option<(u16, String)> {
+    let text = exchange_text(port, request)?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Some((status, body))
@@ -219,6 +225,146 @@ fn healthz_is_local_and_readyz_follows_the_backend() {
     let unhealthy = FakeServer::start(|_| Reply::text(503, "down")).unwrap();
     let proxy2 = ProxyProcess::start(&unhealthy.addr.to_string(), &[]);
     assert_eq!(get(proxy2.port, "/readyz").unwrap().0, 503);
+}
+
+#[test]
+fn hop_by_hop_answer_headers_are_not_passed_on() {
+    // Hop-by-hop by name, and by being named in the backend's own `Connection` header
+    // (RFC 9110 §7.6.1), in two `Connection` lines and in any case.
+    let backend = RawServer::start(Answer::full(
+        "200 OK",
+        &[
+            ("Connection", "keep-alive, X-Hop-One"),
+            ("Connection", "x-hop-two"),
+            ("X-Hop-One", "1"),
+            ("X-HOP-TWO", "2"),
+            ("Keep-Alive", "timeout=5"),
+            ("Proxy-Authenticate", "Basic realm=madison"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Trailer", "X-Checksum"),
+            ("Upgrade", "h2c"),
+            ("X-End-To-End", "kept"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"ok":true}"#,
+    ))
+    .unwrap();
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
+    let request = b"POST /api/v2/alerts HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\nContent-Length: 2\r\n\r\n[]";
+    let text = exchange_text(proxy.port, request).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, r#"{"ok":true}"#);
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let value = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(value("x-end-to-end"), Some("kept"), "{head}");
+    assert_eq!(value("content-type"), Some("application/json"), "{head}");
+    for gone in ["x-hop-one", "x-hop-two", "keep-alive", "proxy-authenticate", "proxy-connection", "trailer", "upgrade"]
+    {
+        assert_eq!(value(gone), None, "{gone} passed on: {head}");
+    }
+    // The only `Connection` is the proxy's own answer to the client's `close`.
+    let connection: Vec<_> = headers.iter().filter(|(n, _)| n == "connection").map(|(_, v)| v.as_str()).collect();
+    assert_eq!(connection, ["close"], "{head}");
+}
+
+#[test]
+fn an_unrequested_101_is_a_bad_gateway_on_both_routes() {
+    // A 101 ends HTTP on the backend connection; the proxy asked for no upgrade, so there is no
+    // answer to pass on (hyper's client hands the 101 over; any other 1xx it skips itself).
+    let switching =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nnot HTTP any more";
+    let backend = RawServer::start(Answer::Raw(switching.to_vec())).unwrap();
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
+    assert_eq!(post(proxy.port, "/api/v2/alerts", b"[]"), Some((502, "bad gateway".to_string())));
+    assert_eq!(get(proxy.port, "/readyz"), Some((502, "bad gateway".to_string())));
+    assert_eq!(backend.requests().len(), 2, "each route asked the backend once");
+    let want = "backend answered 101 Switching Protocols, which was not asked for";
+    let lines = proxy.log_lines();
+    let access = lines.iter().find(|l| l["msg"] == "forwarded request").unwrap();
+    assert_eq!((&access["status"], &access["error"]), (&serde_json::json!(502), &serde_json::json!(want)));
+    let ready = lines.iter().find(|l| l["msg"] == "readiness: backend unreachable").unwrap();
+    assert_eq!(ready["error"], want);
+}
+
+/// `text` percent-decoded until nothing changes (lossy UTF-8), as someone reading the log might.
+fn decode_fully(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    loop {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match (bytes[i], hex) {
+                (b'%', Some(b)) => {
+                    out.push(b);
+                    i += 3;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        if out == bytes {
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+        bytes = out;
+    }
+}
+
+#[test]
+fn the_key_is_redacted_from_logged_paths_in_any_spelling() {
+    let backend = madison();
+    let proxy = ProxyProcess::start(&backend.addr.to_string(), &[]);
+    let hex: String = KEY
+        .bytes()
+        .flat_map(|b| {
+            [
+                '%',
+                char::from(b"0123456789abcdef"[usize::from(b >> 4)]),
+                char::from(b"0123456789abcdef"[usize::from(b & 15)]),
+            ]
+        })
+        .collect();
+    let every_byte = |case: fn(&str) -> String| case(&hex);
+    let spellings = [
+        KEY.to_string(),
+        "%74estkey".to_string(),                 // one byte encoded
+        "t%65st%6Bey".to_string(),               // upper-case hex
+        "t%65st%6bey".to_string(),               // lower-case hex
+        every_byte(str::to_ascii_uppercase),     // every byte, upper-case
+        every_byte(str::to_string),              // every byte, lower-case
+        "%74%65st%6Bey".to_string(),             // mixed
+        "%2574estkey".to_string(),               // encoded twice
+        "%252574e%2573tkey".to_string(),         // three times, mixed depth
+        format!("%{}74estkey", "25".repeat(12)), // deeper than any decoder bothers
+    ];
+    for spelling in &spellings {
+        for path in [format!("/api/events/prometheus/{spelling}"), format!("/x/{spelling}/y")] {
+            assert_eq!(post(proxy.port, &path, b"[]").map(|r| r.0), Some(502), "{path}");
+        }
+    }
+    assert!(backend.requests().is_empty());
+    let paths: Vec<String> = proxy
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["msg"] == "request answered without the backend")
+        .map(|l| l["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths.len(), 2 * spellings.len(), "one line per request");
+    for (path, spelling) in paths.iter().zip(spellings.iter().flat_map(|s| [s, s])) {
+        assert!(!decode_fully(path).contains(KEY), "{spelling} logged as {path}, which decodes to the key");
+        assert!(path.contains("<redacted>"), "{spelling} logged as {path}");
+    }
+    // A spelling that decodes within a few rounds is shown decoded, the key's place marked.
+    assert_eq!(paths[2], "/api/events/prometheus/<redacted>");
+    assert_eq!(paths[17], "/x/<redacted>/y");
 }
 
 #[test]

@@ -10,6 +10,14 @@
 //! TCP to `MADISON_BACKEND`, TLS with SNI and certificate name `MADISON_HOST` (verified unless
 //! `MADISON_INSECURE_SKIP_VERIFY=true`), HTTP/1.1 only, no retries, 1 MiB body limit.
 //!
+//! # Threads
+//! [`serve`] runs one single-threaded tokio runtime per core (`TOKIO_WORKER_THREADS` to choose),
+//! each with its own [`AppState`] and pool of backend connections; the calling thread accepts
+//! under the connection cap and hands each connection to the least busy worker. A request, its
+//! client connection and its backend connection stay on one thread (nginx's model), which
+//! removed the cross-thread wake-ups of the work-stealing runtime (`docs/decisions.md`,
+//! "Performance: madison-proxy").
+//!
 //! # Limits
 //! Every number is a field of [`Limits`] with a variable in [`env`] (durations as `300ms`, `10s`,
 //! `2m`), so fault tests run in milliseconds; the defaults are the spec's.
@@ -51,7 +59,8 @@
 //! # Secrets
 //! The auth key lives in a [`secret_log::Secret`]; access lines show
 //! `/api/events/prometheus/<redacted>` and errors are built from the transport's causes, never
-//! from the upstream URL.
+//! from the upstream URL. Client paths are logged percent-decoded with the key redacted in every
+//! spelling (see the crate README, "Logs").
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), String> {

@@ -53,28 +53,41 @@ async fn shutdown_signal() {
     }
 }
 
-async fn serve(log: Logger) -> Result<(), String> {
+/// Worker threads: `TOKIO_WORKER_THREADS` (tokio's own variable, which the fault tests set to fix
+/// the address space), else one per core.
+fn workers() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+}
+
+fn serve(log: Logger) -> Result<(), String> {
     let config = madison_proxy::Config::from_env().map_err(|e| e.to_string())?;
     if !config.tls_verify && config.scheme == madison_proxy::Scheme::Https {
         log.warn("TLS certificate verification of the backend is disabled (MADISON_INSECURE_SKIP_VERIFY)", &[]);
     }
-    let state = madison_proxy::state(&config, log)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    log.info(
-        "listening",
-        &[
-            ("listen", json!(listener.local_addr().map(|a| a.to_string()).unwrap_or_default())),
-            ("backend", json!(config.backend.to_string())),
-            ("host", json!(config.host)),
-            ("scheme", json!(config.scheme.as_str())),
-            ("tls_verify", json!(config.tls_verify)),
-        ],
-    );
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listen = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let workers = workers();
+    let started = madison_proxy::serve(listener, &config, log, workers, async {
+        log.info(
+            "listening",
+            &[
+                ("listen", json!(listen)),
+                ("backend", json!(config.backend.to_string())),
+                ("host", json!(config.host)),
+                ("scheme", json!(config.scheme.as_str())),
+                ("tls_verify", json!(config.tls_verify)),
+                ("workers", json!(workers)),
+            ],
+        );
+        shutdown_signal().await;
+    });
     // Both endings exit 0: the deadline's warning line is logged by `serve`.
-    madison_proxy::serve(listener, state, shutdown_signal()).await;
-    Ok(())
+    started.map(|_| ())
 }
 
 fn main() -> ExitCode {
@@ -101,14 +114,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            log.error(&format!("cannot start the async runtime: {e}"), &[]);
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(log)) {
+    match serve(log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log.error(&e, &[]);

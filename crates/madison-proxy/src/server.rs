@@ -24,12 +24,14 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use crate::config::human;
-use crate::proxy::{app, AppState};
+use secret_log::Logger;
+
+use crate::config::{human, Config};
+use crate::proxy::{app, state, AppState};
 
 /// After a failed `accept` (for example out of file descriptors) the loop waits this long.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -59,8 +61,24 @@ impl Drop for Busy {
     }
 }
 
-/// Serves `state`'s router on `listener` until `shutdown` completes, then drains.
+/// A connection handed from the acceptor to a worker, with its slot under the cap.
+type Handed = (std::net::TcpStream, SocketAddr, OwnedSemaphorePermit);
+
+/// One worker thread: its runtime, and how many connections it serves now.
+struct Worker {
+    to: mpsc::UnboundedSender<Handed>,
+    load: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<Shutdown>,
+}
+
+/// Serves `config`'s router on `listener` with `workers` threads until `shutdown` completes,
+/// then drains. Blocks the calling thread, which accepts connections and waits for `shutdown`.
 ///
+/// * Threads: each worker is a single-threaded tokio runtime with its own [`AppState`] (its own
+///   pool of backend connections), so a request, its client connection and its backend
+///   connection live on one thread and hand work to each other without waking another thread
+///   (nginx's model: one event loop per core). The calling thread accepts and hands each
+///   connection to the worker serving the fewest.
 /// * At most [`Limits::max_connections`](crate::Limits) client connections are served at once;
 ///   further ones are not accepted until a slot frees (they wait in the listen backlog).
 /// * A client gets [`Limits::client_header_timeout`](crate::Limits) for its request line and
@@ -70,20 +88,71 @@ impl Drop for Busy {
 ///   still sending headers) are closed at once; requests still reading their body are answered
 ///   503 and closed; requests already complete run to their end, for up to
 ///   [`Limits::shutdown_timeout`](crate::Limits), then are aborted.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> Shutdown {
-    let limits = *state.limits();
-    let log = state.log();
-    let router = app(state.clone());
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.client_header_timeout);
-    let http = Arc::new(http);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+///
+/// # Errors
+/// A worker's state cannot be built (`MADISON_CA_FILE`), or a runtime or thread cannot start.
+pub fn serve(
+    listener: std::net::TcpListener,
+    config: &Config,
+    log: Logger,
+    workers: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Shutdown, String> {
+    let limits = config.limits;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
+    let mut pool = Vec::with_capacity(workers);
+    for i in 0..workers.max(1) {
+        let state = state(config, log)?;
+        let (to, from) = mpsc::unbounded_channel();
+        let load = Arc::new(AtomicUsize::new(0));
+        let (count, stop) = (load.clone(), stop_rx.clone());
+        let runtime = runtime()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("madison-proxy-{i}"))
+            .spawn(move || runtime.block_on(worker(from, state, &count, stop)))
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        pool.push(Worker { to, load, thread });
+    }
+    let accepting =
+        runtime()?.block_on(accept(listener, &pool, Arc::new(Semaphore::new(limits.max_connections)), log, shutdown));
+    log.info("shutting down", &[]);
+    let _ = stop_tx.send(true);
+    let mut ended = Shutdown::Drained;
+    for w in pool {
+        drop(w.to);
+        if w.thread.join().unwrap_or(Shutdown::DeadlineReached) == Shutdown::DeadlineReached {
+            ended = Shutdown::DeadlineReached;
+        }
+    }
+    if ended == Shutdown::DeadlineReached {
+        log.warn(
+            "shutdown deadline reached, aborting in-flight requests",
+            &[("shutdown_timeout", json!(human(limits.shutdown_timeout)))],
+        );
+    }
+    accepting.map(|()| ended)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// Accepts under the cap until `shutdown`, handing each connection to the least busy worker.
+async fn accept(
+    listener: std::net::TcpListener,
+    pool: &[Worker],
+    slots: Arc<Semaphore>,
+    log: Logger,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    listener.set_nonblocking(true).map_err(|e| format!("cannot listen: {e}"))?;
+    let listener = TcpListener::from_std(listener).map_err(|e| format!("cannot listen: {e}"))?;
     let mut accept_failing = false;
     tokio::pin!(shutdown);
     loop {
-        while connections.try_join_next().is_some() {}
         let slot = tokio::select! {
             () = &mut shutdown => break,
             slot = slots.clone().acquire_owned() => match slot {
@@ -107,25 +176,55 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
             },
         };
         accept_failing = false;
-        let (http, router, stop) = (http.clone(), router.clone(), stop_rx.clone());
+        // As nginx's `tcp_nodelay on`: an answer is written whole, and Nagle's algorithm would
+        // hold a short final segment back until the client's delayed ACK (up to 40 ms).
+        let _ = stream.set_nodelay(true);
+        let Ok(stream) = stream.into_std() else { continue };
+        let Some(worker) = pool.iter().min_by_key(|w| w.load.load(Ordering::Relaxed)) else { break };
+        worker.load.fetch_add(1, Ordering::Relaxed);
+        // A worker ends only after shutdown, so the send cannot fail before it.
+        let _ = worker.to.send((stream, remote, slot));
+    }
+    Ok(())
+}
+
+/// A worker's loop: serves the connections handed to it until shutdown, then drains them.
+async fn worker(
+    mut from: mpsc::UnboundedReceiver<Handed>,
+    state: Arc<AppState>,
+    load: &Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+) -> Shutdown {
+    let limits = *state.limits();
+    let log = state.log();
+    let router = app(state.clone());
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.client_header_timeout);
+    let http = Arc::new(http);
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let handed = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            handed = from.recv() => handed,
+        };
+        let Some((stream, remote, slot)) = handed else { break };
+        let (http, router, stop, load) = (http.clone(), router.clone(), stop.clone(), load.clone());
         connections.spawn(async move {
-            connection(stream, remote, &http, router, stop, log).await;
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                connection(stream, remote, &http, router, stop, log).await;
+            }
+            load.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
         });
     }
-    drop(listener);
-    log.info("shutting down", &[]);
+    drop(from); // connections handed after this are closed unserved
     state.stop();
-    let _ = stop_tx.send(true);
     let drained =
         tokio::time::timeout(limits.shutdown_timeout, async { while connections.join_next().await.is_some() {} }).await;
     if drained.is_ok() {
         Shutdown::Drained
     } else {
-        log.warn(
-            "shutdown deadline reached, aborting in-flight requests",
-            &[("shutdown_timeout", json!(human(limits.shutdown_timeout)))],
-        );
         connections.abort_all();
         Shutdown::DeadlineReached
     }
