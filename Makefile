@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Debian packages the tests use: jq (cross-checks every jqFilter), prometheus (PromQL tests).
 # PyPI packages: pytest and helm-python-sdk (Helm's own Go engine) for the template tests.
 PYTHON ?= python3
-PIP_PACKAGES := pytest pyyaml helm-python-sdk
+PIP_PACKAGES := pytest pyyaml helm-python-sdk==0.2.2
 # PyPI packages live in a virtual environment under the build folder, never in the system Python.
 VENV := target/venv
 PY := $(VENV)/bin/python
