@@ -33,7 +33,7 @@ module: flant-integration
 
 {{- /*
 Images follow lib-helm (deckhouse_lib_helm 1.71.11, charts/helm_lib/templates/_module_image.tpl;
-docs/internal/decisions.md, "Installable module").
+docs/decisions.md, "Installable module").
 
 Module image, as helm_lib_module_image: (list . "pricing"). The digest is
 global.modulesImages.digests.flantIntegration.<name> (Deckhouse fills it from the bundle's
