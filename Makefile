@@ -51,7 +51,7 @@ test: deps fmt-check lint harness
 ## --target keeps crt-static away from build scripts and proc-macros. getrandom 0.3/0.4 finds
 ## glibc's getrandom() by dlsym, which a static binary cannot do; it would then read /dev/urandom,
 ## absent from Deckhouse's hook chroot ("could not initialize ThreadRng"), so its backend is set
-## to the getrandom(2) call. See docs/decisions.md, "Installable module".
+## to the getrandom(2) call. See docs/internal/decisions.md, "Installable module".
 STATIC_TARGET := x86_64-unknown-linux-gnu
 STATIC_DIR := target/$(STATIC_TARGET)/release
 STATIC_RUSTFLAGS := -C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"

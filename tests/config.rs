@@ -29,7 +29,7 @@ fn hook_table_matches_the_hooks_directory() {
 
 /// Each hook's `--config`, run and loaded by its own operator; every module hook is classified as a
 /// shell hook by addon-operator's module loader (its `hook config` probe fails, as it must for a
-/// hook that is not a module-sdk batch binary — see docs/decisions.md).
+/// hook that is not a module-sdk batch binary — see docs/internal/decisions.md).
 #[test]
 fn operators_load_every_hook_config() {
     let jobs: Vec<Job> = HOOKS

@@ -1,6 +1,6 @@
 {{- /*
 The metrics agent's configuration: plain Prometheus configuration for Prometheus in agent mode
-(docs/decisions.md, "The metrics agent"). Rendered into the Secret prometheus-agent-config and
+(docs/internal/decisions.md, "The metrics agent"). Rendered into the Secret prometheus-agent-config and
 hashed by the DaemonSet. The agent scrapes shell-operator's /metrics/hooks in the pod and
 Deckhouse's telemetry, keeps only flant_pricing_* / d8_telemetry_* series, labels them with the
 cluster UUID and the node (__replica__, an external label expanded from NODE_NAME by the

@@ -46,7 +46,7 @@ pub mod env {
     pub const SHUTDOWN_TIMEOUT: &str = "SHUTDOWN_TIMEOUT";
 }
 
-/// Limits and timeouts; [`Limits::default`] is what `madison-proxy.md` and `docs/decisions.md`
+/// Limits and timeouts; [`Limits::default`] is what `madison-proxy.md` and `docs/internal/decisions.md`
 /// specify, each value overridable by its variable in [`env`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
