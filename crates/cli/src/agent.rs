@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::hooks::Series;
+use crate::redact;
 use crate::relabel::{self, Labels, RawRule, Rule};
 
 /// The agent configuration Helm renders, with the placeholders [`UUID_PLACEHOLDER`] and
@@ -90,11 +91,11 @@ pub struct Agent {
     metric_rules: Vec<Rule>,
     external_labels: BTreeMap<String, String>,
     write_rules: Vec<Rule>,
-    /// Where the samples are written.
+    /// Where the samples are written (without user information, [`redact::url`]).
     pub url: String,
     /// `Authorization` type (`Bearer`), if any; the credentials are never kept.
     pub authorization: Option<String>,
-    /// The proxy, if any.
+    /// The proxy, if any (without user information).
     pub proxy_url: Option<String>,
     /// How often the agent scrapes (and so sends): `global.scrape_interval` (Prometheus's default 1m).
     pub scrape_interval: String,
@@ -109,6 +110,34 @@ pub struct Settings<'a> {
     pub license: bool,
     /// `flantIntegration.metrics.url`.
     pub url: Option<&'a str>,
+    /// The proxy the chart renders (`fi.proxyURL`: `global.clusterConfiguration.proxy.httpsProxy`,
+    /// else `.httpProxy`).
+    pub proxy: Option<&'a str>,
+}
+
+/// Whether Helm's `toYaml` (sigs.k8s.io/yaml: `encoding/json`, then go-yaml's parser) cannot
+/// write `c`: `encoding/json` escapes C0 controls but writes DEL, the C1 controls, U+FFFE and
+/// U+FFFF raw, and go-yaml's reader refuses them (YAML's `c-printable`, NEL excepted) — `toYaml`
+/// then returns `""`, which `templates/pricing/_agent-config.tpl` turns into a render error.
+/// `tests/cli.rs` checks that the preview and Helm agree on every hostile string.
+#[must_use]
+pub fn yaml_cannot_carry(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{84}' | '\u{86}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Refuses, as the chart does, to render the agent configuration with a setting holding a
+/// character YAML cannot carry ([`yaml_cannot_carry`]). `settings` are `(name, value)`; the
+/// message names the setting and the character, never the value.
+pub fn check_renderable(settings: &[(&str, Option<&str>)]) -> anyhow::Result<()> {
+    for (name, value) in settings {
+        if let Some(c) = value.and_then(|v| v.chars().find(|c| yaml_cannot_carry(*c))) {
+            bail!(
+                "the chart cannot render the metrics agent's configuration: {name} holds U+{:04X}, a character YAML cannot carry (Helm fails the same way)",
+                u32::from(c)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What stands for the cluster UUID when no values give it.
@@ -128,13 +157,20 @@ impl Agent {
             if let Some(url) = settings.url {
                 rw.insert("url".into(), url.into());
             }
+            if let Some(proxy) = settings.proxy {
+                rw.insert("proxy_url".into(), proxy.into());
+            }
         }
         Self::from_config(serde_json::from_value(config).context("the embedded agent configuration")?)
     }
 
     /// A `prometheus.yml` as the cluster has it (Secret `d8-flant-integration/prometheus-agent-config`).
+    /// It holds the license key: a parse error gives the position only, never the parser's
+    /// source snippet.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let config: Config = serde_saphyr::from_str(text).context("agent configuration")?;
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| {
+            crate::input::syntax_error("agent configuration", "not a Prometheus configuration the preview reads", &e)
+        })?;
         Self::from_config(config)
     }
 
@@ -160,12 +196,12 @@ impl Agent {
             scrape_interval: config.global.scrape_interval.unwrap_or_else(|| "1m".into()),
             external_labels: config.global.external_labels,
             write_rules: relabel::compile(&rw.write_relabel_configs).context("write_relabel_configs")?,
-            url: rw.url,
+            url: redact::url(&rw.url),
             authorization: rw
                 .authorization
                 .filter(|a| a.credentials.is_some())
                 .map(|a| a.kind.unwrap_or("Bearer".into())),
-            proxy_url: rw.proxy_url,
+            proxy_url: rw.proxy_url.as_deref().map(redact::url),
         })
     }
 
@@ -287,7 +323,7 @@ mod tests {
 
     #[test]
     fn the_rendered_pipeline() {
-        let agent = Agent::rendered(&Settings { cluster_uuid: Some("u-1"), license: true, url: None }).unwrap();
+        let agent = Agent::rendered(&Settings { cluster_uuid: Some("u-1"), license: true, ..Settings::default() }).unwrap();
         assert_eq!((agent.authorization.as_deref(), agent.scrape_interval.as_str()), (Some("Bearer"), "5m"));
         let served = [
             Series {
