@@ -115,14 +115,15 @@ pub struct Settings<'a> {
     pub proxy: Option<&'a str>,
 }
 
-/// Whether Helm's `toYaml` (sigs.k8s.io/yaml: `encoding/json`, then go-yaml's parser) cannot
-/// write `c`: `encoding/json` escapes C0 controls but writes DEL, the C1 controls, U+FFFE and
-/// U+FFFF raw, and go-yaml's reader refuses them (YAML's `c-printable`, NEL excepted) — `toYaml`
-/// then returns `""`, which `templates/pricing/_agent-config.tpl` turns into a render error.
-/// `tests/cli.rs` checks that the preview and Helm agree on every hostile string.
+/// Whether the chart refuses to render the agent configuration with `c` in a setting: Helm's
+/// `toYaml` (sigs.k8s.io/yaml: `encoding/json`, then go-yaml) cannot write DEL, the C1 controls
+/// other than NEL, U+FFFE or U+FFFF (`encoding/json` writes them raw, go-yaml's reader refuses
+/// them) and writes NEL raw, read back as a line break; `templates/pricing/_agent-config.tpl`
+/// fails unless its text reads back as the configuration built. `tests/cli.rs` checks that the
+/// preview and Helm agree on every hostile string of `tests/templates/test_control_chars.py`.
 #[must_use]
 pub fn yaml_cannot_carry(c: char) -> bool {
-    matches!(c, '\u{7f}'..='\u{84}' | '\u{86}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// Refuses, as the chart does, to render the agent configuration with a setting holding a
