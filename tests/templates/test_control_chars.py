@@ -16,7 +16,7 @@ Two uses, like test_agent.py:
 
 * pytest: the cases above;
 * `python test_control_chars.py cases`: prints every case's outcome as JSON
-  (`[{"setting", "name", "value", "outcome": "rejected"|"error"|"rendered", "config"?}]`);
+  (`[{"setting", "name", "value", "outcome": "rejected"|"error"|"rendered", "values", "config"?}]`);
   `tests/cli.rs` checks that `flant-integration preview` agrees with Helm on each.
 """
 
@@ -107,7 +107,8 @@ _PLAIN = {}
 
 
 def outcome(chart, setting, value):
-    """("rejected", schema error) | ("error", render error) | ("rendered", prometheus.yml text)."""
+    """(kind, text, values): ("rejected", schema error) | ("error", render error) |
+    ("rendered", prometheus.yml text), with the values Helm got (None when refused)."""
     where, _, _ = SETTINGS[setting]
     scope, path = where.split(".", 1)
     g, c, i = copy.deepcopy(GLOBAL), copy.deepcopy(CONFIG), copy.deepcopy(INTERNAL)
@@ -121,13 +122,14 @@ def outcome(chart, setting, value):
     else:
         module, err = schema_verdict(c, i)
         if module is None:
-            return "rejected", err
+            return "rejected", err, None
+    v = {"global": g, "flantIntegration": module}
     try:
-        docs = render(chart, {"global": g, "flantIntegration": module})
+        docs = render(chart, v)
     except Exception as e:  # helm_python raises its own error types; the message is what counts
-        return "error", str(e)
+        return "error", str(e), v
     secret = find(docs, "Secret", "prometheus-agent-config", "d8-flant-integration")
-    return "rendered", base64.b64decode(secret["data"]["prometheus.yml"]).decode()
+    return "rendered", base64.b64decode(secret["data"]["prometheus.yml"]).decode(), v
 
 
 CASES = [(s, n) for s in SETTINGS for n in HOSTILE]
@@ -137,7 +139,7 @@ CASES = [(s, n) for s in SETTINGS for n in HOSTILE]
 def test_hostile_string_is_refused_or_carried_exactly(chart, setting, name):
     where, base, read_back = SETTINGS[setting]
     value = base + HOSTILE[name]
-    kind, text = outcome(chart, setting, value)
+    kind, text, _ = outcome(chart, setting, value)
     if kind == "rejected":
         assert not where.startswith("global."), f"no schema of ours guards {where}: {text}"
         assert f"{where.split('.', 1)[1]} in body should match" in text, text
@@ -155,7 +157,7 @@ def test_hostile_string_is_refused_or_carried_exactly(chart, setting, name):
 @pytest.mark.parametrize("name", UNCARRIED + ["nul", "soh", "lf", "lsep", "bom"])
 def test_the_schema_refuses_control_characters_in_urls_and_keys(chart, setting, name):
     """The `pattern`s: a URL or a key never holds a control character, so addon-operator refuses it."""
-    kind, text = outcome(chart, setting, SETTINGS[setting][1] + HOSTILE[name])
+    kind, text, _ = outcome(chart, setting, SETTINGS[setting][1] + HOSTILE[name])
     assert kind == "rejected", (kind, text)
 
 
@@ -163,7 +165,7 @@ def test_the_schema_refuses_control_characters_in_urls_and_keys(chart, setting, 
 @pytest.mark.parametrize("name", UNCARRIED)
 def test_the_render_fails_where_yaml_cannot_carry_a_global_value(chart, setting, name):
     """The issue's case: never a silently empty prometheus.yml, a render error instead."""
-    kind, text = outcome(chart, setting, SETTINGS[setting][1] + HOSTILE[name])
+    kind, text, _ = outcome(chart, setting, SETTINGS[setting][1] + HOSTILE[name])
     assert kind == "error", (kind, text)
 
 
@@ -185,8 +187,8 @@ def main():
         loaded = load_chart(d)
         for setting, name in CASES:
             value = SETTINGS[setting][1] + HOSTILE[name]
-            kind, text = outcome(loaded, setting, value)
-            case = {"setting": setting, "name": name, "value": value, "outcome": kind}
+            kind, text, v = outcome(loaded, setting, value)
+            case = {"setting": setting, "name": name, "value": value, "outcome": kind, "values": v}
             if kind == "rendered":
                 case["config"] = text
             out.append(case)

@@ -90,13 +90,19 @@ pub fn read_from(r: impl Read, name: &str, limit: u64) -> anyhow::Result<Vec<u8>
     Ok(buf)
 }
 
-/// A settings file (`--values`, `--config-values`, `--env`): a YAML or JSON mapping read through
+/// A settings file (`--values`, `--config-values`, `--env`): a JSON or YAML mapping read through
 /// [`read_text`] with [`MAX_SETTINGS`]. These files hold the license key, the Madison key and
 /// proxy passwords, so a parse error names the file and the position only ([`syntax_error`]).
 pub fn read_mapping(path: &Path) -> anyhow::Result<serde_json::Value> {
     let text = read_text(path, MAX_SETTINGS)?;
-    let v: serde_json::Value =
-        serde_saphyr::from_str(&text).map_err(|e| syntax_error(&name(path), "not YAML or JSON", &e))?;
+    // JSON is read as JSON: a YAML parser would fold a raw NEL in a string into a space.
+    let v: serde_json::Value = if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("{}: not YAML or JSON at line {}, column {}", name(path), e.line(), e.column())
+        })?
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| syntax_error(&name(path), "not YAML or JSON", &e))?
+    };
     if !v.is_object() {
         bail!("{}: expected a mapping", name(path));
     }
