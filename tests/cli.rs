@@ -440,7 +440,7 @@ fn an_interrupted_preview_leaves_nothing_behind() {
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
         let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();
-        assert!(left.is_empty(), "{blocked} interrupted by {signal}: left behind {left:?}");
+        assert!(left.is_empty(), "{blocked} interrupted by {signal:?}: left behind {left:?}");
         assert_eq!(status.code(), Some(128 + signal as i32), "{blocked}: {status:?} {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         let line: Value = serde_json::from_str(&stderr).unwrap();

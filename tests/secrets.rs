@@ -657,13 +657,13 @@ mod cli {
         let mut runs: Vec<(String, Vec<&str>, &str)> = Vec::new();
         for format in ["text", "json"] {
             for (state, mut args) in [
-                ("register", vec!["--values", &values, "--config-values", &config, dump]),
-                ("recovered", vec!["--values", &values, "--config-values", &config, with_secret]),
-                ("kept", vec!["--values", &kept, "--config-values", &config, dump]),
-                ("configured", vec!["--values", &values, "--config-values", &configured, dump]),
-                ("agent-config", vec!["--values", &values, "--agent-config", &agent, dump]),
+                ("register", vec!["--values", values.as_str(), "--config-values", config.as_str(), dump]),
+                ("recovered", vec!["--values", values.as_str(), "--config-values", config.as_str(), with_secret]),
+                ("kept", vec!["--values", kept.as_str(), "--config-values", config.as_str(), dump]),
+                ("configured", vec!["--values", values.as_str(), "--config-values", configured.as_str(), dump]),
+                ("agent-config", vec!["--values", values.as_str(), "--agent-config", agent.as_str(), dump]),
             ] {
-                let mut all = vec!["preview", "--format", format, "--env", &env];
+                let mut all = vec!["preview", "--format", format, "--env", env.as_str()];
                 all.append(&mut args);
                 runs.push((format!("preview {state} ({format})"), all, state));
             }
@@ -737,15 +737,15 @@ mod cli {
         ];
         let p: Vec<String> = files.iter().map(|(n, t)| write(d, n, t)).collect();
         let cases: Vec<(&str, Vec<&str>, &str)> = vec![
-            ("--values", vec!["preview", "--values", &p[0], demo], "not YAML or JSON at line 1"),
-            ("--config-values", vec!["preview", "--config-values", &p[1], demo], "not YAML or JSON at line"),
-            ("--env", vec!["preview", "--env", &p[2], demo], "not YAML or JSON at line"),
-            ("--agent-config syntax", vec!["preview", "--agent-config", &p[3], demo], "agent configuration: not a Prometheus configuration"),
-            ("--agent-config type", vec!["preview", "--agent-config", &p[4], demo], "agent configuration: not a Prometheus configuration"),
-            ("bill yaml", vec!["bill", &p[5]], "not YAML"),
-            ("preview yaml", vec!["preview", &p[5]], "not YAML"),
-            ("bill json", vec!["bill", &p[6]], "not JSON"),
-            ("values DEL", vec!["preview", "--values", &p[7], demo], "global.clusterConfiguration.proxy holds U+007F"),
+            ("--values", vec!["preview", "--values", p[0].as_str(), demo], "not YAML or JSON at line 1"),
+            ("--config-values", vec!["preview", "--config-values", p[1].as_str(), demo], "not YAML or JSON at line"),
+            ("--env", vec!["preview", "--env", p[2].as_str(), demo], "not YAML or JSON at line"),
+            ("--agent-config syntax", vec!["preview", "--agent-config", p[3].as_str(), demo], "agent configuration: not a Prometheus configuration"),
+            ("--agent-config type", vec!["preview", "--agent-config", p[4].as_str(), demo], "agent configuration: not a Prometheus configuration"),
+            ("bill yaml", vec!["bill", p[5].as_str()], "not YAML"),
+            ("preview yaml", vec!["preview", p[5].as_str()], "not YAML"),
+            ("bill json", vec!["bill", p[6].as_str()], "not JSON"),
+            ("values DEL", vec!["preview", "--values", p[7].as_str(), demo], "global.clusterConfiguration.proxy holds U+007F"),
         ];
         let mut failures = Vec::new();
         for (what, args, want) in &cases {

@@ -73,7 +73,8 @@ pub fn add_text(out: &mut Objects, text: &str, name: &str) -> anyhow::Result<()>
             .map_err(|e| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column()))?]
     } else {
         serde_saphyr::from_multiple_with_options(text, yaml_options(text.len()))
-            .map_err(|e| anyhow::anyhow!("{name}: not YAML: {}", first_line(&e.to_string())))?
+            // A dump can hold Secrets: the position only, never the parser's message or snippet.
+            .map_err(|e| crate::input::syntax_error(name, "not YAML", &e))?
     };
     for doc in docs {
         add_value(out, doc, name)?;
@@ -94,10 +95,6 @@ fn yaml_options(len: usize) -> serde_saphyr::Options {
             max_documents: n,
         },
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 fn add_value(out: &mut Objects, v: Value, name: &str) -> anyhow::Result<()> {
