@@ -1104,8 +1104,7 @@ mod cli_inputs {
 
         /// Lets a writer that never met a reader go, and returns what it wrote.
         fn stop(mut self) -> u64 {
-            let reader =
-                std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(&self.path).unwrap();
+            let reader = std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(&self.path).unwrap();
             drop(reader);
             self.thread.take().unwrap().join().unwrap()
         }
@@ -1121,12 +1120,9 @@ mod cli_inputs {
             Endless::Fifo => fifo.clone(),
         };
         let stdin_endless = args.contains(&"-");
-        let feeder =
-            (matches!(source, Endless::Fifo) && args.contains(&"@")).then(|| Feeder::start(&fifo, 3 * limit));
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| if *a == "@" { path.display().to_string() } else { (*a).to_string() })
-            .collect();
+        let feeder = (matches!(source, Endless::Fifo) && args.contains(&"@")).then(|| Feeder::start(&fifo, 3 * limit));
+        let args: Vec<String> =
+            args.iter().map(|a| if *a == "@" { path.display().to_string() } else { (*a).to_string() }).collect();
         let mut cmd = Command::new("prlimit");
         cmd.arg(format!("--as={cap}")).arg("--").arg(CLI).args(&args).env_clear();
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -1189,7 +1185,11 @@ mod cli_inputs {
             ("preview <file>", vec!["preview", "@"], MAX_DUMP),
             ("preview -", vec!["preview", "--format", "json", "-"], MAX_DUMP),
             ("preview --values", vec!["preview", "--values", "@", demo], MAX_SETTINGS),
-            ("preview --config-values", vec!["preview", "--config-values", "@", "--format", "json", demo], MAX_SETTINGS),
+            (
+                "preview --config-values",
+                vec!["preview", "--config-values", "@", "--format", "json", demo],
+                MAX_SETTINGS,
+            ),
             ("preview --env", vec!["preview", "--env", "@", demo], MAX_SETTINGS),
             ("preview --agent-config", vec!["preview", "--agent-config", "@", demo], MAX_SETTINGS),
         ];

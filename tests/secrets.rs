@@ -558,8 +558,8 @@ mod cli {
         let agent_key = m(Source::LicenseValues, "agent-config:remote_write.authorization.credentials");
         let agent_proxy = m(Source::ProxyPassword, "agent-config:remote_write.proxy_url");
         let agent_url = m(Source::UrlPassword, "agent-config:remote_write.url");
-        let dockercfg =
-            STANDARD.encode(json!({"auths": {"registry.example.com": {"username": "u", "password": registry}}}).to_string());
+        let dockercfg = STANDARD
+            .encode(json!({"auths": {"registry.example.com": {"username": "u", "password": registry}}}).to_string());
         let secret_b64 = STANDARD.encode(&secret_key);
         p.all.push(Plant { needle: secret_b64.clone(), origin: "dump (base64)".into(), source: Source::Encoded });
         p.all.push(Plant { needle: dockercfg.clone(), origin: "dockercfg (base64)".into(), source: Source::Encoded });
@@ -594,7 +594,8 @@ mod cli {
         let mut agent: Value = serde_saphyr::from_str(flant_integration_cli::agent::RENDERED).unwrap();
         agent["remote_write"][0]["authorization"]["credentials"] = agent_key.into();
         agent["remote_write"][0]["proxy_url"] = with_password("http://p:3128", &agent_proxy).into();
-        agent["remote_write"][0]["url"] = with_password("https://connect.example.com/v1/remote_write", &agent_url).into();
+        agent["remote_write"][0]["url"] =
+            with_password("https://connect.example.com/v1/remote_write", &agent_url).into();
         Inputs { plants: p, values, config, env, process_env, secret, agent: agent.to_string() }
     }
 
@@ -673,7 +674,11 @@ mod cli {
         for (what, args, state) in &runs {
             let (code, stdout, stderr) = run(args, &inputs.process_env);
             assert_eq!((code, stderr.as_str()), (0, ""), "{what}");
-            failures.extend(leaks(&inputs.plants, &[("stdout", &stdout), ("stderr", &stderr)]).into_iter().map(|l| format!("{what}: {l}")));
+            failures.extend(
+                leaks(&inputs.plants, &[("stdout", &stdout), ("stderr", &stderr)])
+                    .into_iter()
+                    .map(|l| format!("{what}: {l}")),
+            );
             if *state != "bill" {
                 // Really read: the proxy and the URL are shown, without their user information.
                 let proxy = if *state == "agent-config" { "http://p:3128" } else { "https://p:3129" };
@@ -740,12 +745,24 @@ mod cli {
             ("--values", vec!["preview", "--values", p[0].as_str(), demo], "not YAML or JSON at line 1"),
             ("--config-values", vec!["preview", "--config-values", p[1].as_str(), demo], "not YAML or JSON at line"),
             ("--env", vec!["preview", "--env", p[2].as_str(), demo], "not YAML or JSON at line"),
-            ("--agent-config syntax", vec!["preview", "--agent-config", p[3].as_str(), demo], "agent configuration: not a Prometheus configuration"),
-            ("--agent-config type", vec!["preview", "--agent-config", p[4].as_str(), demo], "agent configuration: not a Prometheus configuration"),
+            (
+                "--agent-config syntax",
+                vec!["preview", "--agent-config", p[3].as_str(), demo],
+                "agent configuration: not a Prometheus configuration",
+            ),
+            (
+                "--agent-config type",
+                vec!["preview", "--agent-config", p[4].as_str(), demo],
+                "agent configuration: not a Prometheus configuration",
+            ),
             ("bill yaml", vec!["bill", p[5].as_str()], "not YAML"),
             ("preview yaml", vec!["preview", p[5].as_str()], "not YAML"),
             ("bill json", vec!["bill", p[6].as_str()], "not JSON"),
-            ("values DEL", vec!["preview", "--values", p[7].as_str(), demo], "global.clusterConfiguration.proxy holds U+007F"),
+            (
+                "values DEL",
+                vec!["preview", "--values", p[7].as_str(), demo],
+                "global.clusterConfiguration.proxy holds U+007F",
+            ),
         ];
         let mut failures = Vec::new();
         for (what, args, want) in &cases {

@@ -322,9 +322,37 @@ mod tests {
         assert_eq!(expand("x$", &env), "x$");
     }
 
+    /// Issue 19: a broken configuration's error shows the position, never the parser's snippet
+    /// (it printed `credentials: <license key>`), nor a value quoted by a type error.
+    #[test]
+    fn parse_errors_quote_nothing() {
+        for text in [
+            "remote_write:\n- url: x\n  authorization:\n    credentials: SECRET\n  proxy_url: [\n",
+            "scrape_configs:\n- job_name: flant-pricing\n  honor_labels: SECRET\n",
+        ] {
+            let e = format!("{:#}", Agent::parse(text).unwrap_err());
+            assert!(
+                e.starts_with("agent configuration: not a Prometheus configuration the preview reads at line "),
+                "{e}"
+            );
+            assert!(!e.contains("SECRET") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn settings_yaml_cannot_carry_are_refused_by_name() {
+        assert!(check_renderable(&[("a", Some("https://x/\u{85}")), ("b", None)]).is_err());
+        let e = check_renderable(&[("a", Some("ok")), ("global.x", Some("SECRET\u{7f}"))]).unwrap_err().to_string();
+        assert!(e.contains("global.x holds U+007F") && !e.contains("SECRET"), "{e}");
+        for fine in ["\u{0}\t\n\u{a0}\u{2028}\u{feff}\u{fffd}\u{1f600}\"'\\"] {
+            assert!(check_renderable(&[("a", Some(fine))]).is_ok(), "{fine:?}");
+        }
+    }
+
     #[test]
     fn the_rendered_pipeline() {
-        let agent = Agent::rendered(&Settings { cluster_uuid: Some("u-1"), license: true, ..Settings::default() }).unwrap();
+        let agent =
+            Agent::rendered(&Settings { cluster_uuid: Some("u-1"), license: true, ..Settings::default() }).unwrap();
         assert_eq!((agent.authorization.as_deref(), agent.scrape_interval.as_str()), (Some("Bearer"), "5m"));
         let served = [
             Series {
@@ -346,6 +374,16 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
         assert_eq!((got[0].name.as_str(), &got[0].labels, got[0].value), ("flant_pricing_nodes", &want, 4.0));
+        let proxied = Agent::rendered(&Settings {
+            url: Some("https://u:url-pw@rw.example/w"),
+            proxy: Some("http://u:proxy-pw@p:3128"),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (proxied.url.as_str(), proxied.proxy_url.as_deref()),
+            ("https://rw.example/w", Some("http://p:3128"))
+        );
         let unlicensed = Agent::rendered(&Settings::default()).unwrap();
         assert_eq!(unlicensed.authorization, None);
         assert!(Agent::parse("scrape_configs: []\n").unwrap_err().to_string().contains("no scrape job"));

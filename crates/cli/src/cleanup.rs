@@ -63,9 +63,12 @@ impl TempDir {
     /// A fresh folder `flant-integration-<what>-XXXXXX` under the system's temporary folder
     /// (`TMPDIR`), readable by this user only.
     pub fn new(what: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
         let mut live = live();
+        // Created 0700 (tempfile's folders otherwise get the umask's default, 0755).
         let dir = tempfile::Builder::new()
             .prefix(&format!("flant-integration-{what}-"))
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .context("failed to create a temporary folder")?;
         live.folders.push(dir.path().to_path_buf());
@@ -98,7 +101,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("failed to write {}", path.display()))?;
-    f.write_all(&bytes).with_context(|| format!("failed to write {}", path.display()))
+    f.write_all(bytes).with_context(|| format!("failed to write {}", path.display()))
 }
 
 /// Runs `cmd` to its end like [`std::process::Command::output`], registered so that a signal

@@ -125,8 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     hook_env.insert(k.clone(), v);
                 }
             }
-            let agent_text =
-                agent_config.as_deref().map(|p| input::read_text(p, input::MAX_SETTINGS)).transpose()?;
+            let agent_text = agent_config.as_deref().map(|p| input::read_text(p, input::MAX_SETTINGS)).transpose()?;
             let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
             let inputs = preview::Inputs {
                 values: values.as_ref(),
