@@ -112,6 +112,7 @@ def outcome(chart, setting, value):
     where, _, _ = SETTINGS[setting]
     scope, path = where.split(".", 1)
     g, c, i = copy.deepcopy(GLOBAL), copy.deepcopy(CONFIG), copy.deepcopy(INTERNAL)
+    g["discovery"]["clusterUUID"] = "u-1"  # a cluster always has one (the preview shows a placeholder otherwise)
     put({"global": g, "config": c, "internal": i}[scope], path, value)
     if scope == "global":
         # No schema of ours guards global values: the module values are the plain ones.
