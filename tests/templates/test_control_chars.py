@@ -130,7 +130,8 @@ def outcome(chart, setting, value):
     except Exception as e:  # helm_python raises its own error types; the message is what counts
         return "error", str(e), v
     secret = find(docs, "Secret", "prometheus-agent-config", "d8-flant-integration")
-    return "rendered", base64.b64decode(secret["data"]["prometheus.yml"]).decode(), v
+    # An empty prometheus.yml renders as a null data value: "" (the silent case).
+    return "rendered", base64.b64decode(secret["data"]["prometheus.yml"] or "").decode(), v
 
 
 CASES = [(s, n) for s in SETTINGS for n in HOSTILE]
