@@ -706,11 +706,10 @@ mod cli {
     fn cli_errors_never_show_a_planted_secret() {
         let mut plants = Plants::default();
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
         let demo = root().join("docs/demo/cluster.yaml");
         let demo = demo.to_str().unwrap();
         let mut m = |origin: &str| plants.marker(Source::Other, origin);
-        let (v, c, e, a, t, s, s2, r) = (
+        let (values, config, env, agent_syntax, agent_type, dump_yaml, dump_json, proxy) = (
             m("values"),
             m("config values"),
             m("--env"),
@@ -721,26 +720,26 @@ mod cli {
             m("values: proxy with DEL"),
         );
         let files = [
-            ("values.json", format!("{{\"flantIntegration\": {{\"internal\": {{\"licenseKey\": \"{v}\"}}}}, ]")),
-            ("config.yaml", format!("flantIntegration:\n  licenseKey: {c}\n  bad: [\n")),
-            ("env.yaml", format!("HTTPS_PROXY: http://u:{e}@p:1\n: : [\n")),
+            ("values.json", format!("{{\"flantIntegration\": {{\"internal\": {{\"licenseKey\": \"{values}\"}}}}, ]")),
+            ("config.yaml", format!("flantIntegration:\n  licenseKey: {config}\n  bad: [\n")),
+            ("env.yaml", format!("HTTPS_PROXY: http://u:{env}@p:1\n: : [\n")),
             (
                 "agent-syntax.yml",
-                format!("remote_write:\n- url: https://x\n  authorization:\n    credentials: {a}\n  proxy_url: [\n"),
+                format!("remote_write:\n- url: https://x\n  authorization:\n    credentials: {agent_syntax}\n  proxy_url: [\n"),
             ),
             (
                 "agent-type.yml",
-                format!("remote_write:\n- url: https://x\n  authorization:\n    credentials: {{{t}: 1}}\n"),
+                format!("remote_write:\n- url: https://x\n  authorization:\n    credentials: {{{agent_type}: 1}}\n"),
             ),
-            ("secret.yaml", format!("kind: Secret\ndata:\n  auth-key: {s}\n  other: [\n")),
-            ("secret.json", format!("{{\"kind\": \"Secret\", \"data\": {{\"auth-key\": \"{s2}\"}} ]")),
+            ("secret.yaml", format!("kind: Secret\ndata:\n  auth-key: {dump_yaml}\n  other: [\n")),
+            ("secret.json", format!("{{\"kind\": \"Secret\", \"data\": {{\"auth-key\": \"{dump_json}\"}} ]")),
             (
                 "values-del.json",
-                json!({"global": {"clusterConfiguration": {"proxy": {"httpsProxy": format!("http://u:{r}@p:1/\u{7f}")}}}})
+                json!({"global": {"clusterConfiguration": {"proxy": {"httpsProxy": format!("http://u:{proxy}@p:1/\u{7f}")}}}})
                     .to_string(),
             ),
         ];
-        let p: Vec<String> = files.iter().map(|(n, t)| write(d, n, t)).collect();
+        let p: Vec<String> = files.iter().map(|(n, t)| write(dir.path(), n, t)).collect();
         let cases: Vec<(&str, Vec<&str>, &str)> = vec![
             ("--values", vec!["preview", "--values", p[0].as_str(), demo], "not YAML or JSON at line 1"),
             ("--config-values", vec!["preview", "--config-values", p[1].as_str(), demo], "not YAML or JSON at line"),

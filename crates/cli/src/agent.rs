@@ -344,9 +344,8 @@ mod tests {
         assert!(check_renderable(&[("a", Some("https://x/\u{85}")), ("b", None)]).is_err());
         let e = check_renderable(&[("a", Some("ok")), ("global.x", Some("SECRET\u{7f}"))]).unwrap_err().to_string();
         assert!(e.contains("global.x holds U+007F") && !e.contains("SECRET"), "{e}");
-        for fine in ["\u{0}\t\n\u{a0}\u{2028}\u{feff}\u{fffd}\u{1f600}\"'\\"] {
-            assert!(check_renderable(&[("a", Some(fine))]).is_ok(), "{fine:?}");
-        }
+        let fine = "\u{0}\t\n\u{a0}\u{2028}\u{feff}\u{fffd}\u{1f600}\"'\\";
+        assert!(check_renderable(&[("a", Some(fine))]).is_ok(), "{fine:?}");
     }
 
     #[test]

@@ -47,8 +47,8 @@ pub fn on_signals() -> anyhow::Result<()> {
                 for folder in live.folders.drain(..) {
                     let _ = std::fs::remove_dir_all(folder);
                 }
-                let line = serde_json::json!({"level": "error", "msg": format!("interrupted by signal {signal}: nothing was written")});
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
+                let msg = format!("interrupted by signal {signal}: nothing was written");
+                let _ = writeln!(std::io::stderr().lock(), "{}", serde_json::json!({"level": "error", "msg": msg}));
                 std::process::exit(128 + signal);
             }
         })

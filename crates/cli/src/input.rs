@@ -112,6 +112,7 @@ pub fn read_mapping(path: &Path) -> anyhow::Result<serde_json::Value> {
 /// A parse error of a file that may hold a secret: `<name>: <what> at line L, column C`. The
 /// parser's own message is left out — it may quote the input (a source snippet, an `invalid type:
 /// string "…"`), and the input may be a license key.
+#[must_use]
 pub fn syntax_error(name: &str, what: &str, e: &serde_saphyr::Error) -> anyhow::Error {
     match e.location() {
         Some(l) => anyhow::anyhow!("{name}: {what} at line {}, column {}", l.line(), l.column()),
