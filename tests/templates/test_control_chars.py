@@ -23,15 +23,13 @@ Two uses, like test_agent.py:
 import base64
 import copy
 import json
-import pathlib
-import subprocess
 import sys
 import tempfile
 
 import pytest
 import yaml
 
-from test_templates import CONFIG, GLOBAL, HARNESS, INTERNAL, ROOT, chart, find, render  # noqa: F401 (fixture)
+from test_templates import CONFIG, GLOBAL, INTERNAL, addon_operator_values, chart, find, render  # noqa: F401 (fixture)
 
 # The strings: C0 controls, DEL, C1 controls (NEL among them), Unicode separators, the BOM,
 # noncharacters, an astral character, YAML and template syntax.
@@ -88,19 +86,12 @@ def put(target, path, value):
 
 
 def schema_verdict(config, internal):
-    """addon-operator's module values for Helm, or the error text when validation refuses."""
-    assert HARNESS.exists(), "the operator harness is not built: run `make harness` (make test does)"
-    with tempfile.TemporaryDirectory() as d:
-        cfg, prior = pathlib.Path(d, "config.json"), pathlib.Path(d, "values.json")
-        cfg.write_text(json.dumps(config))
-        prior.write_text(json.dumps({"internal": internal}))
-        out = subprocess.run(
-            [str(HARNESS), "values", "--openapi", str(ROOT / "openapi"), "--config-values", str(cfg),
-             "--values", str(prior), "--for-helm"],
-            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
-    if out.returncode != 0:
-        return None, out.stderr
-    return json.loads(out.stdout)["flantIntegration"], None
+    """addon-operator's module values for Helm, or the error text when validation refuses
+    (test_templates.addon_operator_values asserts success with the harness's stderr as message)."""
+    try:
+        return addon_operator_values(config, internal), None
+    except AssertionError as e:
+        return None, str(e)
 
 
 _PLAIN = {}
