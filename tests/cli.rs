@@ -355,3 +355,175 @@ fn help_has_examples() {
         assert!(out.contains(want), "{want} in:\n{out}");
     }
 }
+
+/// A hooks folder for the preview: every hook it runs is the real binary (a link), except
+/// `blocked`, a script that writes its arguments to `ready` and then waits on the FIFO `block`
+/// (shell builtins only: the hooks get no `PATH`).
+fn hooks_with_a_blocked_one(dir: &std::path::Path, blocked: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let hooks = dir.join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    let (ready, block) = (dir.join("ready"), dir.join("block"));
+    assert!(Command::new("mkfifo").arg(&block).status().unwrap().success());
+    for (hook, _, _) in flant_integration_cli::hooks::PRICING_HOOKS.iter().chain(&[(
+        "madison-registration",
+        "",
+        flant_integration_cli::hooks::Offline::Yes,
+    )]) {
+        let path = hooks.join(hook);
+        if *hook == blocked {
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\necho \"$@\" > {}\nread line < {}\n", ready.display(), block.display()),
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        } else if crate::common::HOOKS.iter().any(|(h, _)| h == hook) {
+            std::os::unix::fs::symlink(hook_bin(hook), &path).unwrap();
+        }
+    }
+    (hooks, ready)
+}
+
+/// Issue 19: SIGINT or SIGTERM while `preview` runs a hook leaves nothing under its `TMPDIR`
+/// (the binding context, and madison-registration's values with the license key, used to stay,
+/// 0644): the running hook is stopped, the folder removed, one JSON line, exit 128 + the signal.
+/// While the hook runs, its folder is 0700 and every file in it 0600.
+#[test]
+fn an_interrupted_preview_leaves_nothing_behind() {
+    use nix::sys::signal::{kill, Signal};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    for (blocked, signal) in [("node-metrics", Signal::SIGINT), ("madison-registration", Signal::SIGTERM)] {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let (hooks, ready) = hooks_with_a_blocked_one(dir.path(), blocked);
+        let mut child = Command::new(CLI)
+            .args(["preview", "--hooks-dir", hooks.to_str().unwrap()])
+            .args(demo_preview_args("json").iter().skip(3))
+            .env_clear()
+            .env("TMPDIR", &tmp)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The hook runs when it has written its arguments (a deadline, never a sleep-and-hope).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let args = loop {
+            let text = std::fs::read_to_string(&ready).unwrap_or_default();
+            if text.ends_with('\n') {
+                break text;
+            }
+            assert!(std::time::Instant::now() < deadline, "{blocked} never ran");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // Other pricing hooks may still be running in folders of their own.
+        let prefix = format!("flant-integration-{blocked}-");
+        let folders: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&prefix))
+            .collect();
+        assert_eq!(folders.len(), 1, "{blocked}: {folders:?}");
+        let work = &folders[0];
+        assert!(args.contains(work.to_str().unwrap()), "{args}");
+        assert_eq!(std::fs::metadata(work).unwrap().permissions().mode() & 0o777, 0o700);
+        let mut files: Vec<String> = Vec::new();
+        for f in std::fs::read_dir(work).unwrap() {
+            let f = f.unwrap();
+            assert_eq!(f.metadata().unwrap().permissions().mode() & 0o777, 0o600, "{:?}", f.path());
+            files.push(f.file_name().to_string_lossy().into_owned());
+        }
+        files.sort();
+        if blocked == "madison-registration" {
+            assert_eq!(files, ["binding_context.json", "config_values.json", "values.json"]);
+            let values = std::fs::read_to_string(work.join("values.json")).unwrap();
+            assert!(values.contains("demo-license-key"), "the folder holds the license key");
+        } else {
+            assert_eq!(files, ["binding_context.json"]);
+        }
+
+        kill(nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()), signal).unwrap();
+        let status = child.wait().unwrap();
+        // Let the script go if it still waits (the old code left it running); no reader, no wait.
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).custom_flags(0o4000).open(dir.path().join("block")) {
+            drop(f);
+        }
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(left.is_empty(), "{blocked} interrupted by {signal:?}: left behind {left:?}");
+        assert_eq!(status.code(), Some(128 + signal as i32), "{blocked}: {status:?} {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let line: Value = serde_json::from_str(&stderr).unwrap();
+        assert!(line["msg"].as_str().unwrap().starts_with("interrupted by signal"), "{stderr}");
+    }
+}
+
+/// Issue 19: on every hostile string of `tests/templates/test_control_chars.py` in a setting the
+/// preview renders (the remote-write URL, the license key, the cluster UUID and domain, the
+/// proxy), `preview` agrees with Helm: where Helm's render fails, the preview fails (one line
+/// naming the setting); where Helm renders, the preview with the same values shows exactly
+/// what it shows with Helm's `prometheus.yml` as `--agent-config`.
+#[test]
+fn preview_and_helm_agree_on_hostile_settings() {
+    let out = Command::new(root().join("target/venv/bin/python"))
+        .args([root().join("tests/templates/test_control_chars.py").to_str().unwrap(), "cases"])
+        .current_dir(root().join("tests/templates"))
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("the template tests' venv (make deps)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cases: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("cluster.yaml");
+    std::fs::write(&dump, "apiVersion: v1\nkind: List\nitems: []\n").unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"flantIntegration": {"madisonAuthKey": false}}"#).unwrap();
+    let (mut errors, mut rendered) = (0, 0);
+    for case in &cases {
+        let what = format!("{} + {}", case["setting"], case["name"]);
+        if case["setting"] == "licenseKey" || case["outcome"] == "rejected" {
+            continue; // the config's key reaches the render through the license hook; refused: never rendered
+        }
+        let values = dir.path().join("values.json");
+        std::fs::write(&values, case["values"].to_string()).unwrap();
+        let base = [
+            "preview",
+            "--format",
+            "json",
+            "--config-values",
+            config.to_str().unwrap(),
+            "--values",
+            values.to_str().unwrap(),
+        ];
+        let (code, json, err) = cli(&[&base[..], &[dump.to_str().unwrap()]].concat());
+        if case["outcome"] == "error" {
+            assert_eq!((code, json.as_str()), (1, ""), "{what}: Helm fails, the preview does not");
+            assert!(err.contains("cannot render the metrics agent's configuration"), "{what}: {err}");
+            errors += 1;
+            continue;
+        }
+        assert_eq!(code, 0, "{what}: Helm renders, the preview fails: {err}");
+        let agent = dir.path().join("prometheus.yml");
+        std::fs::write(&agent, case["config"].as_str().unwrap()).unwrap();
+        let (code, from_file, err) =
+            cli(&[&base[..], &["--agent-config", agent.to_str().unwrap(), dump.to_str().unwrap()]].concat());
+        assert_eq!(code, 0, "{what}: {err}");
+        let shown = |text: &str| {
+            let mut v: Value = serde_json::from_str(text).unwrap();
+            v["metrics"]["agent_config"] = Value::Null;
+            for s in v["samples"].as_array_mut().unwrap() {
+                if TIME_VALUED.contains(&s["name"].as_str().unwrap()) {
+                    s["value"] = "[time]".into();
+                }
+            }
+            v
+        };
+        assert_eq!(shown(&json), shown(&from_file), "{what}: the embedded render is not Helm's");
+        rendered += 1;
+    }
+    assert!(errors >= 20 && rendered >= 60, "{errors} refused, {rendered} rendered");
+}

@@ -1046,3 +1046,188 @@ mod fuzz_smoke {
         each_mutation("fp_env", 6, fp_env_property::check);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The CLI (issue 19): every input read through one bounded reader (`crates/cli/src/input.rs`),
+// whatever the file is — a device that never ends, a FIFO fed endlessly, stdin.
+
+mod cli_inputs {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    use flant_integration_cli::input::{MAX_DUMP, MAX_SETTINGS};
+    use serde_json::Value;
+
+    use crate::common::root;
+
+    const CLI: &str = env!("CARGO_BIN_EXE_flant-integration");
+    /// Linux's `O_NONBLOCK`: opening a FIFO's read end without waiting for a writer.
+    const O_NONBLOCK: i32 = 0o4000;
+    /// What the CLI may map besides the one input buffer (binary, threads, the parsed demo).
+    const BASELINE: u64 = 96 << 20;
+
+    /// Where an endless input comes from.
+    #[derive(Clone, Copy, Debug)]
+    enum Endless {
+        /// `/dev/zero` (its metadata says 0 bytes).
+        Device,
+        /// A FIFO a writer thread feeds until the reader goes (or 3 × the limit is written).
+        Fifo,
+    }
+
+    /// A FIFO at `path` fed by a thread: a chunk at a time until the reader closes its end or
+    /// `bound` bytes are written. [`Feeder::stop`] unblocks a writer still waiting for a reader.
+    struct Feeder {
+        path: PathBuf,
+        thread: Option<std::thread::JoinHandle<u64>>,
+    }
+
+    impl Feeder {
+        fn start(path: &Path, bound: u64) -> Self {
+            let made = Command::new("mkfifo").arg(path).status().unwrap();
+            assert!(made.success(), "mkfifo {}", path.display());
+            let p = path.to_path_buf();
+            let thread = std::thread::spawn(move || {
+                // Blocks until the CLI opens the read end (or `stop` does).
+                let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&p) else { return 0 };
+                let chunk = vec![b'a'; 1 << 16];
+                let mut sent = 0u64;
+                while sent < bound && f.write_all(&chunk).is_ok() {
+                    sent += chunk.len() as u64;
+                }
+                sent
+            });
+            Self { path: path.to_path_buf(), thread: Some(thread) }
+        }
+
+        /// Lets a writer that never met a reader go, and returns what it wrote.
+        fn stop(mut self) -> u64 {
+            let reader = std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(&self.path).unwrap();
+            drop(reader);
+            self.thread.take().unwrap().join().unwrap()
+        }
+    }
+
+    /// Runs the CLI with `args` (`@` stands for the endless source's path; `-` means stdin is
+    /// endless) under `prlimit --as=<cap>`; returns (exit code, stdout, stderr, bytes written).
+    fn run(args: &[&str], source: Endless, limit: u64, dir: &Path) -> (i32, String, String, u64) {
+        let cap = limit + BASELINE;
+        let fifo = dir.join(format!("fifo-{}.yaml", args.len()));
+        let path = match source {
+            Endless::Device => PathBuf::from("/dev/zero"),
+            Endless::Fifo => fifo.clone(),
+        };
+        let stdin_endless = args.contains(&"-");
+        let feeder = (matches!(source, Endless::Fifo) && args.contains(&"@")).then(|| Feeder::start(&fifo, 3 * limit));
+        let args: Vec<String> =
+            args.iter().map(|a| if *a == "@" { path.display().to_string() } else { (*a).to_string() }).collect();
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--as={cap}")).arg("--").arg(CLI).args(&args).env_clear();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut writer = None;
+        match (stdin_endless, source) {
+            (true, Endless::Device) => {
+                cmd.stdin(std::fs::File::open("/dev/zero").unwrap());
+            }
+            (true, Endless::Fifo) => {
+                cmd.stdin(Stdio::piped());
+            }
+            (false, _) => {
+                cmd.stdin(Stdio::null());
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        if let (true, Endless::Fifo) = (stdin_endless, source) {
+            // stdin is a pipe fed like the FIFO: until the CLI closes it, or 3 × the limit.
+            let mut input = child.stdin.take().unwrap();
+            writer = Some(std::thread::spawn(move || {
+                let chunk = vec![b'a'; 1 << 16];
+                let mut sent = 0u64;
+                while sent < 3 * limit && input.write_all(&chunk).is_ok() {
+                    sent += chunk.len() as u64;
+                }
+                sent
+            }));
+        }
+        let out = child.wait_with_output().unwrap();
+        let mut written = writer.map_or(0, |w| w.join().unwrap());
+        if let Some(f) = feeder {
+            written += f.stop();
+            std::fs::remove_file(&fifo).unwrap();
+        }
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            written,
+        )
+    }
+
+    /// Issue 19: `/dev/zero` and an endlessly fed FIFO as every input of `bill` and `preview` —
+    /// a dump file, a dump in a folder, stdin, `--values`, `--config-values`, `--env`,
+    /// `--agent-config` — give exactly one JSON error line naming the limit and exit 1, under an
+    /// address-space cap of the input's limit plus the tool's baseline (the old reader trusted
+    /// the file's reported size: `bill /dev/zero` grew to 2.1 GB).
+    #[test]
+    fn every_cli_input_is_bounded_under_a_memory_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = root().join("docs/demo/cluster.yaml");
+        let demo = demo.to_str().unwrap();
+        // A folder whose one dump file is the endless source (a link to it, or the FIFO itself).
+        let folder = dir.path().join("dump");
+        std::fs::create_dir(&folder).unwrap();
+        let cases: [(&str, Vec<&str>, u64); 9] = [
+            ("bill <file>", vec!["bill", "@"], MAX_DUMP),
+            ("bill -", vec!["bill", "-"], MAX_DUMP),
+            ("bill <folder>", vec!["bill", "<folder>"], MAX_DUMP),
+            ("preview <file>", vec!["preview", "@"], MAX_DUMP),
+            ("preview -", vec!["preview", "--format", "json", "-"], MAX_DUMP),
+            ("preview --values", vec!["preview", "--values", "@", demo], MAX_SETTINGS),
+            (
+                "preview --config-values",
+                vec!["preview", "--config-values", "@", "--format", "json", demo],
+                MAX_SETTINGS,
+            ),
+            ("preview --env", vec!["preview", "--env", "@", demo], MAX_SETTINGS),
+            ("preview --agent-config", vec!["preview", "--agent-config", "@", demo], MAX_SETTINGS),
+        ];
+        let mut checked = 0;
+        for (what, args, limit) in &cases {
+            for source in [Endless::Device, Endless::Fifo] {
+                let folder_case = args.contains(&"<folder>");
+                let (args, feeder): (Vec<&str>, Option<Feeder>) = if folder_case {
+                    let entry = folder.join("zz-endless.yaml");
+                    let feeder = match source {
+                        Endless::Device => {
+                            std::os::unix::fs::symlink("/dev/zero", &entry).unwrap();
+                            None
+                        }
+                        Endless::Fifo => Some(Feeder::start(&entry, 3 * limit)),
+                    };
+                    (vec!["bill", folder.to_str().unwrap()], feeder)
+                } else {
+                    (args.clone(), None)
+                };
+                let (code, stdout, stderr, written) = run(&args, source, *limit, dir.path());
+                let written = written + feeder.map_or(0, Feeder::stop);
+                if folder_case {
+                    std::fs::remove_file(folder.join("zz-endless.yaml")).unwrap();
+                }
+                let case = format!("{what} from {source:?}");
+                assert_eq!((code, stdout.as_str()), (1, ""), "{case}: {stderr}");
+                let lines: Vec<&str> = stderr.lines().collect();
+                assert_eq!(lines.len(), 1, "{case}: {stderr}");
+                let line: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{case}: {e}: {stderr}"));
+                let msg = line["msg"].as_str().unwrap();
+                assert!(msg.contains(&format!("more than the {limit} bytes accepted")), "{case}: {msg}");
+                if matches!(source, Endless::Fifo) {
+                    assert!(written > *limit && written < 3 * limit, "{case}: the writer sent {written} bytes");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 18);
+    }
+}

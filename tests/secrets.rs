@@ -507,3 +507,271 @@ fn planting_reaches_nested_encodings() {
     assert!(text.contains(&format!("u:{}@proxy:3128", proxy.needle)), "{text}");
     assert!(plants.all.iter().any(|p| p.source == Source::RegistryPassword));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The CLI (issue 19): `bill` and `preview` with a distinct secret planted in every input —
+// values, config values, the `--env` file, the process environment, the dump (Secret
+// d8-monitoring/madison-proxy), the agent configuration, every proxy setting and URL with
+// `user:password@` — and every output (text and JSON) and every error searched, the errors of
+// deliberately unparsable files included. No marker may appear anywhere: the CLI stores nothing.
+
+mod cli {
+    use std::path::Path;
+    use std::process::Command;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde_json::{json, Value};
+
+    use super::{with_password, Plant, Plants, Source};
+    use crate::common::root;
+
+    const CLI: &str = env!("CARGO_BIN_EXE_flant-integration");
+
+    /// Every input file of one preview, planted.
+    struct Inputs {
+        plants: Plants,
+        values: Value,
+        config: Value,
+        env: String,
+        process_env: Vec<(String, String)>,
+        secret: String,
+        agent: String,
+    }
+
+    fn plant_all() -> Inputs {
+        let mut p = Plants::default();
+        let mut m = |source, origin: &str| p.marker(source, origin);
+        let license = m(Source::LicenseValues, "values:flantIntegration.internal.licenseKey");
+        let config_license = m(Source::LicenseConfig, "config:flantIntegration.licenseKey");
+        let https = m(Source::ProxyPassword, "values:global.clusterConfiguration.proxy.httpsProxy");
+        let http = m(Source::ProxyPassword, "values:global.clusterConfiguration.proxy.httpProxy");
+        let modules_proxy = m(Source::ProxyPassword, "values:global.modules.proxy.httpsProxy");
+        let metrics_url = m(Source::UrlPassword, "values:flantIntegration.metrics.url");
+        let logs_url = m(Source::UrlPassword, "values:flantIntegration.logs.url");
+        let registry = m(Source::RegistryPassword, "values:global.modulesImages.registry.dockercfg");
+        let env_proxy = m(Source::ProxyPassword, "--env:HTTPS_PROXY");
+        let env_fp = m(Source::Other, "--env:FP_SECRET_TOKEN");
+        let process_proxy = m(Source::ProxyPassword, "env:HTTPS_PROXY");
+        let process_connect = m(Source::UrlPassword, "env:CONNECT_URL");
+        let secret_key = m(Source::MadisonKeySecret, "dump:Secret d8-monitoring/madison-proxy auth-key");
+        let agent_key = m(Source::LicenseValues, "agent-config:remote_write.authorization.credentials");
+        let agent_proxy = m(Source::ProxyPassword, "agent-config:remote_write.proxy_url");
+        let agent_url = m(Source::UrlPassword, "agent-config:remote_write.url");
+        let dockercfg = STANDARD
+            .encode(json!({"auths": {"registry.example.com": {"username": "u", "password": registry}}}).to_string());
+        let secret_b64 = STANDARD.encode(&secret_key);
+        p.all.push(Plant { needle: secret_b64.clone(), origin: "dump (base64)".into(), source: Source::Encoded });
+        p.all.push(Plant { needle: dockercfg.clone(), origin: "dockercfg (base64)".into(), source: Source::Encoded });
+        let values = json!({
+            "global": {
+                "discovery": {"clusterUUID": "5a0a52d6-1f5c-4b1e-9c55-6f1d2a3b4c5d"},
+                "enabledModules": ["flant-integration", "log-shipper"],
+                "modules": {"publicDomainTemplate": "%s.demo.example.com",
+                            "proxy": {"httpsProxy": with_password("https://mp:3129", &modules_proxy)}},
+                "clusterConfiguration": {"proxy": {"httpsProxy": with_password("https://p:3129", &https),
+                                                   "httpProxy": with_password("http://p:3128", &http)}},
+                "modulesImages": {"registry": {"base": "registry.example.com/deckhouse", "dockercfg": dockercfg}},
+            },
+            "flantIntegration": {
+                "metrics": {"url": with_password("https://connect.example.com/v1/remote_write", &metrics_url)},
+                "logs": {"url": with_password("https://connect.example.com/v1/loki_push", &logs_url)},
+                "internal": {"licenseKey": license},
+            },
+        });
+        let config = json!({"flantIntegration": {"licenseKey": config_license, "contacts": 2}});
+        let env = format!(
+            "FP_RELEASE_CHANNEL: Stable\nHTTPS_PROXY: {}\nFP_SECRET_TOKEN: {env_fp}\n",
+            with_password("http://p:3128", &env_proxy)
+        );
+        let process_env = vec![
+            ("HTTPS_PROXY".to_string(), with_password("http://p:3128", &process_proxy)),
+            ("CONNECT_URL".to_string(), with_password("https://connect.example.com", &process_connect)),
+        ];
+        let secret = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: madison-proxy, namespace: d8-monitoring}}\ndata:\n  auth-key: {secret_b64}\n"
+        );
+        let mut agent: Value = serde_saphyr::from_str(flant_integration_cli::agent::RENDERED).unwrap();
+        agent["remote_write"][0]["authorization"]["credentials"] = agent_key.into();
+        agent["remote_write"][0]["proxy_url"] = with_password("http://p:3128", &agent_proxy).into();
+        agent["remote_write"][0]["url"] =
+            with_password("https://connect.example.com/v1/remote_write", &agent_url).into();
+        Inputs { plants: p, values, config, env, process_env, secret, agent: agent.to_string() }
+    }
+
+    /// Runs the CLI; returns (exit code, stdout, stderr).
+    fn run(args: &[&str], env: &[(String, String)]) -> (i32, String, String) {
+        let out = Command::new(CLI).args(args).env_clear().envs(env.iter().cloned()).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn leaks(plants: &Plants, texts: &[(&str, &str)]) -> Vec<String> {
+        let mut found = Vec::new();
+        for (place, text) in texts {
+            for p in &plants.all {
+                if text.contains(&p.needle) {
+                    found.push(format!("{} from {} in {place}", p.needle, p.origin));
+                }
+            }
+        }
+        found
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+
+    /// Issue 19: `preview` in every Madison state and with the cluster's agent configuration,
+    /// and `bill`, text and JSON, show no planted secret; the values, proxies and URLs are
+    /// really read (the redacted forms appear).
+    #[test]
+    fn cli_outputs_never_show_a_planted_secret() {
+        let inputs = plant_all();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let dump = d.join("dump");
+        std::fs::create_dir(&dump).unwrap();
+        std::fs::copy(root().join("docs/demo/cluster.yaml"), dump.join("cluster.yaml")).unwrap();
+        let with_secret = d.join("dump-with-secret");
+        std::fs::create_dir(&with_secret).unwrap();
+        std::fs::copy(root().join("docs/demo/cluster.yaml"), with_secret.join("cluster.yaml")).unwrap();
+        write(&with_secret, "secret.yaml", &inputs.secret);
+        let values = write(d, "values.json", &inputs.values.to_string());
+        let config = write(d, "config.json", &inputs.config.to_string());
+        let env = write(d, "env.yaml", &inputs.env);
+        let agent = write(d, "prometheus.yml", &inputs.agent);
+        let mut kept = inputs.values.clone();
+        let kept_key = inputs.plants.all.iter().find(|p| p.source == Source::LicenseValues).unwrap().needle.clone();
+        kept["flantIntegration"]["internal"]["madisonAuthKey"] = format!("{kept_key}-madison").into();
+        let kept = write(d, "values-kept.json", &kept.to_string());
+        let mut configured = inputs.config.clone();
+        configured["flantIntegration"]["madisonAuthKey"] = format!("{kept_key}-configured").into();
+        let configured = write(d, "config-configured.json", &configured.to_string());
+        let (dump, with_secret) = (dump.to_str().unwrap(), with_secret.to_str().unwrap());
+
+        let mut runs: Vec<(String, Vec<&str>, &str)> = Vec::new();
+        for format in ["text", "json"] {
+            for (state, mut args) in [
+                ("register", vec!["--values", values.as_str(), "--config-values", config.as_str(), dump]),
+                ("recovered", vec!["--values", values.as_str(), "--config-values", config.as_str(), with_secret]),
+                ("kept", vec!["--values", kept.as_str(), "--config-values", config.as_str(), dump]),
+                ("configured", vec!["--values", values.as_str(), "--config-values", configured.as_str(), dump]),
+                ("agent-config", vec!["--values", values.as_str(), "--agent-config", agent.as_str(), dump]),
+            ] {
+                let mut all = vec!["preview", "--format", format, "--env", env.as_str()];
+                all.append(&mut args);
+                runs.push((format!("preview {state} ({format})"), all, state));
+            }
+            runs.push((format!("bill ({format})"), vec!["bill", "--format", format, with_secret], "bill"));
+        }
+        let mut failures = Vec::new();
+        for (what, args, state) in &runs {
+            let (code, stdout, stderr) = run(args, &inputs.process_env);
+            assert_eq!((code, stderr.as_str()), (0, ""), "{what}");
+            failures.extend(
+                leaks(&inputs.plants, &[("stdout", &stdout), ("stderr", &stderr)])
+                    .into_iter()
+                    .map(|l| format!("{what}: {l}")),
+            );
+            if *state != "bill" {
+                // Really read: the proxy and the URL are shown, without their user information.
+                let proxy = if *state == "agent-config" { "http://p:3128" } else { "https://p:3129" };
+                assert!(stdout.contains(proxy), "{what}: no proxy {proxy} in\n{stdout}");
+                assert!(stdout.contains("https://connect.example.com/v1/remote_write"), "{what}:\n{stdout}");
+            }
+            if *state == "register" || *state == "recovered" || *state == "kept" || *state == "configured" {
+                let want = match *state {
+                    "register" => "Bearer <license key>",
+                    "recovered" => "Secret d8-monitoring/madison-proxy is used again",
+                    "kept" => "current Madison key is kept",
+                    _ => "configured flantIntegration.madisonAuthKey is used",
+                };
+                assert!(stdout.contains(want), "{what}: {want} in\n{stdout}");
+            }
+        }
+        assert!(failures.is_empty(), "planted secrets shown:\n{}", failures.join("\n"));
+    }
+
+    /// Issue 19: parse errors of files that hold secrets — values, config values, the `--env`
+    /// file, the agent configuration (a syntax error, and a value of the wrong type right after
+    /// the license key), a dump with a Secret — and the chart's refusal of a setting YAML cannot
+    /// carry: exit 1, one JSON line, position only, no marker.
+    #[test]
+    fn cli_errors_never_show_a_planted_secret() {
+        let mut plants = Plants::default();
+        let dir = tempfile::tempdir().unwrap();
+        let demo = root().join("docs/demo/cluster.yaml");
+        let demo = demo.to_str().unwrap();
+        let mut m = |origin: &str| plants.marker(Source::Other, origin);
+        let (values, config, env, agent_syntax, agent_type, dump_yaml, dump_json, proxy) = (
+            m("values"),
+            m("config values"),
+            m("--env"),
+            m("agent config (syntax)"),
+            m("agent config (type)"),
+            m("dump Secret (YAML)"),
+            m("dump Secret (JSON)"),
+            m("values: proxy with DEL"),
+        );
+        let files = [
+            ("values.json", format!("{{\"flantIntegration\": {{\"internal\": {{\"licenseKey\": \"{values}\"}}}}, ]")),
+            ("config.yaml", format!("flantIntegration:\n  licenseKey: {config}\n  bad: [\n")),
+            ("env.yaml", format!("HTTPS_PROXY: http://u:{env}@p:1\n: : [\n")),
+            (
+                "agent-syntax.yml",
+                format!("remote_write:\n- url: https://x\n  authorization:\n    credentials: {agent_syntax}\n  proxy_url: [\n"),
+            ),
+            (
+                "agent-type.yml",
+                format!("remote_write:\n- url: https://x\n  authorization:\n    credentials: {{{agent_type}: 1}}\n"),
+            ),
+            ("secret.yaml", format!("kind: Secret\ndata:\n  auth-key: {dump_yaml}\n  other: [\n")),
+            ("secret.json", format!("{{\"kind\": \"Secret\", \"data\": {{\"auth-key\": \"{dump_json}\"}} ]")),
+            (
+                "values-del.json",
+                json!({"global": {"clusterConfiguration": {"proxy": {"httpsProxy": format!("http://u:{proxy}@p:1/\u{7f}")}}}})
+                    .to_string(),
+            ),
+        ];
+        let p: Vec<String> = files.iter().map(|(n, t)| write(dir.path(), n, t)).collect();
+        let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+            ("--values", vec!["preview", "--values", p[0].as_str(), demo], "not YAML or JSON at line 1"),
+            ("--config-values", vec!["preview", "--config-values", p[1].as_str(), demo], "not YAML or JSON at line"),
+            ("--env", vec!["preview", "--env", p[2].as_str(), demo], "not YAML or JSON at line"),
+            (
+                "--agent-config syntax",
+                vec!["preview", "--agent-config", p[3].as_str(), demo],
+                "agent configuration: not a Prometheus configuration",
+            ),
+            (
+                "--agent-config type",
+                vec!["preview", "--agent-config", p[4].as_str(), demo],
+                "agent configuration: not a Prometheus configuration",
+            ),
+            ("bill yaml", vec!["bill", p[5].as_str()], "not YAML"),
+            ("preview yaml", vec!["preview", p[5].as_str()], "not YAML"),
+            ("bill json", vec!["bill", p[6].as_str()], "not JSON"),
+            (
+                "values DEL",
+                vec!["preview", "--values", p[7].as_str(), demo],
+                "global.clusterConfiguration.proxy holds U+007F",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (what, args, want) in &cases {
+            let (code, stdout, stderr) = run(args, &[]);
+            assert_eq!((code, stdout.as_str()), (1, ""), "{what}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+            let line: Value = serde_json::from_str(&stderr).unwrap();
+            assert!(line["msg"].as_str().unwrap().contains(want), "{what}: {want} in {stderr}");
+            failures.extend(leaks(&plants, &[("stderr", &stderr)]).into_iter().map(|l| format!("{what}: {l}")));
+        }
+        assert!(failures.is_empty(), "planted secrets in errors:\n{}", failures.join("\n"));
+    }
+}

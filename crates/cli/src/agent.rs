@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::hooks::Series;
+use crate::redact;
 use crate::relabel::{self, Labels, RawRule, Rule};
 
 /// The agent configuration Helm renders, with the placeholders [`UUID_PLACEHOLDER`] and
@@ -90,11 +91,11 @@ pub struct Agent {
     metric_rules: Vec<Rule>,
     external_labels: BTreeMap<String, String>,
     write_rules: Vec<Rule>,
-    /// Where the samples are written.
+    /// Where the samples are written (without user information, [`redact::url`]).
     pub url: String,
     /// `Authorization` type (`Bearer`), if any; the credentials are never kept.
     pub authorization: Option<String>,
-    /// The proxy, if any.
+    /// The proxy, if any (without user information).
     pub proxy_url: Option<String>,
     /// How often the agent scrapes (and so sends): `global.scrape_interval` (Prometheus's default 1m).
     pub scrape_interval: String,
@@ -109,6 +110,35 @@ pub struct Settings<'a> {
     pub license: bool,
     /// `flantIntegration.metrics.url`.
     pub url: Option<&'a str>,
+    /// The proxy the chart renders (`fi.proxyURL`: `global.clusterConfiguration.proxy.httpsProxy`,
+    /// else `.httpProxy`).
+    pub proxy: Option<&'a str>,
+}
+
+/// Whether the chart refuses to render the agent configuration with `c` in a setting: Helm's
+/// `toYaml` (sigs.k8s.io/yaml: `encoding/json`, then go-yaml) cannot write DEL, the C1 controls
+/// other than NEL, U+FFFE or U+FFFF (`encoding/json` writes them raw, go-yaml's reader refuses
+/// them) and writes NEL raw, read back as a line break; `templates/pricing/_agent-config.tpl`
+/// fails unless its text reads back as the configuration built. `tests/cli.rs` checks that the
+/// preview and Helm agree on every hostile string of `tests/templates/test_control_chars.py`.
+#[must_use]
+pub fn yaml_cannot_carry(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Refuses, as the chart does, to render the agent configuration with a setting holding a
+/// character YAML cannot carry ([`yaml_cannot_carry`]). `settings` are `(name, value)`; the
+/// message names the setting and the character, never the value.
+pub fn check_renderable(settings: &[(&str, Option<&str>)]) -> anyhow::Result<()> {
+    for (name, value) in settings {
+        if let Some(c) = value.and_then(|v| v.chars().find(|c| yaml_cannot_carry(*c))) {
+            bail!(
+                "the chart cannot render the metrics agent's configuration: {name} holds U+{:04X}, a character YAML cannot carry (Helm fails the same way)",
+                u32::from(c)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What stands for the cluster UUID when no values give it.
@@ -128,13 +158,20 @@ impl Agent {
             if let Some(url) = settings.url {
                 rw.insert("url".into(), url.into());
             }
+            if let Some(proxy) = settings.proxy {
+                rw.insert("proxy_url".into(), proxy.into());
+            }
         }
         Self::from_config(serde_json::from_value(config).context("the embedded agent configuration")?)
     }
 
     /// A `prometheus.yml` as the cluster has it (Secret `d8-flant-integration/prometheus-agent-config`).
+    /// It holds the license key: a parse error gives the position only, never the parser's
+    /// source snippet.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let config: Config = serde_saphyr::from_str(text).context("agent configuration")?;
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| {
+            crate::input::syntax_error("agent configuration", "not a Prometheus configuration the preview reads", &e)
+        })?;
         Self::from_config(config)
     }
 
@@ -160,12 +197,12 @@ impl Agent {
             scrape_interval: config.global.scrape_interval.unwrap_or_else(|| "1m".into()),
             external_labels: config.global.external_labels,
             write_rules: relabel::compile(&rw.write_relabel_configs).context("write_relabel_configs")?,
-            url: rw.url,
+            url: redact::url(&rw.url),
             authorization: rw
                 .authorization
                 .filter(|a| a.credentials.is_some())
                 .map(|a| a.kind.unwrap_or("Bearer".into())),
-            proxy_url: rw.proxy_url,
+            proxy_url: rw.proxy_url.as_deref().map(redact::url),
         })
     }
 
@@ -285,9 +322,36 @@ mod tests {
         assert_eq!(expand("x$", &env), "x$");
     }
 
+    /// Issue 19: a broken configuration's error shows the position, never the parser's snippet
+    /// (it printed `credentials: <license key>`), nor a value quoted by a type error.
+    #[test]
+    fn parse_errors_quote_nothing() {
+        for text in [
+            "remote_write:\n- url: x\n  authorization:\n    credentials: SECRET\n  proxy_url: [\n",
+            "scrape_configs:\n- job_name: flant-pricing\n  honor_labels: SECRET\n",
+        ] {
+            let e = format!("{:#}", Agent::parse(text).unwrap_err());
+            assert!(
+                e.starts_with("agent configuration: not a Prometheus configuration the preview reads at line "),
+                "{e}"
+            );
+            assert!(!e.contains("SECRET") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn settings_yaml_cannot_carry_are_refused_by_name() {
+        assert!(check_renderable(&[("a", Some("https://x/\u{85}")), ("b", None)]).is_err());
+        let e = check_renderable(&[("a", Some("ok")), ("global.x", Some("SECRET\u{7f}"))]).unwrap_err().to_string();
+        assert!(e.contains("global.x holds U+007F") && !e.contains("SECRET"), "{e}");
+        let fine = "\u{0}\t\n\u{a0}\u{2028}\u{feff}\u{fffd}\u{1f600}\"'\\";
+        assert!(check_renderable(&[("a", Some(fine))]).is_ok(), "{fine:?}");
+    }
+
     #[test]
     fn the_rendered_pipeline() {
-        let agent = Agent::rendered(&Settings { cluster_uuid: Some("u-1"), license: true, url: None }).unwrap();
+        let agent =
+            Agent::rendered(&Settings { cluster_uuid: Some("u-1"), license: true, ..Settings::default() }).unwrap();
         assert_eq!((agent.authorization.as_deref(), agent.scrape_interval.as_str()), (Some("Bearer"), "5m"));
         let served = [
             Series {
@@ -309,6 +373,16 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
         assert_eq!((got[0].name.as_str(), &got[0].labels, got[0].value), ("flant_pricing_nodes", &want, 4.0));
+        let proxied = Agent::rendered(&Settings {
+            url: Some("https://u:url-pw@rw.example/w"),
+            proxy: Some("http://u:proxy-pw@p:3128"),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (proxied.url.as_str(), proxied.proxy_url.as_deref()),
+            ("https://rw.example/w", Some("http://p:3128"))
+        );
         let unlicensed = Agent::rendered(&Settings::default()).unwrap();
         assert_eq!(unlicensed.authorization, None);
         assert!(Agent::parse("scrape_configs: []\n").unwrap_err().to_string().contains("no scrape job"));

@@ -15,6 +15,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
 use shell_hook::HookConfig;
 
+use crate::cleanup::{write_private, TempDir};
 use crate::snapshot::filter_results;
 
 /// How a pricing hook can be previewed.
@@ -119,21 +120,23 @@ pub fn run(
             bin_dir.display()
         );
     }
-    let work = tempdir(hook)?;
+    // The folder and its files are private and go on every exit path, signals included
+    // (the binding context may carry a Secret's key, the values the license key).
+    let work = TempDir::new(hook)?;
     let dir = work.path();
     let bc = dir.join("binding_context.json");
-    std::fs::write(&bc, serde_json::to_vec(context)?).context("failed to write a binding context")?;
+    write_private(&bc, &serde_json::to_vec(context)?)?;
     let mut cmd = Command::new(&bin);
     cmd.arg("--binding-context").arg(&bc).arg("--out").arg(dir).env_clear().envs(env);
     for (flag, v, file) in
         [("--values", values, "values.json"), ("--config-values", config_values, "config_values.json")]
     {
         if let Some(v) = v {
-            std::fs::write(dir.join(file), serde_json::to_vec(v)?)?;
+            write_private(&dir.join(file), &serde_json::to_vec(v)?)?;
             cmd.arg(flag).arg(dir.join(file));
         }
     }
-    let out = cmd.output().with_context(|| format!("failed to run {}", bin.display()))?;
+    let out = crate::cleanup::output(&mut cmd).with_context(|| format!("failed to run {}", bin.display()))?;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
         let last = stderr.lines().last().unwrap_or("no error line");
@@ -141,43 +144,6 @@ pub fn run(
     }
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
     Ok(Run { metrics: read("metrics.json"), values_patch: read("values_patch.json"), stderr })
-}
-
-/// A temporary folder removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Its path.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh folder, readable by this user only, under the system's temporary folder.
-pub fn tempdir(what: &str) -> anyhow::Result<TempDir> {
-    use std::os::unix::fs::DirBuilderExt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let p = std::env::temp_dir().join(format!(
-        "flant-integration-{what}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    // Owner-only: madison-registration's values carry the license key.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&p)
-        .with_context(|| format!("failed to create {}", p.display()))?;
-    Ok(TempDir(p))
 }
 
 /// A served series: name, labels (the `hook` label included), value.
@@ -257,16 +223,6 @@ mod tests {
         assert_eq!((got[0].name.as_str(), got[0].value), ("c", 5.0));
         assert_eq!(got[1].labels, BTreeMap::from([("a".into(), "y".into()), ("hook".into(), "h".into())]));
         assert!(s.apply("h", "not json").unwrap_err().to_string().contains("h: metrics line 1"));
-    }
-
-    #[test]
-    fn temp_folders_are_private_and_removed() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempdir("t").unwrap();
-        let path = d.path().to_path_buf();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
-        drop(d);
-        assert!(!path.exists());
     }
 
     #[test]

@@ -7,19 +7,25 @@
 //! pricing hooks' own binaries and the agent configuration the chart renders.
 //!
 //! # Modules
+//! * [`input`]: the one bounded reader of every input (files, devices, FIFOs, stdin alike);
 //! * [`objects`]: reading dumps (YAML documents, JSON, `kind: List`, folders, stdin);
 //! * [`snapshot`]: a hook binding's selection and jq filter applied to the objects, as
 //!   shell-operator builds snapshots;
 //! * [`bill`]: every node with its billing type and the rule that decided it, and the totals
 //!   the four billing metrics will carry;
+//! * [`cleanup`]: private temporary folders, removed on drop and on SIGINT/SIGTERM/SIGHUP;
 //! * [`hooks`]: the pricing hooks' binaries run as shell-operator runs them, and its metric storage;
 //! * [`relabel`], [`agent`]: the metrics agent's relabelling, read from its configuration;
+//! * [`redact`]: what is shown of a URL (never its user information);
 //! * [`preview`]: what would leave the cluster — samples, the Madison registration, the logs.
 
 pub mod agent;
 pub mod bill;
+pub mod cleanup;
 pub mod hooks;
+pub mod input;
 pub mod objects;
 pub mod preview;
+pub mod redact;
 pub mod relabel;
 pub mod snapshot;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flant_integration_cli::{bill, hooks, objects, preview};
+use flant_integration_cli::{bill, hooks, input, objects, preview};
 
 /// See what the flant-integration module will bill and send, from `kubectl get … -o yaml|json`
 /// dumps, before anything leaves the cluster.
@@ -78,18 +78,6 @@ enum Command {
     },
 }
 
-fn read_doc(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
-    use anyhow::Context;
-    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let v: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}: not YAML or JSON: {}", path.display(), e.to_string().lines().next().unwrap_or(""))
-    })?;
-    if !v.is_object() {
-        anyhow::bail!("{}: expected a mapping", path.display());
-    }
-    Ok(v)
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     /// A table for people.
@@ -123,12 +111,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Preview { inputs, format, values, config_values, env, agent_config, hooks_dir } => {
             let read = objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?;
-            let values = values.as_deref().map(read_doc).transpose()?;
-            let config_values = config_values.as_deref().map(read_doc).transpose()?;
+            let values = values.as_deref().map(input::read_mapping).transpose()?;
+            let config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
             let mut hook_env: std::collections::BTreeMap<String, String> =
                 std::env::vars().filter(|(k, _)| k.starts_with("FP_")).collect();
             if let Some(file) = env.as_deref() {
-                let doc = read_doc(file)?;
+                let doc = input::read_mapping(file)?;
                 for (k, v) in doc.as_object().into_iter().flatten() {
                     let v = match v {
                         serde_json::Value::String(s) => s.clone(),
@@ -137,10 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     hook_env.insert(k.clone(), v);
                 }
             }
-            let agent_text = agent_config
-                .as_deref()
-                .map(|p| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("failed to read {}: {e}", p.display())))
-                .transpose()?;
+            let agent_text = agent_config.as_deref().map(|p| input::read_text(p, input::MAX_SETTINGS)).transpose()?;
             let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
             let inputs = preview::Inputs {
                 values: values.as_ref(),
@@ -180,7 +165,8 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    match run(cli) {
+    // Before any temporary folder exists: a signal removes them all (crates/cli/src/cleanup.rs).
+    match flant_integration_cli::cleanup::on_signals().and_then(|()| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let line = serde_json::json!({"level": "error", "msg": format!("{e:#}")});

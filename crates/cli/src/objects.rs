@@ -15,8 +15,8 @@ pub const KNOWN_KINDS: [&str; 7] =
 pub const PREVIEW_KINDS: [&str; 8] =
     ["Node", "NodeGroup", "IngressNginxController", "DaemonSet", "Deployment", "StatefulSet", "Pod", "Secret"];
 
-/// The largest input accepted, per source.
-pub const MAX_INPUT: u64 = 256 * 1024 * 1024;
+/// The largest input accepted, per source ([`crate::input::MAX_DUMP`]).
+pub const MAX_INPUT: u64 = crate::input::MAX_DUMP;
 
 /// What was read.
 #[derive(Debug, Default)]
@@ -39,12 +39,7 @@ pub fn read(sources: &[PathBuf]) -> anyhow::Result<Objects> {
 pub fn read_kinds(sources: &[PathBuf], kinds: &[&str]) -> anyhow::Result<Objects> {
     let mut out = Objects { kinds: kinds.iter().map(|k| (*k).to_string()).collect(), ..Objects::default() };
     for source in sources {
-        if source.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), MAX_INPUT + 1), &mut text)
-                .context("failed to read stdin")?;
-            add_text(&mut out, &text, "stdin")?;
-        } else if source.is_dir() {
+        if source.as_os_str() != "-" && source.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(source)
                 .with_context(|| format!("failed to read folder {}", source.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -61,13 +56,10 @@ pub fn read_kinds(sources: &[PathBuf], kinds: &[&str]) -> anyhow::Result<Objects
     Ok(out)
 }
 
+/// One source (`-` is stdin) through the CLI's one bounded reader ([`crate::input`]).
 fn add_file(out: &mut Objects, path: &Path) -> anyhow::Result<()> {
-    let size = std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?.len();
-    if size > MAX_INPUT {
-        bail!("{}: {size} bytes is more than the {MAX_INPUT} bytes accepted", path.display());
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
-    add_text(out, &text, &path.display().to_string())
+    let text = crate::input::read_text(path, MAX_INPUT)?;
+    add_text(out, &text, &crate::input::name(path))
 }
 
 /// Parses one source's text: JSON when it starts with `{` or `[`, YAML documents otherwise.
@@ -81,7 +73,8 @@ pub fn add_text(out: &mut Objects, text: &str, name: &str) -> anyhow::Result<()>
             .map_err(|e| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column()))?]
     } else {
         serde_saphyr::from_multiple_with_options(text, yaml_options(text.len()))
-            .map_err(|e| anyhow::anyhow!("{name}: not YAML: {}", first_line(&e.to_string())))?
+            // A dump can hold Secrets: the position only, never the parser's message or snippet.
+            .map_err(|e| crate::input::syntax_error(name, "not YAML", &e))?
     };
     for doc in docs {
         add_value(out, doc, name)?;
@@ -102,10 +95,6 @@ fn yaml_options(len: usize) -> serde_saphyr::Options {
             max_documents: n,
         },
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 fn add_value(out: &mut Objects, v: Value, name: &str) -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use shell_hook::HookConfig;
 
-use crate::agent::{Agent, Sample, Settings, UNKNOWN_UUID};
+use crate::agent::{check_renderable, Agent, Sample, Settings, UNKNOWN_UUID};
 use crate::hooks::{self, Offline, Storage, PRICING_HOOKS};
 
 /// The log shipping Helm renders, with the agent's placeholders.
@@ -76,11 +76,11 @@ pub struct Preview {
 pub struct Metrics {
     /// Whether the agent is rendered at all.
     pub enabled: bool,
-    /// Remote-write URL.
+    /// Remote-write URL (without user information, as every URL shown).
     pub url: Option<String>,
     /// `Authorization` header as sent, credentials redacted.
     pub authorization: Option<String>,
-    /// The proxy, if any.
+    /// The proxy, if any (without user information).
     pub proxy_url: Option<String>,
     /// How often the samples are scraped and sent (`global.scrape_interval`).
     pub interval: String,
@@ -169,7 +169,18 @@ pub fn preview(objects: &[Value], inputs: &Inputs<'_>) -> anyhow::Result<Preview
     } else {
         let url = str_of(values, &["flantIntegration", "metrics", "url"])
             .or_else(|| str_of(config, &["flantIntegration", "metrics", "url"]));
-        Agent::rendered(&Settings { cluster_uuid: uuid, license: license.is_some(), url })?
+        let proxy_at = |k: &str| str_of(values, &["global", "clusterConfiguration", "proxy", k]);
+        let proxy = proxy_at("httpsProxy").or_else(|| proxy_at("httpProxy"));
+        if metrics_enabled {
+            check_renderable(&[
+                ("flantIntegration.metrics.url", url),
+                ("flantIntegration.internal.licenseKey", license),
+                ("global.discovery.clusterUUID", uuid),
+                ("global.discovery.clusterDomain", str_of(values, &["global", "discovery", "clusterDomain"])),
+                ("global.clusterConfiguration.proxy", proxy),
+            ])?;
+        }
+        Agent::rendered(&Settings { cluster_uuid: uuid, license: license.is_some(), url, proxy })?
     };
     let mut samples = Vec::new();
     let mut not_previewed = BTreeMap::new();
@@ -406,7 +417,7 @@ fn logs(objects: &[Value], values: Option<&Value>, off: bool, uuid: Option<&str>
         }
     }
     let endpoint = match values.and_then(|v| str_of(Some(v), &["flantIntegration", "logs", "url"])) {
-        Some(url) => format!("{}/", url.trim_end_matches('/')),
+        Some(url) => crate::redact::url(&format!("{}/", url.trim_end_matches('/'))),
         None => destination["spec"]["loki"]["endpoint"].as_str().unwrap_or_default().to_string(),
     };
     Ok(Logs {
