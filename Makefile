@@ -87,6 +87,26 @@ addon-operator:
 		-o ../../$(ADDON_OPERATOR) github.com/flant/addon-operator/cmd/addon-operator
 test: addon-operator
 
+## kube: the control plane the cluster tests (tests/cluster.rs) start — kube-apiserver,
+## kube-controller-manager and kubectl from k8s.io/kubernetes v1.36.3 (tools/kube/go.mod, every
+## staging module replaced by its published v0.36.3) and etcd v3.6.16 (tools/kube/etcd/go.mod, a
+## module of its own so that etcd keeps its own dependency versions) — from the Go module proxy,
+## cached by Go. The version variables are what the release build stamps; without them the server
+## reports v0.0.0 and kubectl cannot parse it.
+KUBE_DIR := target/kube
+KUBE_VERSION_PKG := k8s.io/component-base/version
+KUBE_LDFLAGS := -s -w -X $(KUBE_VERSION_PKG).gitVersion=v1.36.3 -X $(KUBE_VERSION_PKG).gitMajor=1 \
+	-X $(KUBE_VERSION_PKG).gitMinor=36 -X $(KUBE_VERSION_PKG).gitTreeState=clean
+.PHONY: kube
+kube:
+	@mkdir -p $(KUBE_DIR)
+	cd tools/kube/etcd && CGO_ENABLED=0 GOFLAGS=-mod=readonly $(GO) build -trimpath -ldflags "-s -w" \
+		-o ../../../$(KUBE_DIR)/etcd go.etcd.io/etcd/server/v3
+	cd tools/kube && CGO_ENABLED=0 GOFLAGS=-mod=readonly $(GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" \
+		-o ../../$(KUBE_DIR)/ k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+test: kube
+
 ## deps: install the Debian packages the tests use when they are missing.
 deps:
 	@missing=""; \

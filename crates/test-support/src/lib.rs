@@ -1,5 +1,6 @@
 //! Dev-only helpers shared by the integration tests and the benchmarks.
 //!
+//! * [`cluster`]: a real control plane (etcd, kube-apiserver, kube-controller-manager, kubectl);
 //! * [`operator`]: the real `jq` with shell-operator's output rules (the jq cross-checks);
 //! * [`exposition`]: renders metrics files as Prometheus text; proven equal to shell-operator's
 //!   `/metrics/hooks` on every pricing fixture by `tests/golden.rs`;
@@ -12,6 +13,7 @@
 //! * [`raw_http`]: a loopback server answering at the byte level by a script (endless,
 //!   oversized, close-delimited, garbage and stalled answers), recording what it read.
 
+pub mod cluster;
 pub mod dns;
 pub mod exposition;
 pub mod fake;
