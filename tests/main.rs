@@ -47,3 +47,5 @@ mod hardening;
 mod secrets;
 // The billing data path on loopback: hooks → /metrics/hooks → the rendered agent → receiver (issue 12).
 mod datapath;
+// The module installed by the real addon-operator from the unpacked bundle into a real control plane (issue 18).
+mod operator_cluster;
