@@ -25,6 +25,7 @@
 //! private mount namespace (`unshare --mount`, as root) so nothing stays mounted.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -264,7 +265,7 @@ fn manifest_objects(manifest: &str) -> BTreeSet<Key> {
     serde_saphyr::from_multiple::<Value>(manifest)
         .unwrap()
         .into_iter()
-        .filter(|d| d.is_object())
+        .filter(Value::is_object)
         .map(|d| key_of(&d))
         .collect()
 }
@@ -558,7 +559,8 @@ fn madison_proxy_as_deployed(cp: &ControlPlane, image: &Path) {
     for _ in 0..500 {
         assert_eq!(post(port, "/api/v2/alerts", &body).map(|r| r.0), Some(200));
     }
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "madison-proxy footprint: rss_idle_kib={rss_idle} rss_after_500_pushes_kib={} {}",
         rss_kib(image),
         test_support::machine()
