@@ -75,6 +75,18 @@ prometheus-agent:
 test: prometheus-agent
 bench: prometheus-agent
 
+## addon-operator: the real addon-operator v1.24.4 (tools/addon-operator/go.mod, its own module with
+## the module-proxy `replace` lines), from the Go module proxy, cached by Go; tests/operator_cluster.rs
+## runs it against the real control plane. CGO off (static, as the chroot needs nothing else).
+ADDON_OPERATOR := target/addon-operator/addon-operator
+.PHONY: addon-operator
+addon-operator:
+	@mkdir -p $(dir $(ADDON_OPERATOR))
+	cd tools/addon-operator && CGO_ENABLED=0 GOFLAGS=-mod=readonly $(GO) build -trimpath \
+		-ldflags "-s -w -X github.com/flant/addon-operator/pkg/app.Version=v1.24.4" \
+		-o ../../$(ADDON_OPERATOR) github.com/flant/addon-operator/cmd/addon-operator
+test: addon-operator
+
 ## kube: the control plane the cluster tests (tests/cluster.rs) start — kube-apiserver,
 ## kube-controller-manager and kubectl from k8s.io/kubernetes v1.36.3 (tools/kube/go.mod, every
 ## staging module replaced by its published v0.36.3) and etcd v3.6.16 (tools/kube/etcd/go.mod, a

@@ -75,7 +75,7 @@ fn euid() -> Option<u32> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
-fn require_root() {
+pub(crate) fn require_root() {
     assert!(
         euid() == Some(0),
         "the chroot tests need root (mount namespaces, bind mounts, chroot): run them as root, as CI does"

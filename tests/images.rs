@@ -95,7 +95,7 @@ fn free_port() -> u16 {
 }
 
 /// A process killed (with its `timeout` guard) when dropped.
-struct Guarded {
+pub(crate) struct Guarded {
     child: Child,
     log: PathBuf,
 }
@@ -108,11 +108,11 @@ impl Guarded {
         Self { child, log }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn assert_running(&mut self, what: &str) {
+    pub(crate) fn assert_running(&mut self, what: &str) {
         assert!(self.child.try_wait().unwrap().is_none(), "{what} exited:\n{}", self.logs());
     }
 }
@@ -214,7 +214,7 @@ fn tree(dir: &Path) -> Vec<String> {
 }
 
 /// The process (found through /proc) whose root directory is `rootfs` and whose command is `exe`.
-fn process_in(rootfs: &Path, exe: &str) -> Option<u32> {
+pub(crate) fn process_in(rootfs: &Path, exe: &str) -> Option<u32> {
     let rootfs = rootfs.canonicalize().ok()?;
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
@@ -245,7 +245,7 @@ fn root_mount_options(pid: u32) -> String {
 /// namespace: its rootfs bind-mounted read-only, `/dev/null` from the host, `tmp` (a host
 /// directory) writable at `/tmp`, then `chroot` as the image's user. `env` is added to the
 /// image's environment.
-fn run_image(bundle: &Path, tmp: &Path, env: &[(&str, String)], log: PathBuf) -> Guarded {
+pub(crate) fn run_image(bundle: &Path, tmp: &Path, env: &[(&str, String)], log: PathBuf) -> Guarded {
     let spec: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     let process = &spec["process"];
     let user = format!("{}:{}", process["user"]["uid"], process["user"]["gid"]);

@@ -50,3 +50,5 @@ mod datapath;
 // A real API server (etcd, kube-apiserver, kube-controller-manager): strict validation of every
 // rendered object, the pricing pod from its image against it (issue 18).
 mod cluster;
+// The module installed by the real addon-operator from the unpacked bundle into a real control plane (issue 18).
+mod operator_cluster;

@@ -16,9 +16,9 @@
 //	                                                            helm3lib would store (size, manifest)
 //
 // The request and result shapes are documented in README.md beside this file. Nothing here
-// reimplements an operator rule where the operator's package can be imported; the two places
-// where it must (the values layering of addon-operator's ValuesStorage, whose package cannot be
-// built from the module proxy, and the raw-context runner for hand-made bad input) say so.
+// reimplements an operator rule where the operator's package can be imported; the one place
+// where it must (the raw-context runner for hand-made bad input) says so. The values layers are
+// addon-operator's own ValuesStorage (values.go).
 package main
 
 import (

@@ -549,10 +549,10 @@ func caseValues(dir string, schemas *moduleSchemas, spec caseSpec) (values, conf
 		return rawValues, rawConfig, nil
 	}
 	cfg := sectionOf(rawConfig)
-	if _, err := schemas.configValues(cfg); err != nil {
+	module, err := schemas.resultValues(sectionOf(rawValues), cfg)
+	if err != nil {
 		return nil, nil, fmt.Errorf("config_values.json: addon-operator rejects it: %w", err)
 	}
-	module := schemas.resultValues(sectionOf(rawValues), cfg)
 	if err := schemas.storage.ValidateValues(moduleKey, utils.Values{moduleKey: module}); err != nil {
 		return nil, nil, fmt.Errorf("values.json: addon-operator cannot produce these values: %w", err)
 	}

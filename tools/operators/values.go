@@ -5,16 +5,15 @@ package main
 
 // Module values the way addon-operator computes and checks them.
 //
+// The layers (static values → config-values schema defaults → config values → values schema
+// defaults, then the hooks' patches) are addon-operator's own ValuesStorage
+// (pkg/module_manager/models/modules, values_storage.go): NewValuesStorage, then
+// GenerateNewConfigValues(validate=true) and SaveConfigValues as the kube config manager's
+// events do. That package builds with `replace github.com/werf/nelm => v1.24.3` (go.mod).
 // Schemas are loaded, extended (x-extend) and closed (additionalProperties: false) by
-// addon-operator's validation.NewSchemaStorage; defaults are applied by validation.ApplyDefaults;
-// values patches are checked and applied by utils.ValidateHookValuesPatch and
-// utils.ApplyValuesPatch(Strict), exactly the calls BasicModule.executeHook makes.
-//
-// The one piece written here is the order of the layers, copied from
-// pkg/module_manager/models/modules/values_storage.go (calculateResultValues):
-//   static values → config-values schema defaults → config values → values schema defaults.
-// That package cannot be imported: it needs github.com/werf/nelm v1.26.2, which the Go module
-// proxy does not serve (nelm v1.28.0 is served but needs a kubedog pseudo-version that is not).
+// validation.NewSchemaStorage inside it; values patches are checked and applied by
+// utils.ValidateHookValuesPatch and utils.ApplyValuesPatch(Strict), the calls
+// BasicModule.handleModuleValuesPatch makes.
 
 import (
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/flant/addon-operator/pkg/module_manager/models/modules"
 	"github.com/flant/addon-operator/pkg/utils"
 	"github.com/flant/addon-operator/pkg/values/validation"
 )
@@ -33,7 +33,8 @@ const moduleName = "flant-integration"
 var moduleKey = utils.ModuleNameToValuesKey(moduleName)
 
 type moduleSchemas struct {
-	storage *validation.SchemaStorage
+	configBytes, valuesBytes []byte
+	storage                  *validation.SchemaStorage
 }
 
 func loadSchemas(openapiDir string) (*moduleSchemas, error) {
@@ -49,35 +50,23 @@ func loadSchemas(openapiDir string) (*moduleSchemas, error) {
 	if err != nil {
 		return nil, fmt.Errorf("addon-operator rejects the module schemas: %w", err)
 	}
-	return &moduleSchemas{storage: st}, nil
+	return &moduleSchemas{configBytes: configBytes, valuesBytes: valuesBytes, storage: st}, nil
 }
 
-// withDefaults returns a copy of values with the defaults of one schema applied.
-func (m *moduleSchemas) withDefaults(t validation.SchemaType, values utils.Values) utils.Values {
-	res := values.Copy()
-	if s := m.storage.Schemas[t]; s != nil {
-		validation.ApplyDefaults(res, s)
-	}
-	return res
-}
-
-// configValues checks user config values as GenerateNewConfigValues(validate=true) does and
-// returns them unchanged (addon-operator stores the user's values without defaults).
-func (m *moduleSchemas) configValues(cfg utils.Values) (utils.Values, error) {
-	withDefaults := utils.MergeValues(utils.Values{}, m.withDefaults(validation.ConfigValuesSchema, utils.Values{}), cfg)
-	if err := m.storage.ValidateConfigValues(moduleKey, utils.Values{moduleKey: withDefaults}); err != nil {
+// resultValues returns the module values addon-operator's ValuesStorage computes from static
+// values (here: values hooks set earlier) and the user's config values, which it checks first
+// (GenerateNewConfigValues with validation, the call the config manager's events make).
+func (m *moduleSchemas) resultValues(static, cfg utils.Values) (utils.Values, error) {
+	vs, err := modules.NewValuesStorage(moduleName, static.Copy(), m.configBytes, m.valuesBytes)
+	if err != nil {
 		return nil, err
 	}
-	return cfg, nil
-}
-
-// resultValues layers static values, defaults and config values as ValuesStorage does.
-func (m *moduleSchemas) resultValues(static, cfg utils.Values) utils.Values {
-	res := utils.MergeValues(utils.Values{}, static)
-	res = utils.MergeValues(res, m.withDefaults(validation.ConfigValuesSchema, res))
-	res = utils.MergeValues(res, cfg)
-	res = utils.MergeValues(res, m.withDefaults(validation.ValuesSchema, res))
-	return res
+	checked, err := vs.GenerateNewConfigValues(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	vs.SaveConfigValues(checked)
+	return vs.GetValues(false), nil
 }
 
 // applyPatch checks and applies a hook's values patch as BasicModule.handleModuleValuesPatch
@@ -122,10 +111,10 @@ func valuesCommand(openapiDir, configPath, priorPath string, forHelm bool, out i
 	if err != nil {
 		return err
 	}
-	if _, err := schemas.configValues(cfg); err != nil {
+	values, err := schemas.resultValues(prior, cfg)
+	if err != nil {
 		return fmt.Errorf("config values rejected by addon-operator: %w", err)
 	}
-	values := schemas.resultValues(prior, cfg)
 	doc := utils.Values{moduleKey: values}
 	if err := schemas.storage.ValidateValues(moduleKey, doc); err != nil {
 		return fmt.Errorf("values rejected by addon-operator: %w", err)

@@ -95,11 +95,20 @@ pub struct FakeServer {
 impl FakeServer {
     /// Plain HTTP.
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> anyhow::Result<Self> {
-        Self::start_inner(None, Arc::new(handler))
+        Self::start_inner("127.0.0.1:0", None, Arc::new(handler))
     }
 
     /// HTTPS with `cert` (HTTP/1.1 only).
     pub fn start_tls(
+        cert: &ServerCert,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        Self::start_tls_on("127.0.0.1:0", cert, handler)
+    }
+
+    /// HTTPS on a given loopback address (e.g. `127.0.0.2:443`, where a rendered manifest points).
+    pub fn start_tls_on(
+        addr: &str,
         cert: &ServerCert,
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
     ) -> anyhow::Result<Self> {
@@ -109,11 +118,11 @@ impl FakeServer {
             rustls_pemfile::private_key(&mut cert.key_pem.as_bytes())?.ok_or_else(|| anyhow::anyhow!("no key"))?;
         let mut config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Self::start_inner(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))), Arc::new(handler))
+        Self::start_inner(addr, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))), Arc::new(handler))
     }
 
-    fn start_inner(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> anyhow::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    fn start_inner(addr: &str, tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let log = Arc::new(Mutex::new(Vec::new()));

@@ -1,0 +1,7 @@
+//go:build tools
+
+// Package tools pins addon-operator's command so that `go mod tidy` keeps its dependencies;
+// the Makefile builds github.com/flant/addon-operator/cmd/addon-operator from this module.
+package tools
+
+import _ "github.com/flant/addon-operator/cmd/addon-operator"
