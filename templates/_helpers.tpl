@@ -23,7 +23,7 @@ module: flant-integration
 {{- /*
 "true" when the cluster serves an API: (list . "group/version/Kind"). Objects of another module's
 kinds are gated on the API being served, not on a module name (Helm fills .Capabilities.APIVersions
-from the API server's discovery; docs/decisions.md, "Judged by Deckhouse: the chart").
+from the API server's discovery; docs/internal/decisions.md, "Judged by Deckhouse: the chart").
 */ -}}
 {{- define "fi.apiServed" -}}
 {{- if (index . 0).Capabilities.APIVersions.Has (index . 1) }}true{{ end -}}
@@ -47,7 +47,7 @@ from the API server's discovery; docs/decisions.md, "Judged by Deckhouse: the ch
 
 {{- /*
 Images follow lib-helm (deckhouse_lib_helm 1.71.11, charts/helm_lib/templates/_module_image.tpl;
-docs/decisions.md, "Installable module"), under lib-helm's names and signatures: Deckhouse's module
+docs/internal/decisions.md, "Installable module"), under lib-helm's names and signatures: Deckhouse's module
 linter renders the chart with its own stand-ins for exactly these helpers (dmt
 internal/modules/render/image_stub.tpl), since it cannot know the digests.
 

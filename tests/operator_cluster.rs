@@ -5,7 +5,7 @@
 //! * global values as Deckhouse gives them to a module (`global.discovery.*`,
 //!   `global.modulesImages` with the bundle's own `images_digests.json`, `global.enabledModules`,
 //!   `global.clusterConfiguration`): the render matrix's `GLOBAL` (`tests/templates`), given to
-//!   addon-operator as static values in `$MODULES_DIR/values.yaml` (docs/decisions.md, "The module
+//!   addon-operator as static values in `$MODULES_DIR/values.yaml` (docs/internal/decisions.md, "The module
 //!   installed by the real addon-operator");
 //! * the module's configuration in addon-operator's ConfigMap backend (`d8-system/addon-operator`,
 //!   keys `flantIntegration` and `flantIntegrationEnabled`), where Deckhouse has a ModuleConfig;

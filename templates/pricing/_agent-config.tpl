@@ -33,7 +33,7 @@ enforced once more on what leaves the pod. */ -}}
 control, U+FFFE or U+FFFF (encoding/json writes them raw, go-yaml's reader refuses them) gave an
 empty prometheus.yml and an agent that silently sends nothing; a NEL is written raw and read back
 as a line break. So the text must read back (go-yaml, as Prometheus reads it) as exactly the
-configuration built, or the render fails (docs/decisions.md, "Hardening round 3"). */ -}}
+configuration built, or the render fails (docs/internal/decisions.md, "Hardening round 3"). */ -}}
 {{- $text := toYaml $config -}}
 {{- if ne (toJson (fromYaml $text)) (toJson $config) }}{{ fail "flant-integration: the metrics agent configuration does not survive YAML: flantIntegration.metrics.url, the license key, global.discovery.clusterUUID or clusterDomain, or the cluster proxy holds a character YAML cannot carry (DEL or another C1 control, U+FFFE or U+FFFF)" }}{{ end -}}
 {{ $text }}

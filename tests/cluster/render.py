@@ -1,3 +1,6 @@
+# Copyright (c) 2026 Flant JSC
+# SPDX-License-Identifier: Apache-2.0
+
 """The chart rendered by Helm's engine for every case of the render matrix, for tests/cluster.rs.
 
 `python render.py` prints `{"<case>": [objects...], ...}` as JSON: every case the template tests
@@ -21,7 +24,7 @@ MODS = GLOBAL["enabledModules"]
 # Deckhouse always gives modules a cluster UUID: its global hook generates one when the cluster has
 # none (deckhouse/deckhouse global-hooks/discovery/cluster_uuid.go). The template tests' GLOBAL
 # leaves it out; without it the ClusterLogDestination's `extraLabels.cluster_uuid: ""` is rejected
-# by its CRD's pattern (docs/decisions.md, issue 18 section).
+# by its CRD's pattern (docs/internal/decisions.md, issue 18 section).
 GLOBAL["discovery"]["clusterUUID"] = "6a3c8f1e-7d2b-4c9a-9e5f-1b2d3c4e5f60"
 
 

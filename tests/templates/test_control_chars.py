@@ -1,3 +1,6 @@
+# Copyright (c) 2026 Flant JSC
+# SPDX-License-Identifier: Apache-2.0
+
 """Hostile strings in every setting that reaches the metrics agent's configuration (issue 19).
 
 Helm's `toYaml` swallows the YAML marshaller's error and returns "": a setting holding DEL, a C1

@@ -69,7 +69,7 @@ GLOBAL = {
         "clusterMasterCount": 3,
         "d8SpecificNodeCountByRole": {"system": 1},
         "kubernetesVersion": "1.19.8",
-        # Deckhouse's global discovery hook always sets it (docs/decisions.md).
+        # Deckhouse's global discovery hook always sets it (docs/internal/decisions.md).
         "clusterDomain": "cluster.local",
     },
     "modules": {"placement": {}},

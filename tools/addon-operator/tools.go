@@ -1,3 +1,6 @@
+// Copyright (c) 2026 Flant JSC
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build tools
 
 // Package tools pins addon-operator's command so that `go mod tidy` keeps its dependencies;

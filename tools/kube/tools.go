@@ -1,3 +1,6 @@
+// Copyright (c) 2026 Flant JSC
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build tools
 
 // Package tools pins the control-plane commands the cluster tests build (see the Makefile's

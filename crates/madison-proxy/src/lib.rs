@@ -15,7 +15,7 @@
 //! each with its own [`AppState`] and pool of backend connections; the calling thread accepts
 //! under the connection cap and hands each connection to the least busy worker. A request, its
 //! client connection and its backend connection stay on one thread (nginx's model), which
-//! removed the cross-thread wake-ups of the work-stealing runtime (`docs/decisions.md`,
+//! removed the cross-thread wake-ups of the work-stealing runtime (`docs/internal/decisions.md`,
 //! "Performance: madison-proxy").
 //!
 //! # Limits

@@ -1,3 +1,6 @@
+// Copyright (c) 2026 Flant JSC
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build tools
 
 // Package tools pins etcd for the cluster tests: the main package of go.etcd.io/etcd/server/v3 is
