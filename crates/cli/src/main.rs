@@ -112,11 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     t
                 }
-                Format::Json => {
-                    let mut v = serde_json::to_value(&b)?;
-                    v["skipped"] = serde_json::to_value(&read.skipped)?;
-                    format!("{}\n", serde_json::to_string_pretty(&v)?)
-                }
+                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
@@ -160,11 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     t
                 }
-                Format::Json => {
-                    let mut v = serde_json::to_value(&p)?;
-                    v["skipped"] = serde_json::to_value(&read.skipped)?;
-                    format!("{}\n", serde_json::to_string_pretty(&v)?)
-                }
+                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
