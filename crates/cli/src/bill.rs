@@ -124,7 +124,10 @@ pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
 }
 
 /// The binding's non-null filter results as `T`, each converted as soon as its filter ran.
-fn facts<T: serde::de::DeserializeOwned>(binding: &KubernetesBinding, objects: &[Object]) -> anyhow::Result<Vec<T>> {
+fn facts<T: serde::de::DeserializeOwned + Send>(
+    binding: &KubernetesBinding,
+    objects: &[Object],
+) -> anyhow::Result<Vec<T>> {
     let results = filter_results_with(binding, objects, |v| {
         if v.is_null() {
             Ok(None)

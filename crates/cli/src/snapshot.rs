@@ -103,20 +103,41 @@ pub fn filter_results(binding: &KubernetesBinding, objects: &[Object]) -> anyhow
 }
 
 /// [`filter_results`], each result handed to `convert` as soon as its filter ran, so only what
-/// `convert` keeps of the results is held at once.
-pub fn filter_results_with<T>(
+/// `convert` keeps of the results is held at once. Many objects are filtered in parallel, one
+/// slice of them per core, each thread with its own compiled filter (jaq's values are not shared
+/// between threads); the results keep the snapshot order.
+pub fn filter_results_with<T: Send>(
     binding: &KubernetesBinding,
     objects: &[Object],
-    mut convert: impl FnMut(Value) -> anyhow::Result<T>,
+    convert: impl Fn(Value) -> anyhow::Result<T> + Sync,
 ) -> anyhow::Result<Vec<T>> {
     let mut selected: Vec<&Object> = objects.iter().filter(|o| selects(binding, o)).collect();
     sort(&mut selected);
     let Some(code) = &binding.jq_filter else {
         return selected.into_iter().map(Object::value).map(convert).collect();
     };
-    let filter = Filter::new(code).with_context(|| format!("binding {}", binding.name.as_deref().unwrap_or("?")))?;
-    selected.into_iter().map(|o| filter.run_json(o.json().as_bytes())).map(|r| r.and_then(&mut convert)).collect()
+    let name = binding.name.as_deref().unwrap_or("?");
+    let run = |part: &[&Object]| -> anyhow::Result<Vec<T>> {
+        let filter = Filter::new(code).with_context(|| format!("binding {name}"))?;
+        part.iter().map(|o| filter.run_json(o.json().as_bytes()).and_then(&convert)).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
+    if threads < 2 || selected.len() < PARALLEL_OBJECTS {
+        return run(&selected);
+    }
+    let chunk = selected.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = selected.chunks(chunk).map(|part| s.spawn(move || run(part))).collect();
+        let mut all = Vec::with_capacity(selected.len());
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+        }
+        Ok(all)
+    })
 }
+
+/// Bindings selecting at least this many objects are filtered in parallel.
+const PARALLEL_OBJECTS: usize = 256;
 
 #[cfg(test)]
 mod tests {
