@@ -273,38 +273,43 @@ impl<'a> BindingContexts<'a> {
         let Some(raw_items) = self.state.get(binding) else {
             return Ok(Snapshot { items: Vec::new(), skipped_null: 0 });
         };
-        let parse = |slice: &[&'a RawValue]| -> Result<Vec<Option<T>>, usize> {
-            slice
-                .iter()
-                .enumerate()
-                .map(|(i, raw)| serde_json::from_str::<Item<T>>(raw.get()).map(|i| i.filter_result).map_err(|_| i))
-                .collect()
+        // A slice of items: its non-null results and how many were null, or the failing index.
+        let parse = |slice: &[&'a RawValue]| -> Result<(Vec<T>, usize), usize> {
+            let mut items = Vec::with_capacity(slice.len());
+            for (i, raw) in slice.iter().enumerate() {
+                match serde_json::from_str::<Item<T>>(raw.get()) {
+                    Ok(Item { filter_result: Some(t) }) => items.push(t),
+                    Ok(Item { filter_result: None }) => {}
+                    Err(_) => return Err(i),
+                }
+            }
+            let nulls = slice.len() - items.len();
+            Ok((items, nulls))
         };
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
-        let parsed: Result<Vec<Option<T>>, usize> = if threads > 1 && raw_items.len() >= PARALLEL_ITEMS {
+        let parsed: Result<(Vec<T>, usize), usize> = if threads > 1 && raw_items.len() >= PARALLEL_ITEMS {
             let chunk = raw_items.len().div_ceil(threads);
             std::thread::scope(|s| {
                 let handles: Vec<_> = raw_items.chunks(chunk).map(|c| s.spawn(move || parse(c))).collect();
-                let mut all = Vec::with_capacity(raw_items.len());
+                let (mut all, mut nulls) = (Vec::new(), 0);
                 for (n, h) in handles.into_iter().enumerate() {
                     match h.join() {
-                        Ok(Ok(part)) => all.extend(part),
+                        Ok(Ok((part, part_nulls))) if all.is_empty() => (all, nulls) = (part, nulls + part_nulls),
+                        Ok(Ok((part, part_nulls))) => {
+                            all.extend(part);
+                            nulls += part_nulls;
+                        }
                         Ok(Err(i)) => return Err(n * chunk + i),
                         Err(panic) => std::panic::resume_unwind(panic),
                     }
                 }
-                Ok(all)
+                Ok((all, nulls))
             })
         } else {
             parse(raw_items)
         };
         match parsed {
-            Ok(all) => {
-                let total = all.len();
-                let items: Vec<T> = all.into_iter().flatten().collect();
-                let skipped_null = total - items.len();
-                Ok(Snapshot { items, skipped_null })
-            }
+            Ok((items, skipped_null)) => Ok(Snapshot { items, skipped_null }),
             // Error path: name the failing item's field.
             Err(index) => {
                 let mut de = serde_json::Deserializer::from_str(raw_items[index].get());
