@@ -103,6 +103,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bill { inputs, format } => {
             let read = objects::read(&inputs)?;
             let b = bill::bill(&read.objects)?;
+            // The dump is not needed for the output: freed first, so it and the output are never
+            // held together (peak RSS, issue 20).
+            drop(read.objects);
             let out = match format {
                 Format::Text => {
                     let mut t = b.text();
