@@ -194,6 +194,31 @@ fn mib(bytes: f64) -> String {
     format!("{:.1}", bytes / 1_048_576.0)
 }
 
+/// One row of the time table: `(median, min, max, peak RSS KiB)` of `command`, and its ratios to
+/// jq's median and to the input size.
+fn row(
+    report: &mut String,
+    command: &str,
+    n: usize,
+    format: &str,
+    len: usize,
+    (median, min, max, peak): (Duration, Duration, Duration, i64),
+    jq_median: Duration,
+) {
+    let _ = writeln!(
+        report,
+        "| {command} | {n} | {format} | {} | {} | {} | {} | {} | {:.2} | {} | {:.1} |",
+        mib(len as f64),
+        ms(median),
+        ms(min),
+        ms(max),
+        ms(jq_median),
+        median.as_secs_f64() / jq_median.as_secs_f64(),
+        mib(peak as f64 * 1024.0),
+        peak as f64 * 1024.0 / len as f64
+    );
+}
+
 fn section(dir: &Path) -> String {
     let jq = jq();
     let jq_version =
@@ -236,19 +261,9 @@ fn section(dir: &Path) -> String {
             std::fs::write(&path, &text).expect("write dump");
             let p = path.to_string_lossy().into_owned();
             if format == "json" {
-                let (median, min, max, peak) = series(&jq, &["-c".to_string(), JQ_GROUP.into(), p.clone()], RUNS);
-                jq_median = median;
-                let _ = writeln!(
-                    report,
-                    "| jq (peer) | {n} | json | {} | {} | {} | {} | {} | 1 | {} | {:.1} |",
-                    mib(text.len() as f64),
-                    ms(median),
-                    ms(min),
-                    ms(max),
-                    ms(median),
-                    mib(peak as f64 * 1024.0),
-                    peak as f64 * 1024.0 / text.len() as f64
-                );
+                let measured = series(&jq, &["-c".to_string(), JQ_GROUP.into(), p.clone()], RUNS);
+                jq_median = measured.0;
+                row(&mut report, "jq (peer)", n, format, text.len(), measured, jq_median);
             }
             for (command, args) in [
                 ("bill", vec!["bill".to_string(), "--format".into(), "json".into(), p.clone()]),
@@ -264,19 +279,7 @@ fn section(dir: &Path) -> String {
                     ],
                 ),
             ] {
-                let (median, min, max, peak) = series(CLI, &args, RUNS);
-                let _ = writeln!(
-                    report,
-                    "| {command} | {n} | {format} | {} | {} | {} | {} | {} | {:.2} | {} | {:.1} |",
-                    mib(text.len() as f64),
-                    ms(median),
-                    ms(min),
-                    ms(max),
-                    ms(jq_median),
-                    median.as_secs_f64() / jq_median.as_secs_f64(),
-                    mib(peak as f64 * 1024.0),
-                    peak as f64 * 1024.0 / text.len() as f64
-                );
+                row(&mut report, command, n, format, text.len(), series(CLI, &args, RUNS), jq_median);
             }
         }
     }
