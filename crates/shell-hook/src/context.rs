@@ -3,11 +3,9 @@
 //! The file is a JSON array of contexts. Each element is validated; the *effective state* is the
 //! last context that carries state (its `snapshots`, or the `objects` of a non-grouped
 //! `Synchronization`), because our hooks are level-triggered and all contexts of one run share one
-//! snapshot set (`hook-contract.md` §4.3). Items stay unparsed ([`RawValue`]: the one validating
-//! scan of the file records where each item is) until a hook asks for a binding with
-//! [`BindingContexts::snapshot`], which deserialises each `filterResult` straight from the input
-//! buffer, borrowing strings where it can — a large snapshot's items in parallel, one slice of
-//! them per core.
+//! snapshot set (`hook-contract.md` §4.3). Items stay unparsed ([`RawValue`]) until a hook asks for
+//! a binding with [`BindingContexts::snapshot`], which deserialises each `filterResult` straight
+//! from the input buffer, borrowing strings where it can.
 
 use std::collections::BTreeMap;
 
@@ -74,69 +72,9 @@ pub struct BindingContext<'a> {
     /// `Added`, `Modified` or `Deleted` for an `Event` context.
     pub watch_event: Option<String>,
     #[serde(borrow, default)]
-    snapshots: Option<BTreeMap<String, Items<'a>>>,
+    snapshots: Option<BTreeMap<String, &'a RawValue>>,
     #[serde(borrow, default)]
-    objects: Option<Items<'a>>,
-}
-
-/// A snapshot's items, unparsed, or the value that stood where an array belongs (rejected by
-/// [`BindingContexts::parse`]).
-#[derive(Clone)]
-enum Items<'a> {
-    Array(Vec<&'a RawValue>),
-    NotArray,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = Items<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'a>, A::Error> {
-                let mut items = Vec::new();
-                while let Some(i) = seq.next_element()? {
-                    items.push(i);
-                }
-                Ok(Items::Array(items))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Items<'a>, A::Error> {
-                use serde::de::IgnoredAny;
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Items::NotArray)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Items<'a>, E> {
-                Ok(Items::NotArray)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Items<'a>, E> {
-                Ok(Items::NotArray)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Items<'a>, E> {
-                Ok(Items::NotArray)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Items<'a>, E> {
-                Ok(Items::NotArray)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Items<'a>, E> {
-                Ok(Items::NotArray)
-            }
-            fn visit_unit<E>(self) -> Result<Items<'a>, E> {
-                Ok(Items::NotArray)
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-impl Items<'_> {
-    fn describe(&self) -> String {
-        match self {
-            Items::Array(items) => format!("<{} items>", items.len()),
-            Items::NotArray => "<not an array>".into(),
-        }
-    }
+    objects: Option<&'a RawValue>,
 }
 
 impl std::fmt::Debug for BindingContext<'_> {
@@ -147,7 +85,7 @@ impl std::fmt::Debug for BindingContext<'_> {
             .field("group_name", &self.group_name)
             .field("watch_event", &self.watch_event)
             .field("snapshots", &self.snapshots.as_ref().map(|s| s.keys().collect::<Vec<_>>()))
-            .field("objects", &self.objects.as_ref().map(Items::describe))
+            .field("objects", &self.objects.map(|o| format!("<{} bytes>", o.get().len())))
             .finish()
     }
 }
@@ -155,7 +93,7 @@ impl std::fmt::Debug for BindingContext<'_> {
 impl std::fmt::Debug for BindingContexts<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state: BTreeMap<&str, String> =
-            self.state.iter().map(|(k, v)| (k.as_str(), format!("<{} items>", v.len()))).collect();
+            self.state.iter().map(|(k, v)| (k.as_str(), format!("<{} bytes>", v.get().len()))).collect();
         f.debug_struct("BindingContexts").field("contexts", &self.contexts).field("state", &state).finish()
     }
 }
@@ -171,8 +109,8 @@ impl BindingContext<'_> {
 /// contexts and the binding names with their sizes, never the items.
 pub struct BindingContexts<'a> {
     contexts: Vec<BindingContext<'a>>,
-    /// Binding name → its items, unparsed.
-    state: BTreeMap<String, Vec<&'a RawValue>>,
+    /// Binding name → its raw item array, validated to be an array.
+    state: BTreeMap<String, &'a RawValue>,
 }
 
 /// A typed snapshot: the items whose `filterResult` was not `null`, in snapshot order.
@@ -200,27 +138,22 @@ impl<'a> BindingContexts<'a> {
             Ok(c) => c,
             Err(_) => return Err(Self::explain(text)),
         };
+        let mut state = BTreeMap::new();
+        if let Some(last) = contexts.iter().rev().find(|c| c.carries_state()) {
+            if let Some(snapshots) = &last.snapshots {
+                state.clone_from(snapshots);
+            } else if let Some(objects) = &last.objects {
+                state.insert(last.binding.clone(), *objects);
+            }
+        }
         for (index, ctx) in contexts.iter().enumerate() {
-            let arrays = ctx.snapshots.iter().flat_map(|m| m.iter().map(|(k, v)| (format!("snapshots.{k}"), v)));
-            for (field, items) in arrays.chain(ctx.objects.as_ref().map(|o| ("objects".to_string(), o))) {
-                if matches!(items, Items::NotArray) {
+            let arrays = ctx.snapshots.iter().flat_map(|m| m.iter().map(|(k, v)| (format!("snapshots.{k}"), *v)));
+            for (field, raw) in arrays.chain(ctx.objects.map(|o| ("objects".to_string(), o))) {
+                if !raw.get().trim_start().starts_with('[') {
                     return Err(ContextError::BadElement {
                         index,
                         reason: format!("field `{field}`: expected an array"),
                     });
-                }
-            }
-        }
-        let mut state = BTreeMap::new();
-        if let Some(last) = contexts.iter().rev().find(|c| c.carries_state()) {
-            let arrays: Vec<(&String, &Items<'a>)> = match (&last.snapshots, &last.objects) {
-                (Some(snapshots), _) => snapshots.iter().collect(),
-                (None, Some(objects)) => vec![(&last.binding, objects)],
-                (None, None) => Vec::new(),
-            };
-            for (name, items) in arrays {
-                if let Items::Array(items) = items {
-                    state.insert(name.clone(), items.clone());
                 }
             }
         }
@@ -267,64 +200,31 @@ impl<'a> BindingContexts<'a> {
     /// Deserialises every item's `filterResult` of `binding` into `T`, borrowing from the input.
     ///
     /// Items whose `filterResult` is `null` or absent are skipped and counted. A binding absent
-    /// from the effective state is an empty snapshot. A large snapshot is read in parallel, one
-    /// slice of its items per available core, in snapshot order.
-    pub fn snapshot<T: Deserialize<'a> + Send>(&self, binding: &str) -> Result<Snapshot<T>, ContextError> {
-        let Some(raw_items) = self.state.get(binding) else {
+    /// from the effective state is an empty snapshot.
+    pub fn snapshot<T: Deserialize<'a>>(&self, binding: &str) -> Result<Snapshot<T>, ContextError> {
+        let Some(raw) = self.state.get(binding) else {
             return Ok(Snapshot { items: Vec::new(), skipped_null: 0 });
         };
-        // A slice of items: its non-null results and how many were null, or the failing index.
-        let parse = |slice: &[&'a RawValue]| -> Result<(Vec<T>, usize), usize> {
-            let mut items = Vec::with_capacity(slice.len());
-            for (i, raw) in slice.iter().enumerate() {
-                match serde_json::from_str::<Item<T>>(raw.get()) {
-                    Ok(Item { filter_result: Some(t) }) => items.push(t),
-                    Ok(Item { filter_result: None }) => {}
-                    Err(_) => return Err(i),
-                }
-            }
-            let nulls = slice.len() - items.len();
-            Ok((items, nulls))
-        };
-        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
-        let parsed: Result<(Vec<T>, usize), usize> = if threads > 1 && raw_items.len() >= PARALLEL_ITEMS {
-            let chunk = raw_items.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = raw_items.chunks(chunk).map(|c| s.spawn(move || parse(c))).collect();
-                let (mut all, mut nulls) = (Vec::new(), 0);
-                for (n, h) in handles.into_iter().enumerate() {
-                    match h.join() {
-                        Ok(Ok((part, part_nulls))) if all.is_empty() => (all, nulls) = (part, nulls + part_nulls),
-                        Ok(Ok((part, part_nulls))) => {
-                            all.extend(part);
-                            nulls += part_nulls;
-                        }
-                        Ok(Err(i)) => return Err(n * chunk + i),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }
-                Ok((all, nulls))
-            })
-        } else {
-            parse(raw_items)
-        };
-        match parsed {
-            Ok((items, skipped_null)) => Ok(Snapshot { items, skipped_null }),
-            // Error path: name the failing item's field.
-            Err(index) => {
-                let mut de = serde_json::Deserializer::from_str(raw_items[index].get());
-                let reason = match serde_path_to_error::deserialize::<_, Item<T>>(&mut de) {
-                    Err(e) => describe(&e),
-                    Ok(_) => "invalid snapshot".into(),
-                };
-                Err(ContextError::BadItem { binding: binding.to_string(), index, reason })
+        // Fast path: one typed pass over the whole array.
+        if let Ok(all) = serde_json::from_str::<Vec<Item<T>>>(raw.get()) {
+            let total = all.len();
+            let items: Vec<T> = all.into_iter().filter_map(|i| i.filter_result).collect();
+            let skipped_null = total - items.len();
+            return Ok(Snapshot { items, skipped_null });
+        }
+        // Error path: find the failing item and name its field.
+        let bad = |index, reason| ContextError::BadItem { binding: binding.to_string(), index, reason };
+        let raw_items: Vec<&'a RawValue> =
+            serde_json::from_str(raw.get()).map_err(|e| bad(0, scrub(&e.to_string())))?;
+        for (index, item) in raw_items.iter().enumerate() {
+            let mut de = serde_json::Deserializer::from_str(item.get());
+            if let Err(e) = serde_path_to_error::deserialize::<_, Item<T>>(&mut de) {
+                return Err(bad(index, describe(&e)));
             }
         }
+        Err(bad(0, "invalid snapshot".into()))
     }
 }
-
-/// Snapshots with at least this many items are read in parallel.
-const PARALLEL_ITEMS: usize = 4096;
 
 /// Renders a path-aware serde error as `field `a.b`: <what was wrong>`, without echoing string
 /// contents (a filter result may carry secret material).
