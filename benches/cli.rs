@@ -1,8 +1,10 @@
 //! `cargo bench --bench cli [-- OUT.md]`: `flant-integration bill` and `preview` (release build)
 //! on seeded kubectl dumps of 1 000 and 10 000 nodes, as `kubectl get -o json` and `-o yaml` print
-//! them. Wall time and peak RSS per run, measured as `benches/hooks.rs` does: a fresh helper
-//! process per run (this bench re-executes itself with `--measure`) reads `getrusage(CHILDREN)`,
-//! so the peak is the largest process of that run — the CLI or one of the hooks `preview` starts.
+//! them, against `jq` grouping the same nodes by NodeGroup in the same run; then `bill`'s peak RSS
+//! at 1 000 to 1 000 000 nodes. Wall time and peak RSS per run, measured as `benches/hooks.rs`
+//! does: a fresh helper process per run (this bench re-executes itself with `--measure`) reads
+//! `getrusage(CHILDREN)`, so the peak is the largest process of that run — the CLI, one of the
+//! hooks `preview` starts, or jq.
 //!
 //! Without `OUT.md` the section is printed; with it, the section `## flant-integration bill and
 //! preview` of that file is replaced (or appended), the rest of the file is kept.
@@ -16,6 +18,9 @@ use serde_json::{json, Value};
 
 const CLI: &str = env!("CARGO_BIN_EXE_flant-integration");
 const RUNS: usize = 7;
+/// The peer: jq counting the dump's Nodes per NodeGroup (what `bill` groups them by).
+const JQ_GROUP: &str = r#"[.items[] | select(.kind == "Node") | .metadata.labels["node.deckhouse.io/group"] // ""]
+  | group_by(.) | map({key: .[0], value: length}) | from_entries"#;
 const SECTION: &str = "## flant-integration bill and preview";
 
 use test_support::rng::Lcg;
@@ -89,10 +94,10 @@ fn dump(n: usize, seed: u64) -> Value {
     json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
 
-/// Runs the CLI once with `args` (in this helper process) and prints `<wall ns> <peak rss KiB>`.
-fn measure(args: &[String]) -> ExitCode {
+/// Runs `program` once with `args` (in this helper process) and prints `<wall ns> <peak rss KiB>`.
+fn measure(program: &str, args: &[String]) -> ExitCode {
     let start = Instant::now();
-    let out = Command::new(CLI).args(args).env_clear().output().expect("run flant-integration");
+    let out = Command::new(program).args(args).env_clear().output().expect("run the program");
     let wall = start.elapsed();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
     if !out.status.success() {
@@ -109,9 +114,10 @@ fn measure(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_measured(args: &[String]) -> (Duration, i64) {
+fn run_measured(program: &str, args: &[String]) -> (Duration, i64) {
     let out = Command::new(std::env::current_exe().expect("current exe"))
         .arg("--measure")
+        .arg(program)
         .args(args)
         .output()
         .expect("run helper");
@@ -123,11 +129,100 @@ fn run_measured(args: &[String]) -> (Duration, i64) {
     (Duration::from_nanos(wall), rss)
 }
 
+/// `runs` runs: (median, min, max wall time; the largest peak RSS in KiB).
+fn series(program: &str, args: &[String], runs: usize) -> (Duration, Duration, Duration, i64) {
+    let mut samples: Vec<(Duration, i64)> = (0..runs).map(|_| run_measured(program, args)).collect();
+    samples.sort_by_key(|s| s.0);
+    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    (samples[runs / 2].0, samples[0].0, samples[runs - 1].0, peak)
+}
+
+/// The jq binary (Debian's `jq`, installed by `make deps`).
+fn jq() -> String {
+    let out = Command::new("sh").args(["-c", "command -v jq"]).output().expect("sh");
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!path.is_empty(), "jq is not installed: make deps");
+    path
+}
+
+/// The lean dump of the memory series: Nodes as `kubectl get nodes -o json` prints them without
+/// their status (name, uid, labels, annotations, taints), 200 000 per file (a source is read
+/// whole, at most 256 MiB), written as text without building a tree.
+fn lean_dump(n: usize, dir: &Path) -> (Vec<String>, u64) {
+    let mut rng = Lcg(11);
+    let mut files = Vec::new();
+    let mut total = 0;
+    let per_file = 200_000;
+    for (f, start) in (0..n).step_by(per_file).enumerate() {
+        let path = dir.join(format!("lean-{n}-{f}.json"));
+        let mut text = String::from(r#"{"apiVersion":"v1","kind":"List","items":["#);
+        if f == 0 {
+            for i in 0..40 {
+                let t = rng.pick(&["CloudEphemeral", "CloudPermanent", "CloudStatic", "Static"]);
+                let _ = write!(
+                    text,
+                    r#"{{"apiVersion":"deckhouse.io/v1","kind":"NodeGroup","metadata":{{"name":"ng-{i}"}},"spec":{{"nodeType":"{t}"}}}},"#
+                );
+            }
+        }
+        for i in start..(start + per_file).min(n) {
+            let g = rng.next() % 41;
+            let ann = rng.pick(&["", "", "", "", "", "vm", "Special", "bogus"]);
+            let ann = if ann.is_empty() { String::new() } else { format!(r#","pricing.flant.com/nodeType":"{ann}""#) };
+            let virt = rng.pick(&["", "kvm", "vmware"]);
+            let _ = write!(
+                text,
+                r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"node-{i}","uid":"node-uid-{i}","labels":{{"node.deckhouse.io/group":"ng-{g}","kubernetes.io/hostname":"node-{i}","kubernetes.io/os":"linux"}},"annotations":{{"node.deckhouse.io/virtualization":"{virt}"{ann}}}}},"spec":{{"podCIDR":"10.{}.{}.0/24"}}}},"#,
+                i / 256 % 256,
+                i % 256
+            );
+        }
+        text.pop();
+        text.push_str("]}");
+        total += text.len() as u64;
+        std::fs::write(&path, &text).expect("write dump");
+        files.push(path.to_string_lossy().into_owned());
+    }
+    (files, total)
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
+fn mib(bytes: f64) -> String {
+    format!("{:.1}", bytes / 1_048_576.0)
+}
+
+/// One row of the time table: `(median, min, max, peak RSS KiB)` of `command`, and its ratios to
+/// jq's median and to the input size.
+fn row(
+    report: &mut String,
+    command: &str,
+    n: usize,
+    format: &str,
+    len: usize,
+    (median, min, max, peak): (Duration, Duration, Duration, i64),
+    jq_median: Duration,
+) {
+    let _ = writeln!(
+        report,
+        "| {command} | {n} | {format} | {} | {} | {} | {} | {} | {:.2} | {} | {:.1} |",
+        mib(len as f64),
+        ms(median),
+        ms(min),
+        ms(max),
+        ms(jq_median),
+        median.as_secs_f64() / jq_median.as_secs_f64(),
+        mib(peak as f64 * 1024.0),
+        peak as f64 * 1024.0 / len as f64
+    );
+}
+
 fn section(dir: &Path) -> String {
+    let jq = jq();
+    let jq_version =
+        Command::new(&jq).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let mut report = String::new();
     let _ = writeln!(report, "{SECTION}\n");
     let _ = writeln!(
@@ -135,15 +230,20 @@ fn section(dir: &Path) -> String {
         "`benches/cli.rs` (`cargo bench --bench cli`): the release `flant-integration` on seeded kubectl dumps \
          (seed 7; Nodes with the status kubectl prints, 40 NodeGroups of every type, 3 masters, 2 ingress \
          controllers), {RUNS} runs each, one helper process per run; `preview` runs the five offline pricing hooks' \
-         binaries (in parallel) and madison-registration against its loopback recorder. Machine: {}; {}.\n",
+         binaries (in parallel) and madison-registration against its loopback recorder. The peer, in the same run: \
+         {} on the JSON dump counting the Nodes per NodeGroup (`{}`); the YAML rows compare with jq on the JSON \
+         form of the same dump. Goals (issue 20): bill ≤ 0.25× jq, preview ≤ 0.5× jq, peak RSS ≤ 4× the input. \
+         Machine: {}; {}.\n",
+        jq_version.unwrap_or_else(|_| "jq".into()),
+        JQ_GROUP.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|"),
         test_support::machine(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
     let _ = writeln!(
         report,
-        "| command | nodes | dump | input size | wall median (ms) | wall min (ms) | wall max (ms) | peak RSS (MiB) |"
+        "| command | nodes | dump | input size (MiB) | wall median (ms) | wall min (ms) | wall max (ms) | jq median (ms) | time / jq | peak RSS (MiB) | RSS / input |"
     );
-    let _ = writeln!(report, "|---|---:|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(report, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let values = dir.join("values.json");
     std::fs::write(
         &values,
@@ -154,11 +254,17 @@ fn section(dir: &Path) -> String {
     .expect("values");
     for n in [1000, 10_000] {
         let d = dump(n, 7);
+        let mut jq_median = Duration::ZERO;
         for format in ["json", "yaml"] {
             let path = dir.join(format!("cluster-{n}.{format}"));
             let text = if format == "json" { d.to_string() } else { serde_saphyr::to_string(&d).expect("yaml") };
             std::fs::write(&path, &text).expect("write dump");
             let p = path.to_string_lossy().into_owned();
+            if format == "json" {
+                let measured = series(&jq, &["-c".to_string(), JQ_GROUP.into(), p.clone()], RUNS);
+                jq_median = measured.0;
+                row(&mut report, "jq (peer)", n, format, text.len(), measured, jq_median);
+            }
             for (command, args) in [
                 ("bill", vec!["bill".to_string(), "--format".into(), "json".into(), p.clone()]),
                 (
@@ -173,20 +279,38 @@ fn section(dir: &Path) -> String {
                     ],
                 ),
             ] {
-                let mut samples: Vec<(Duration, i64)> = (0..RUNS).map(|_| run_measured(&args)).collect();
-                samples.sort_by_key(|s| s.0);
-                let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
-                let _ = writeln!(
-                    report,
-                    "| {command} | {n} | {format} | {:.1} MiB | {} | {} | {} | {:.1} |",
-                    text.len() as f64 / 1_048_576.0,
-                    ms(samples[RUNS / 2].0),
-                    ms(samples[0].0),
-                    ms(samples[RUNS - 1].0),
-                    peak as f64 / 1024.0
-                );
+                row(&mut report, command, n, format, text.len(), series(CLI, &args, RUNS), jq_median);
             }
         }
+    }
+    let _ = writeln!(
+        report,
+        "\nMemory by size: `bill --format json` on a lean dump (Nodes without their status, {} bytes each \
+         on average; split into files of 200 000 Nodes, as a source is read whole and at most 256 MiB), 3 runs \
+         up to 100 000 nodes, 1 run at 1 000 000.\n",
+        {
+            let (_, total) = lean_dump(1000, dir);
+            total / 1000
+        }
+    );
+    let _ = writeln!(report, "| nodes | input size (MiB) | wall median (ms) | peak RSS (MiB) | RSS / input |");
+    let _ = writeln!(report, "|---:|---:|---:|---:|---:|");
+    for n in [1000, 10_000, 100_000, 1_000_000] {
+        let (files, total) = lean_dump(n, dir);
+        let mut args = vec!["bill".to_string(), "--format".into(), "json".into()];
+        args.extend(files.iter().cloned());
+        let (median, _, _, peak) = series(CLI, &args, if n >= 1_000_000 { 1 } else { 3 });
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+        let _ = writeln!(
+            report,
+            "| {n} | {} | {} | {} | {:.1} |",
+            mib(total as f64),
+            ms(median),
+            mib(peak as f64 * 1024.0),
+            peak as f64 * 1024.0 / total as f64
+        );
     }
     report
 }
@@ -194,7 +318,7 @@ fn section(dir: &Path) -> String {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--measure") {
-        return measure(&args[1..]);
+        return measure(&args[1], &args[2..]);
     }
     // `cargo bench` passes `--bench`; a test-mode run measures nothing.
     if !args.iter().any(|a| a == "--bench") {

@@ -321,11 +321,36 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-/// One table row per cluster size: `RUNS` runs of a hook on the context `make(n)` builds.
+/// The peer: Python's bare `json.load` of the same file, timed inside Python (interpreter start not
+/// counted), `RUNS` runs: (median wall, peak RSS KiB of the interpreter).
+fn python_json_load(path: &Path) -> (Duration, i64) {
+    const SCRIPT: &str = "import json, resource, sys, time\n\
+        t = time.perf_counter()\n\
+        with open(sys.argv[1]) as f:\n    json.load(f)\n\
+        print(int((time.perf_counter() - t) * 1e9), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n";
+    let mut samples: Vec<(Duration, i64)> = (0..RUNS)
+        .map(|_| {
+            let out = Command::new("python3").arg("-c").arg(SCRIPT).arg(path).output().expect("run python3");
+            assert!(out.status.success(), "python3: {}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut parts = text.split_whitespace();
+            let ns: u64 = parts.next().and_then(|s| s.parse().ok()).expect("time");
+            let rss: i64 = parts.next().and_then(|s| s.parse().ok()).expect("rss");
+            (Duration::from_nanos(ns), rss)
+        })
+        .collect();
+    samples.sort_by_key(|s| s.0);
+    (samples[RUNS / 2].0, samples.iter().map(|s| s.1).max().unwrap_or(0))
+}
+
+/// One table row per cluster size: `RUNS` runs of a hook on the context `make(n)` builds, and
+/// the peer on the same file.
 fn size_table(report: &mut String, dir: &Path, bin: &str, sizes: &[usize], make: impl Fn(usize) -> String) {
-    let _ =
-        writeln!(report, "| nodes | input size | wall median (ms) | wall min (ms) | wall max (ms) | peak RSS (MiB) |");
-    let _ = writeln!(report, "|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        report,
+        "| nodes | input size | wall median (ms) | wall min (ms) | wall max (ms) | peak RSS (MiB) | Python json.load (ms) | its RSS (MiB) | time / json.load |"
+    );
+    let _ = writeln!(report, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let name = Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     for &n in sizes {
         let bc = dir.join(format!("{name}-{n}.json"));
@@ -334,14 +359,18 @@ fn size_table(report: &mut String, dir: &Path, bin: &str, sizes: &[usize], make:
         let mut samples: Vec<Sample> = (0..RUNS).map(|_| run_measured(bin, &bc, None)).collect();
         samples.sort_by_key(|s| s.wall);
         let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+        let (py, py_rss) = python_json_load(&bc);
         let _ = writeln!(
             report,
-            "| {n} | {:.1} MiB | {} | {} | {} | {:.1} |",
+            "| {n} | {:.1} MiB | {} | {} | {} | {:.1} | {} | {:.1} | {:.2} |",
             text.len() as f64 / 1_048_576.0,
             ms(samples[RUNS / 2].wall),
             ms(samples[0].wall),
             ms(samples[RUNS - 1].wall),
-            peak as f64 / 1024.0
+            peak as f64 / 1024.0,
+            ms(py),
+            py_rss as f64 / 1024.0,
+            samples[RUNS / 2].wall.as_secs_f64() / py.as_secs_f64()
         );
     }
 }

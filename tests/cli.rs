@@ -99,7 +99,7 @@ fn cli_snapshots_equal_shell_operators_generator() {
     let objects = flant_integration_cli::objects::read(&[root().join("docs/demo/cluster.yaml")]).unwrap().objects;
     let config = shell_hook::HookConfig::parse(flant_integration_cli::bill::NODE_METRICS_CONFIG).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(o).unwrap()).collect();
+    let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(&o.value()).unwrap()).collect();
     std::fs::write(dir.path().join("objects.yaml"), docs.join("---\n")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let job = Job::for_case("node-metrics", hook_bin("node-metrics"), dir.path());

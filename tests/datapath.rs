@@ -207,7 +207,7 @@ fn demo_jobs(dir: &std::path::Path) -> Vec<Value> {
         if hook == "cluster-metrics" {
             std::fs::write(case.join("case.yaml"), "run: onStartup\n").unwrap();
         } else {
-            let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(o).unwrap()).collect();
+            let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(&o.value()).unwrap()).collect();
             std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
         }
         std::fs::write(case.join("env.yaml"), &env).unwrap();

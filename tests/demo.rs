@@ -71,7 +71,7 @@ fn preview_snapshots_equal_shell_operators() {
         }
         let case = dir.path().join(hook);
         std::fs::create_dir_all(&case).unwrap();
-        let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(o).unwrap()).collect();
+        let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(&o.value()).unwrap()).collect();
         std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
         let ours = flant_integration_cli::hooks::snapshots(&config, &objects).unwrap();
         jobs.push((Job::for_case(hook, hook_bin(hook), &case), ours));

@@ -79,7 +79,8 @@ fn unpacked_images(dir: &Path) -> PathBuf {
     for name in ["bundle", "madison-proxy"] {
         let layout = layouts.join(name);
         let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-        let tag = index["manifests"][0]["annotations"][oci_image::layout::REF_NAME].as_str().unwrap().to_string();
+        let tag =
+            index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
         run(Command::new("timeout")
             .args(["120", "umoci", "unpack", "--image"])
             .arg(format!("{}:{tag}", layout.display()))
@@ -143,7 +144,7 @@ impl Layout {
         let module = this.modules().join(MODULE);
         std::fs::create_dir_all(this.modules()).unwrap();
         run(Command::new("cp").arg("-a").arg(bundle_rootfs).arg(&module));
-        for hook in crate::harness::MODULE_HOOKS {
+        for hook in crate::harness::module_hooks() {
             // Downloaded modules are unpacked with modes masked to the owner (& 0700).
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(module.join("hooks").join(hook), std::fs::Permissions::from_mode(0o700)).unwrap();

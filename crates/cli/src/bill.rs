@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Context;
 use domain::{classify, BillingRule, BillingType, NodeCounts};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use shell_hook::HookConfig;
+use shell_hook::{HookConfig, KubernetesBinding};
 
-use crate::snapshot::filter_results;
+use crate::objects::Object;
+use crate::snapshot::filter_results_with;
 
 /// node-metrics' config, embedded: the bill reads the objects through the hook's own bindings.
 pub const NODE_METRICS_CONFIG: &str = include_str!("../../../hooks/node-metrics/config.yaml");
@@ -75,21 +75,11 @@ pub struct Bill {
 }
 
 /// Computes the bill.
-pub fn bill(objects: &[Value]) -> anyhow::Result<Bill> {
+pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
     let config = HookConfig::parse(NODE_METRICS_CONFIG).context("node-metrics config")?;
     let binding = |name: &str| config.kubernetes.iter().find(|k| k.name.as_deref() == Some(name)).context("binding");
-    let nodes: Vec<NodeFacts> = filter_results(binding("nodes")?, objects)?
-        .into_iter()
-        .filter(|v| !v.is_null())
-        .map(serde_json::from_value)
-        .collect::<Result<_, _>>()
-        .context("node facts")?;
-    let groups: Vec<GroupFacts> = filter_results(binding("ngs")?, objects)?
-        .into_iter()
-        .filter(|v| !v.is_null())
-        .map(serde_json::from_value)
-        .collect::<Result<_, _>>()
-        .context("NodeGroup facts")?;
+    let nodes: Vec<NodeFacts> = facts(binding("nodes")?, objects).context("node facts")?;
+    let groups: Vec<GroupFacts> = facts(binding("ngs")?, objects).context("NodeGroup facts")?;
     let types: HashMap<&str, &str> = groups.iter().map(|g| (g.name.as_str(), g.node_type.as_str())).collect();
 
     let mut counts = NodeCounts::default();
@@ -131,6 +121,21 @@ pub fn bill(objects: &[Value]) -> anyhow::Result<Bill> {
         totals.insert(metric, BillingType::ALL.iter().map(|t| (t.label(), per_type[t.index()])).collect());
     }
     Ok(Bill { nodes: rows, totals })
+}
+
+/// The binding's non-null filter results as `T`, each converted as soon as its filter ran.
+fn facts<T: serde::de::DeserializeOwned + Send>(
+    binding: &KubernetesBinding,
+    objects: &[Object],
+) -> anyhow::Result<Vec<T>> {
+    let results = filter_results_with(binding, objects, |v| {
+        if v.is_null() {
+            Ok(None)
+        } else {
+            Ok(Some(serde_json::from_value(v)?))
+        }
+    })?;
+    Ok(results.into_iter().flatten().collect())
 }
 
 fn explain(rule: BillingRule, group_type: &str, annotation: &str, virtualization: &str, t: BillingType) -> String {

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use shell_hook::HookConfig;
 
 use crate::cleanup::{write_private, TempDir};
+use crate::objects::Object;
 use crate::snapshot::filter_results;
 
 /// How a pricing hook can be previewed.
@@ -44,16 +45,16 @@ pub const PRICING_HOOKS: [(&str, &str, Offline); 7] = [
 
 /// The snapshots of every kubernetes binding of `config` for `objects`: `filterResult`, plus
 /// `object` for bindings that keep full objects (shell-operator's snapshot items).
-pub fn snapshots(config: &HookConfig, objects: &[Value]) -> anyhow::Result<Map<String, Value>> {
+pub fn snapshots(config: &HookConfig, objects: &[Object]) -> anyhow::Result<Map<String, Value>> {
     let mut snapshots = Map::new();
     for binding in &config.kubernetes {
         let name = binding.name.clone().unwrap_or_else(|| "kubernetes".into());
         let full = binding.keep_full_objects_in_memory != Some(false);
         let results = filter_results(binding, objects).with_context(|| format!("binding {name}"))?;
         let items = if full && binding.jq_filter.is_some() {
-            let mut selected: Vec<&Value> = objects.iter().filter(|o| crate::snapshot::selects(binding, o)).collect();
+            let mut selected: Vec<&Object> = objects.iter().filter(|o| crate::snapshot::selects(binding, o)).collect();
             crate::snapshot::sort(&mut selected);
-            selected.into_iter().zip(results).map(|(o, f)| json!({"object": o, "filterResult": f})).collect()
+            selected.into_iter().zip(results).map(|(o, f)| json!({"object": o.value(), "filterResult": f})).collect()
         } else if full {
             results.into_iter().map(|o| json!({ "object": o })).collect()
         } else {
@@ -66,7 +67,7 @@ pub fn snapshots(config: &HookConfig, objects: &[Value]) -> anyhow::Result<Map<S
 
 /// A one-element binding context file: a `Group` context carrying every snapshot (what the hook
 /// sees after synchronization), or `onStartup` for hooks without kubernetes bindings.
-pub fn binding_context(config: &HookConfig, objects: &[Value]) -> anyhow::Result<Value> {
+pub fn binding_context(config: &HookConfig, objects: &[Object]) -> anyhow::Result<Value> {
     if config.kubernetes.is_empty() {
         let binding = if config.on_startup.is_some() { "onStartup" } else { "beforeHelm" };
         return Ok(json!([{ "binding": binding }]));

@@ -29,3 +29,21 @@ pub mod preview;
 pub mod redact;
 pub mod relabel;
 pub mod snapshot;
+
+/// The JSON output of `bill` and `preview`: `body`'s fields, then `skipped` (objects skipped for
+/// their kind), pretty-printed with a final newline. Written straight from the structs: no tree
+/// of the output is built.
+pub fn json_with_skipped<T: serde::Serialize>(
+    body: &T,
+    skipped: &std::collections::BTreeMap<String, usize>,
+) -> serde_json::Result<String> {
+    #[derive(serde::Serialize)]
+    struct WithSkipped<'a, T> {
+        #[serde(flatten)]
+        body: &'a T,
+        skipped: &'a std::collections::BTreeMap<String, usize>,
+    }
+    let mut out = serde_json::to_string_pretty(&WithSkipped { body, skipped })?;
+    out.push('\n');
+    Ok(out)
+}

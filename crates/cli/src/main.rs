@@ -91,6 +91,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bill { inputs, format } => {
             let read = objects::read(&inputs)?;
             let b = bill::bill(&read.objects)?;
+            // The dump is not needed for the output: freed first, so it and the output are never
+            // held together (peak RSS, issue 20).
+            drop(read.objects);
             let out = match format {
                 Format::Text => {
                     let mut t = b.text();
@@ -100,11 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     t
                 }
-                Format::Json => {
-                    let mut v = serde_json::to_value(&b)?;
-                    v["skipped"] = serde_json::to_value(&read.skipped)?;
-                    format!("{}\n", serde_json::to_string_pretty(&v)?)
-                }
+                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
@@ -145,11 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     t
                 }
-                Format::Json => {
-                    let mut v = serde_json::to_value(&p)?;
-                    v["skipped"] = serde_json::to_value(&read.skipped)?;
-                    format!("{}\n", serde_json::to_string_pretty(&v)?)
-                }
+                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())

@@ -2,9 +2,15 @@
 //! one object, a `kind: List` (or any object with `items`), several YAML documents, or a JSON
 //! array. Objects of kinds nothing here reads are counted and skipped.
 
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The kinds the pricing hooks and `bill` read.
@@ -18,15 +24,92 @@ pub const PREVIEW_KINDS: [&str; 8] =
 /// The largest input accepted, per source ([`crate::input::MAX_DUMP`]).
 pub const MAX_INPUT: u64 = crate::input::MAX_DUMP;
 
+/// One Kubernetes object: its JSON text, kept as read (a slice of the source's text, shared), and
+/// what a binding's selection reads of it. No tree is built: a jq filter parses the text of the
+/// objects its binding selects, one at a time.
+#[derive(Debug, Clone)]
+pub struct Object {
+    text: Arc<String>,
+    range: Range<usize>,
+    kind: Arc<str>,
+    api_version: Arc<str>,
+    name: Box<str>,
+    namespace: Box<str>,
+    /// Where `metadata.labels` is in `text` (empty: no labels).
+    labels: Range<usize>,
+}
+
+impl Object {
+    /// The object's JSON text.
+    #[must_use]
+    pub fn json(&self) -> &str {
+        &self.text[self.range.clone()]
+    }
+
+    /// The object as a JSON value (parsed from [`Object::json`]).
+    #[must_use]
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.json()).expect("an object's text was validated when it was read")
+    }
+
+    /// `kind` (`""` when absent or not a string).
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// `apiVersion` (`""` when absent or not a string).
+    #[must_use]
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// `metadata.name` (`""` when absent or not a string).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `metadata.namespace` (`""` when absent or not a string).
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// `metadata.labels`, the entries whose value is a string.
+    #[must_use]
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let text = &self.text[self.labels.clone()];
+        if text.is_empty() {
+            return BTreeMap::new();
+        }
+        serde_json::from_str::<Loose<Labels>>(text).map(|l| l.0 .0).unwrap_or_default()
+    }
+}
+
 /// What was read.
 #[derive(Debug, Default)]
 pub struct Objects {
     /// Objects of a known kind, in input order.
-    pub objects: Vec<Value>,
+    pub objects: Vec<Object>,
     /// Objects skipped for their kind, by kind.
-    pub skipped: std::collections::BTreeMap<String, usize>,
+    pub skipped: BTreeMap<String, usize>,
     /// The kinds kept (empty: [`KNOWN_KINDS`]).
     pub kinds: Vec<String>,
+    /// Kinds and API versions, each string once.
+    interned: BTreeMap<String, Arc<str>>,
+}
+
+impl Objects {
+    fn intern(&mut self, s: Option<String>) -> Arc<str> {
+        let s = s.unwrap_or_default();
+        if let Some(a) = self.interned.get(&s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s.as_str());
+        self.interned.insert(s, Arc::clone(&a));
+        a
+    }
 }
 
 /// Reads every source (`-` is stdin; a folder is read file by file, sorted, `.yaml`, `.yml`
@@ -58,26 +141,47 @@ pub fn read_kinds(sources: &[PathBuf], kinds: &[&str]) -> anyhow::Result<Objects
 
 /// One source (`-` is stdin) through the CLI's one bounded reader ([`crate::input`]).
 fn add_file(out: &mut Objects, path: &Path) -> anyhow::Result<()> {
-    let text = crate::input::read_text(path, MAX_INPUT)?;
-    add_text(out, &text, &crate::input::name(path))
+    add_string(out, crate::input::read_text(path, MAX_INPUT)?, &crate::input::name(path))
 }
 
 /// Parses one source's text: JSON when it starts with `{` or `[`, YAML documents otherwise.
 pub fn add_text(out: &mut Objects, text: &str, name: &str) -> anyhow::Result<()> {
+    add_string(out, text.to_string(), name)
+}
+
+/// [`add_text`] on an owned text: a JSON text is kept as it is and its objects are slices of it.
+pub fn add_string(out: &mut Objects, text: String, name: &str) -> anyhow::Result<()> {
     if text.len() as u64 > MAX_INPUT {
         bail!("{name}: more than the {MAX_INPUT} bytes accepted");
     }
     let trimmed = text.trim_start();
-    let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        vec![serde_json::from_str(trimmed)
-            .map_err(|e| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column()))?]
-    } else {
-        serde_saphyr::from_multiple_with_options(text, yaml_options(text.len()))
-            // A dump can hold Secrets: the position only, never the parser's message or snippet.
-            .map_err(|e| crate::input::syntax_error(name, "not YAML", &e))?
-    };
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let start = text.len() - trimmed.len();
+        let text = Arc::new(text);
+        let body = &text[start..];
+        let not_json =
+            |e: serde_json::Error| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column());
+        if body.starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(body).map_err(not_json)?;
+            return items.into_iter().try_for_each(|i| add_raw(out, &text, i.get(), name));
+        }
+        let head: Head = serde_json::from_str(body).map_err(not_json)?;
+        return add_head(out, &text, body, head, name);
+    }
+    let docs: Vec<YamlDoc> = serde_saphyr::from_multiple_with_options(&text, yaml_options(text.len()))
+        // A dump can hold Secrets: the position only, never the parser's message or snippet.
+        .map_err(|e| crate::input::syntax_error(name, "not YAML", &e))?;
+    drop(text);
     for doc in docs {
-        add_value(out, doc, name)?;
+        match doc {
+            YamlDoc::Objects(texts) => {
+                for t in texts {
+                    let t = Arc::new(t);
+                    add_raw(out, &t, t.as_str(), name)?;
+                }
+            }
+            YamlDoc::Other(v) => bail!("{name}: expected Kubernetes objects, found a {}", shell_hook::type_name(&v)),
+        }
     }
     Ok(())
 }
@@ -97,27 +201,327 @@ fn yaml_options(len: usize) -> serde_saphyr::Options {
     }
 }
 
-fn add_value(out: &mut Objects, v: Value, name: &str) -> anyhow::Result<()> {
-    match v {
-        Value::Null => Ok(()),
-        Value::Array(items) => items.into_iter().try_for_each(|i| add_value(out, i, name)),
-        Value::Object(mut map) => {
-            if let Some(Value::Array(items)) = map.remove("items") {
-                return items.into_iter().try_for_each(|i| add_value(out, i, name));
-            }
-            // A document that is not a Kubernetes object (no kind) is skipped and counted, so a
-            // folder with other YAML beside the dump still reads.
-            let kind = map.get("kind").and_then(Value::as_str).unwrap_or("(no kind)").to_string();
-            let known =
-                if out.kinds.is_empty() { KNOWN_KINDS.contains(&kind.as_str()) } else { out.kinds.contains(&kind) };
-            if known {
-                out.objects.push(Value::Object(map));
-            } else {
-                *out.skipped.entry(kind).or_default() += 1;
-            }
-            Ok(())
+/// One value of `text` (`raw`, a slice of it): `null` is nothing, a list or an object with an
+/// `items` list is read element by element, another object is kept when its kind is.
+fn add_raw(out: &mut Objects, text: &Arc<String>, raw: &str, name: &str) -> anyhow::Result<()> {
+    let invalid = |e: serde_json::Error| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column());
+    match raw.as_bytes().first() {
+        Some(b'n') => Ok(()),
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(invalid)?;
+            items.into_iter().try_for_each(|i| add_raw(out, text, i.get(), name))
         }
-        other => bail!("{name}: expected Kubernetes objects, found a {}", shell_hook::type_name(&other)),
+        Some(b'{') => {
+            let head: Head = serde_json::from_str(raw).map_err(invalid)?;
+            add_head(out, text, raw, head, name)
+        }
+        _ => {
+            let v: Value = serde_json::from_str(raw).map_err(invalid)?;
+            bail!("{name}: expected Kubernetes objects, found a {}", shell_hook::type_name(&v))
+        }
+    }
+}
+
+fn add_head(out: &mut Objects, text: &Arc<String>, raw: &str, head: Head<'_>, name: &str) -> anyhow::Result<()> {
+    if let Some(items) = head.items {
+        return items.into_iter().try_for_each(|i| add_raw(out, text, i.get(), name));
+    }
+    // A document that is not a Kubernetes object (no kind) is skipped and counted, so a folder
+    // with other YAML beside the dump still reads.
+    let kind = head.kind.as_deref().unwrap_or("(no kind)");
+    let known = if out.kinds.is_empty() { KNOWN_KINDS.contains(&kind) } else { out.kinds.iter().any(|k| k == kind) };
+    if !known {
+        *out.skipped.entry(kind.to_string()).or_default() += 1;
+        return Ok(());
+    }
+    let object = Object {
+        text: Arc::clone(text),
+        range: span(text, raw),
+        kind: out.intern(head.kind),
+        api_version: out.intern(head.api_version),
+        name: head.metadata.name.unwrap_or_default().into_boxed_str(),
+        namespace: head.metadata.namespace.unwrap_or_default().into_boxed_str(),
+        labels: head.metadata.labels.map_or(0..0, |l| span(text, l.get())),
+    };
+    out.objects.push(object);
+    Ok(())
+}
+
+/// Where `part`, a slice of `text`, is in it: its offset is the distance between their starts.
+fn span(text: &str, part: &str) -> Range<usize> {
+    let start = part.as_ptr() as usize - text.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// A value read for one shape (a string, a map or a list); a value of any other type is skipped
+/// and reads as the default, as `Value::as_str` / `as_object` read it.
+trait Shape<'de>: Default {
+    fn from_string(_: &str) -> Self {
+        Self::default()
+    }
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Self::default())
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Self::default())
+    }
+}
+
+/// Deserialises any value into the [`Shape`] `T`.
+struct Loose<T>(T);
+
+impl<'de, T: Shape<'de>> Deserialize<'de> for Loose<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Shape<'de>> Visitor<'de> for V<T> {
+            type Value = Loose<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Loose(T::default()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Loose(T::default()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Loose(T::default()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Loose(T::default()))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Loose(T::default()))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Loose(T::default()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Loose(T::from_string(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::from_map(map).map(Loose)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                T::from_seq(seq).map(Loose)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl Shape<'_> for Option<String> {
+    fn from_string(v: &str) -> Self {
+        Some(v.to_string())
+    }
+}
+
+/// `metadata.labels`, the entries whose value is a string (a later entry of the same key wins).
+#[derive(Default)]
+struct Labels(BTreeMap<String, String>);
+
+impl<'de> Shape<'de> for Labels {
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut labels = BTreeMap::new();
+        while let Some((k, Loose(v))) = map.next_entry::<String, Loose<Option<String>>>()? {
+            match v {
+                Some(v) => labels.insert(k, v),
+                None => labels.remove(&k),
+            };
+        }
+        Ok(Self(labels))
+    }
+}
+
+#[derive(Default)]
+struct Metadata<'a> {
+    name: Option<String>,
+    namespace: Option<String>,
+    labels: Option<&'a RawValue>,
+}
+
+impl<'de> Shape<'de> for Metadata<'de> {
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut m = Self::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Name => m.name = map.next_value::<Loose<_>>()?.0,
+                Key::Namespace => m.namespace = map.next_value::<Loose<_>>()?.0,
+                Key::Labels => m.labels = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// What an object's selection reads, and a list's `items` (only when it is a list: an `items`
+/// of another type is dropped, as before).
+#[derive(Default)]
+struct Head<'a> {
+    kind: Option<String>,
+    api_version: Option<String>,
+    metadata: Metadata<'a>,
+    items: Option<Vec<&'a RawValue>>,
+}
+
+impl<'de> Shape<'de> for Head<'de> {
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut h = Self::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Kind => h.kind = map.next_value::<Loose<_>>()?.0,
+                Key::ApiVersion => h.api_version = map.next_value::<Loose<_>>()?.0,
+                Key::Metadata => h.metadata = map.next_value::<Loose<_>>()?.0,
+                Key::Items => h.items = map.next_value::<Loose<Items<'de>>>()?.0 .0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(h)
+    }
+}
+
+impl<'de> Deserialize<'de> for Head<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Loose::deserialize(d).map(|l| l.0)
+    }
+}
+
+/// A list's elements, unparsed.
+#[derive(Default)]
+struct Items<'a>(Option<Vec<&'a RawValue>>);
+
+impl<'de> Shape<'de> for Items<'de> {
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut items = Vec::new();
+        while let Some(i) = seq.next_element::<&'de RawValue>()? {
+            items.push(i);
+        }
+        Ok(Self(Some(items)))
+    }
+}
+
+/// The keys [`Head`] and [`Metadata`] read.
+enum Key {
+    Kind,
+    ApiVersion,
+    Metadata,
+    Items,
+    Name,
+    Namespace,
+    Labels,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "kind" => Key::Kind,
+                    "apiVersion" => Key::ApiVersion,
+                    "metadata" => Key::Metadata,
+                    "items" => Key::Items,
+                    "name" => Key::Name,
+                    "namespace" => Key::Namespace,
+                    "labels" => Key::Labels,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// One YAML document: the JSON texts of its objects (a list's elements, one by one, so no tree
+/// of the whole document is built), or a value that is no Kubernetes object.
+enum YamlDoc {
+    Objects(Vec<String>),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for YamlDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = YamlDoc;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a YAML document")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<YamlDoc, E> {
+                Ok(YamlDoc::Other(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<YamlDoc, E> {
+                Ok(YamlDoc::Other(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<YamlDoc, E> {
+                Ok(YamlDoc::Other(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<YamlDoc, E> {
+                Ok(YamlDoc::Other(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<YamlDoc, E> {
+                Ok(YamlDoc::Other(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<YamlDoc, E> {
+                Ok(YamlDoc::Objects(Vec::new()))
+            }
+            fn visit_none<E>(self) -> Result<YamlDoc, E> {
+                Ok(YamlDoc::Objects(Vec::new()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<YamlDoc, A::Error> {
+                json_elements(seq).map(YamlDoc::Objects)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<YamlDoc, A::Error> {
+                let mut object = serde_json::Map::new();
+                let mut list = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k == "items" {
+                        list = map.next_value::<YamlItems>()?.0;
+                    } else {
+                        object.insert(k, map.next_value::<Value>()?);
+                    }
+                }
+                Ok(YamlDoc::Objects(list.unwrap_or_else(|| vec![Value::Object(object).to_string()])))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A YAML list's elements as JSON texts, each element's tree dropped once it is written.
+fn json_elements<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<String>, A::Error> {
+    let mut out = Vec::new();
+    while let Some(v) = seq.next_element::<Value>()? {
+        out.push(v.to_string());
+    }
+    Ok(out)
+}
+
+/// A YAML `items`: its elements when it is a list.
+struct YamlItems(Option<Vec<String>>);
+
+impl<'de> Deserialize<'de> for YamlItems {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Default)]
+        struct Elements(Option<Vec<String>>);
+        impl<'de> Shape<'de> for Elements {
+            fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
+                json_elements(seq).map(|e| Self(Some(e)))
+            }
+        }
+        Loose::<Elements>::deserialize(d).map(|l| YamlItems(l.0 .0))
     }
 }
 
@@ -132,7 +536,7 @@ mod tests {
         add_text(&mut out, r#"{"kind": "NodeList", "items": [{"kind": "Node", "metadata": {"name": "c"}}]}"#, "j")
             .unwrap();
         add_text(&mut out, r#"[{"kind": "ConfigMap"}]"#, "a").unwrap();
-        let names: Vec<&str> = out.objects.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = out.objects.iter().map(Object::name).collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(out.skipped.get("Secret"), Some(&1));
         assert_eq!(out.skipped.get("ConfigMap"), Some(&1));

@@ -28,6 +28,7 @@ use shell_hook::HookConfig;
 
 use crate::agent::{check_renderable, Agent, Sample, Settings, UNKNOWN_UUID};
 use crate::hooks::{self, Offline, Storage, PRICING_HOOKS};
+use crate::objects::Object;
 
 /// The log shipping Helm renders, with the agent's placeholders.
 pub const LOGS_RENDERED: &str = include_str!("logs-config.yaml");
@@ -153,7 +154,7 @@ fn str_of<'v>(v: Option<&'v Value>, path: &[&str]) -> Option<&'v str> {
 }
 
 /// Computes the preview.
-pub fn preview(objects: &[Value], inputs: &Inputs<'_>) -> anyhow::Result<Preview> {
+pub fn preview(objects: &[Object], inputs: &Inputs<'_>) -> anyhow::Result<Preview> {
     let values = inputs.values;
     let config = inputs.config_values;
     let license = str_of(values, &["flantIntegration", "internal", "licenseKey"])
@@ -247,7 +248,7 @@ pub fn preview(objects: &[Value], inputs: &Inputs<'_>) -> anyhow::Result<Preview
     })
 }
 
-fn madison(objects: &[Value], inputs: &Inputs<'_>, license: Option<&str>) -> anyhow::Result<Madison> {
+fn madison(objects: &[Object], inputs: &Inputs<'_>, license: Option<&str>) -> anyhow::Result<Madison> {
     let config = HookConfig::parse(MADISON_REGISTRATION_CONFIG).context("madison-registration config")?;
     let snapshots = hooks::snapshots(&config, objects)?;
     let setting = if license.is_some() {
@@ -374,7 +375,7 @@ fn record(listener: &TcpListener) -> Option<Recorded> {
     Some((method, path, headers, body))
 }
 
-fn logs(objects: &[Value], values: Option<&Value>, off: bool, uuid: Option<&str>) -> anyhow::Result<Logs> {
+fn logs(objects: &[Object], values: Option<&Value>, off: bool, uuid: Option<&str>) -> anyhow::Result<Logs> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(LOGS_RENDERED).context("the embedded log shipping")?;
     let find =
         |kind: &str| docs.iter().find(|d| d["kind"] == kind).with_context(|| format!("no {kind} in the log shipping"));
@@ -385,19 +386,11 @@ fn logs(objects: &[Value], values: Option<&Value>, off: bool, uuid: Option<&str>
         .context("the log shipping's namespaceSelector")?;
     let selector: shell_hook::LabelSelector =
         serde_json::from_value(pods_spec["labelSelector"].clone()).context("the log shipping's labelSelector")?;
-    let empty = serde_json::Map::new();
     let mut pods: Vec<String> = objects
         .iter()
-        .filter(|o| o["kind"] == "Pod")
-        .filter(|o| namespaces.iter().any(|n| o["metadata"]["namespace"] == n.as_str()))
-        .filter(|o| crate::snapshot::selector_matches(&selector, o["metadata"]["labels"].as_object().unwrap_or(&empty)))
-        .map(|o| {
-            format!(
-                "{}/{}",
-                o["metadata"]["namespace"].as_str().unwrap_or(""),
-                o["metadata"]["name"].as_str().unwrap_or("")
-            )
-        })
+        .filter(|o| o.kind() == "Pod" && namespaces.iter().any(|n| o.namespace() == n))
+        .filter(|o| crate::snapshot::selector_matches(&selector, o))
+        .map(|o| format!("{}/{}", o.namespace(), o.name()))
         .collect();
     pods.sort();
     let log_shipper = get(values, &["global", "enabledModules"])

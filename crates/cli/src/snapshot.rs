@@ -10,22 +10,13 @@ use anyhow::{anyhow, Context};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use shell_hook::{KubernetesBinding, LabelOperator, LabelSelector};
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    let mut node = v;
-    for p in path {
-        match node.get(p) {
-            Some(n) => node = n,
-            None => return "",
-        }
-    }
-    node.as_str().unwrap_or("")
-}
+use crate::objects::Object;
 
-fn labels_match(selector: &LabelSelector, labels: &Map<String, Value>) -> bool {
-    let get = |k: &str| labels.get(k).and_then(Value::as_str);
+/// Whether `selector` matches the labels `get` reads (a Kubernetes label selector).
+fn labels_match<'a>(selector: &LabelSelector, get: impl Fn(&str) -> Option<&'a str>) -> bool {
     selector.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
         && selector.match_expressions.iter().all(|e| match e.operator {
             LabelOperator::Exists => get(&e.key).is_some(),
@@ -37,24 +28,20 @@ fn labels_match(selector: &LabelSelector, labels: &Map<String, Value>) -> bool {
 
 /// Whether the binding watches `object`.
 #[must_use]
-pub fn selects(binding: &KubernetesBinding, object: &Value) -> bool {
-    let kind_ok = binding.kind.eq_ignore_ascii_case(str_at(object, &["kind"]));
-    let api_ok = binding.api_version.as_deref().is_none_or(|a| a == str_at(object, &["apiVersion"]));
+pub fn selects(binding: &KubernetesBinding, object: &Object) -> bool {
+    let kind_ok = binding.kind.eq_ignore_ascii_case(object.kind());
+    let api_ok = binding.api_version.as_deref().is_none_or(|a| a == object.api_version());
     if !(kind_ok && api_ok) {
         return false;
     }
-    let name = str_at(object, &["metadata", "name"]);
-    let namespace = str_at(object, &["metadata", "namespace"]);
-    if binding.name_selector.as_ref().is_some_and(|s| !s.match_names.iter().any(|n| n == name)) {
+    if binding.name_selector.as_ref().is_some_and(|s| !s.match_names.iter().any(|n| n == object.name())) {
         return false;
     }
     let ns_selector = binding.namespace.as_ref().and_then(|n| n.name_selector.as_ref());
-    if ns_selector.is_some_and(|s| !s.match_names.iter().any(|n| n == namespace)) {
+    if ns_selector.is_some_and(|s| !s.match_names.iter().any(|n| n == object.namespace())) {
         return false;
     }
-    let empty = Map::new();
-    let labels = object.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);
-    binding.label_selector.as_ref().is_none_or(|s| labels_match(s, labels))
+    binding.label_selector.as_ref().is_none_or(|s| selector_matches(s, object))
 }
 
 /// A compiled jq filter.
@@ -77,8 +64,12 @@ impl Filter {
 
     /// Runs the filter on one input with shell-operator's output rule.
     pub fn run(&self, input: &Value) -> anyhow::Result<Value> {
-        let text = input.to_string();
-        let val = jaq_json::read::parse_single(text.as_bytes()).map_err(|e| anyhow!("input: {e}"))?;
+        self.run_json(input.to_string().as_bytes())
+    }
+
+    /// [`Filter::run`] on the JSON text of the input: jaq parses it straight into its own values.
+    pub fn run_json(&self, input: &[u8]) -> anyhow::Result<Value> {
+        let val = jaq_json::read::parse_single(input).map_err(|e| anyhow!("input: {e}"))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut outputs = Vec::new();
         for out in self.filter.id.run((ctx, val)).map(unwrap_valr) {
@@ -94,29 +85,59 @@ impl Filter {
 }
 
 /// Sorts objects in shell-operator's snapshot order (namespace, then name).
-pub fn sort(objects: &mut [&Value]) {
-    objects.sort_by(|a, b| {
-        (str_at(a, &["metadata", "namespace"]), str_at(a, &["metadata", "name"]))
-            .cmp(&(str_at(b, &["metadata", "namespace"]), str_at(b, &["metadata", "name"])))
-    });
+pub fn sort(objects: &mut [&Object]) {
+    objects.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
 }
 
-/// Whether `selector` matches `labels` (a Kubernetes label selector).
+/// Whether `selector` matches the labels of `object` (a Kubernetes label selector).
 #[must_use]
-pub fn selector_matches(selector: &LabelSelector, labels: &Map<String, Value>) -> bool {
-    labels_match(selector, labels)
+pub fn selector_matches(selector: &LabelSelector, object: &Object) -> bool {
+    let labels = object.labels();
+    labels_match(selector, |k| labels.get(k).map(String::as_str))
 }
 
-/// The binding's filter results for `objects`, in shell-operator's order (namespace, name).
-pub fn filter_results(binding: &KubernetesBinding, objects: &[Value]) -> anyhow::Result<Vec<Value>> {
-    let mut selected: Vec<&Value> = objects.iter().filter(|o| selects(binding, o)).collect();
+/// The binding's filter results for `objects`, in shell-operator's order (namespace, name). With
+/// a jq filter, each selected object's text is parsed by jaq on its own and dropped after its run.
+pub fn filter_results(binding: &KubernetesBinding, objects: &[Object]) -> anyhow::Result<Vec<Value>> {
+    filter_results_with(binding, objects, Ok)
+}
+
+/// [`filter_results`], each result handed to `convert` as soon as its filter ran, so only what
+/// `convert` keeps of the results is held at once. Many objects are filtered in parallel, one
+/// slice of them per core, each thread with its own compiled filter (jaq's values are not shared
+/// between threads); the results keep the snapshot order.
+pub fn filter_results_with<T: Send>(
+    binding: &KubernetesBinding,
+    objects: &[Object],
+    convert: impl Fn(Value) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    let mut selected: Vec<&Object> = objects.iter().filter(|o| selects(binding, o)).collect();
     sort(&mut selected);
     let Some(code) = &binding.jq_filter else {
-        return Ok(selected.into_iter().cloned().collect());
+        return selected.into_iter().map(Object::value).map(convert).collect();
     };
-    let filter = Filter::new(code).with_context(|| format!("binding {}", binding.name.as_deref().unwrap_or("?")))?;
-    selected.into_iter().map(|o| filter.run(o)).collect()
+    let name = binding.name.as_deref().unwrap_or("?");
+    let run = |part: &[&Object]| -> anyhow::Result<Vec<T>> {
+        let filter = Filter::new(code).with_context(|| format!("binding {name}"))?;
+        part.iter().map(|o| filter.run_json(o.json().as_bytes()).and_then(&convert)).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
+    if threads < 2 || selected.len() < PARALLEL_OBJECTS {
+        return run(&selected);
+    }
+    let chunk = selected.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = selected.chunks(chunk).map(|part| s.spawn(move || run(part))).collect();
+        let mut all = Vec::with_capacity(selected.len());
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+        }
+        Ok(all)
+    })
 }
+
+/// Bindings selecting at least this many objects are filtered in parallel.
+const PARALLEL_OBJECTS: usize = 256;
 
 #[cfg(test)]
 mod tests {
