@@ -141,6 +141,7 @@ bench: deps harness
 	$(CARGO) bench --bench hooks -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench cli -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench proxy -- $(CURDIR)/BENCHMARKS.md
+	$(CARGO) bench --bench footprint -- $(CURDIR)/BENCHMARKS.md
 
 clean:
 	$(CARGO) clean
