@@ -401,25 +401,20 @@ fn section(rows: &[(&str, Figures)], machine: &str) -> String {
     s
 }
 
-/// `old` with the section starting at [`SECTION`] replaced by `section` (appended when absent).
-fn replace_section(old: &str, section: &str) -> String {
-    let Some(start) = old.find(SECTION) else {
-        return format!("{}\n\n{section}", old.trim_end());
-    };
-    let after = start + SECTION.len();
-    let end = old[after..].find("\n## ").map_or(old.len(), |e| after + e + 1);
-    format!("{}{section}{}", &old[..start], if end < old.len() { format!("\n{}", &old[end..]) } else { String::new() })
-}
-
 fn main() {
-    let out = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; a test-mode run (`cargo test --benches`) measures nothing.
+    if !args.iter().any(|a| a == "--bench") {
+        return;
+    }
+    let out = args.iter().find(|a| !a.starts_with('-'));
     let machine = machine();
     let rows = vec![("demo (12 nodes)", measure("demo", &demo())), ("1 000 nodes", measure("1000", &thousand()))];
     let report = section(&rows, &machine);
     match out {
         Some(out) => {
-            let old = std::fs::read_to_string(&out).unwrap_or_default();
-            std::fs::write(&out, replace_section(&old, &report)).expect("write report");
+            let old = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(out, test_support::replace_section(&old, SECTION, &report)).expect("write report");
         }
         None => print!("{report}"),
     }
