@@ -153,6 +153,9 @@ bench: deps harness
 	$(CARGO) bench --bench hooks -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench cli -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench proxy -- $(CURDIR)/BENCHMARKS.md
+	$(CARGO) bench --bench footprint -- $(CURDIR)/BENCHMARKS.md
+# benches/footprint.rs runs the pricing pod on the control plane, from the unpacked image.
+bench: kube image-deps image
 
 clean:
 	$(CARGO) clean

@@ -361,16 +361,6 @@ fn nginx_version() -> String {
         .unwrap_or_default()
 }
 
-/// `old` with the section starting at [`SECTION`] replaced by `section` (appended when absent).
-fn replace_section(old: &str, section: &str) -> String {
-    let Some(start) = old.find(SECTION) else {
-        return format!("{}\n\n{section}", old.trim_end());
-    };
-    let after = start + SECTION.len();
-    let end = old[after..].find("\n## ").map_or(old.len(), |e| after + e + 1);
-    format!("{}{section}{}", &old[..start], if end < old.len() { format!("\n{}", &old[end..]) } else { String::new() })
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes `--bench`; a test-mode run measures nothing.
@@ -390,7 +380,7 @@ fn main() -> ExitCode {
         }
         Some(out) => {
             let old = std::fs::read_to_string(&out).unwrap_or_default();
-            std::fs::write(&out, replace_section(&old, &report)).expect("write report");
+            std::fs::write(&out, test_support::replace_section(&old, SECTION, &report)).expect("write report");
         }
     }
     ExitCode::SUCCESS

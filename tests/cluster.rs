@@ -11,7 +11,9 @@
 //! The validation test shares one control plane per test process ([`ControlPlane::shared`]); the
 //! pod test changes cluster-scoped objects, so it owns one.
 
-mod pod;
+// The path is explicit so that benches/footprint.rs can include this file by `#[path]` too.
+#[path = "cluster/pod.rs"]
+pub(crate) mod pod;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -190,10 +190,10 @@ exec chroot --userspec="$U" "$R" "$@""#;
 }
 
 /// The pricing container, running.
-struct Pricing {
-    process: Process,
+pub(crate) struct Pricing {
+    pub(crate) process: Process,
     /// Its `/metrics/hooks` listener (`host:port`).
-    addr: String,
+    pub(crate) addr: String,
 }
 
 /// Starts the rendered `pricing` container with a fresh token of the rendered ServiceAccount.
@@ -273,7 +273,7 @@ fn random_cluster(rng: &mut Lcg) -> (Vec<Value>, Vec<Value>) {
 }
 
 /// A Node of `group` and its status (capacity).
-fn node(rng: &mut Lcg, group: &str, name: &str) -> (Value, Value) {
+pub(crate) fn node(rng: &mut Lcg, group: &str, name: &str) -> (Value, Value) {
     let mut n = json!({"apiVersion": "v1", "kind": "Node",
                        "metadata": {"name": name, "labels": {"node.deckhouse.io/group": group}}});
     if group == "master" {
@@ -290,7 +290,7 @@ fn node(rng: &mut Lcg, group: &str, name: &str) -> (Value, Value) {
 }
 
 /// An IngressNginxController and the DaemonSet Deckhouse runs for it, with its status.
-fn ingress_controller(rng: &mut Lcg, name: &str) -> (Vec<Value>, Vec<Value>) {
+pub(crate) fn ingress_controller(rng: &mut Lcg, name: &str) -> (Vec<Value>, Vec<Value>) {
     let version = rng.pick(&["1.9", "1.10"]);
     let inlet = rng.pick(&["LoadBalancer", "HostPort", "HostWithFailover"]);
     let ctrl = json!({"apiVersion": "deckhouse.io/v1", "kind": "IngressNginxController", "metadata": {"name": name},
@@ -436,9 +436,9 @@ fn scrapes(agent: &Agent) -> f64 {
 
 /// The rig of one test: the control plane with the chart applied, the receiver behind the front,
 /// the agent, the pricing container.
-struct Rig {
-    cp: ControlPlane,
-    objects: Vec<Value>,
+pub(crate) struct Rig {
+    pub(crate) cp: ControlPlane,
+    pub(crate) objects: Vec<Value>,
     bundle: PathBuf,
     tmp: tempfile::TempDir,
     node: String,
@@ -450,7 +450,7 @@ struct Rig {
 }
 
 impl Rig {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let cp = ControlPlane::start().expect("a control plane");
         cp.apply_crds(&super::crds()).expect("Deckhouse's CRDs");
         deckhouse_namespaces(&cp);
@@ -466,12 +466,18 @@ impl Rig {
         Self { cp, objects, bundle, tmp, node: "master-0".into(), rx, front, agent: None, seed: 0 }
     }
 
-    fn pricing(&self, run: &str) -> Pricing {
+    pub(crate) fn pricing(&self, run: &str) -> Pricing {
         start_pricing(&self.cp, &self.objects, &self.bundle, self.tmp.path(), &self.node, run)
     }
 
     /// Starts the agent on `pricing`'s listener with the rendered args and configuration.
     fn agent(&mut self, pricing: &Pricing) {
+        self.agent = Some(self.start_agent(pricing, INTERVAL));
+    }
+
+    /// An agent on `pricing`'s listener with the rendered args and configuration, scraping every
+    /// `interval` instead of the rendered 5m.
+    pub(crate) fn start_agent(&self, pricing: &Pricing, interval: &str) -> Agent {
         let ds = find(&self.objects, "DaemonSet", "pricing");
         let container = ds["spec"]["template"]["spec"]["containers"]
             .as_array()
@@ -484,7 +490,7 @@ impl Rig {
             args: container["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect(),
         };
         let telemetry = format!("127.0.0.1:{}", test_support::http::closed_port().unwrap());
-        self.agent = Some(Agent::start_at(&r, &pricing.addr, &telemetry, INTERVAL, &self.node));
+        Agent::start_at(&r, &pricing.addr, &telemetry, interval, &self.node)
     }
 
     /// After a cluster change: shell-operator serves what preview says for the objects in the API

@@ -25,6 +25,18 @@ pub mod raw_http;
 pub mod rng;
 pub mod tls;
 
+/// A benchmark's report `old` (BENCHMARKS.md) with the section whose heading is `heading` replaced
+/// by `section` up to the next `## ` heading (appended when absent).
+#[must_use]
+pub fn replace_section(old: &str, heading: &str, section: &str) -> String {
+    let Some(start) = old.find(heading) else {
+        return format!("{}\n\n{section}", old.trim_end());
+    };
+    let after = start + heading.len();
+    let end = old[after..].find("\n## ").map_or(old.len(), |e| after + e + 1);
+    format!("{}{section}{}", &old[..start], if end < old.len() { format!("\n{}", &old[end..]) } else { String::new() })
+}
+
 /// Installs the ring provider for rustls servers in tests (idempotent).
 pub fn tls_server_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
