@@ -42,6 +42,8 @@ def cases():
                          "internal.nodeStats.masterIsDedicated": False}),
         "big-integer": values({"internal.nodeStats.masterMinMemory": 8265010916}),
         "madison": values(MADISON, madison_mods),
+        # Grafana's alerts to Madison are opt-in (upstream PR #975): the channel renders only here.
+        "madison-grafana-alerts": values({**MADISON, "grafanaAlertsToMadisonEnabled": True}, madison_mods),
         "madison-auto-registered-key": auto_key,
         "madison-no-backends": values({"internal.madisonAuthKey": "abc"}),
         "proxy": values(global_patch={"clusterConfiguration.proxy": {"httpProxy": "http://p:3128", "httpsProxy": "https://p:3129", "noProxy": ["corp.local"]}}),
