@@ -107,7 +107,7 @@ fn agent_delivers_exactly_the_allow_listed_series_with_the_license_key() {
     // Several scrapes later the set is still exactly that (no late up/scrape_* series, nothing else).
     let seen = targets.served("pricing");
     wait_for(30, "three more scrapes", || (targets.served("pricing") >= seen + 3).then_some(()));
-    wait_for(15, "the last scrape delivered", || {
+    wait_for(60, "the last scrape delivered", || {
         (sample(&agent.metrics(), "prometheus_remote_storage_samples_pending") == Some(0.0)).then_some(())
     });
     assert_eq!(series(&rx_addr), want);
