@@ -10,7 +10,7 @@
 //! preview` of that file is replaced (or appended), the rest of the file is kept.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -328,25 +328,6 @@ fn main() -> ExitCode {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let report = section(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    match args.iter().find(|a| Path::new(a).extension().is_some_and(|e| e == "md")).map(PathBuf::from) {
-        None => {
-            #[allow(clippy::print_stdout)]
-            {
-                print!("{report}");
-            }
-        }
-        Some(out) => {
-            let old = std::fs::read_to_string(&out).unwrap_or_default();
-            let new = match old.find(SECTION) {
-                Some(start) => {
-                    let end =
-                        old[start + SECTION.len()..].find("\n## ").map_or(old.len(), |e| start + SECTION.len() + e + 1);
-                    format!("{}{report}\n{}", &old[..start], &old[end..])
-                }
-                None => format!("{}\n{report}", old.trim_end_matches('\n').to_string() + "\n"),
-            };
-            std::fs::write(&out, new).expect("write report");
-        }
-    }
+    test_support::emit_section(&args, SECTION, &report);
     ExitCode::SUCCESS
 }

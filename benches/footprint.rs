@@ -407,15 +407,8 @@ fn main() {
     if !args.iter().any(|a| a == "--bench") {
         return;
     }
-    let out = args.iter().find(|a| !a.starts_with('-'));
     let machine = machine();
     let rows = vec![("demo (12 nodes)", measure("demo", &demo())), ("1 000 nodes", measure("1000", &thousand()))];
     let report = section(&rows, &machine);
-    match out {
-        Some(out) => {
-            let old = std::fs::read_to_string(out).unwrap_or_default();
-            std::fs::write(out, test_support::replace_section(&old, SECTION, &report)).expect("write report");
-        }
-        None => print!("{report}"),
-    }
+    test_support::emit_section(&args, SECTION, &report);
 }

@@ -13,7 +13,7 @@
 //! `## madison-proxy against nginx (issue 20)` is replaced (or appended); without, it is printed.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -371,17 +371,6 @@ fn main() -> ExitCode {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let report = section(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    match args.iter().find(|a| Path::new(a).extension().is_some_and(|e| e == "md")).map(PathBuf::from) {
-        None => {
-            #[allow(clippy::print_stdout)]
-            {
-                print!("{report}");
-            }
-        }
-        Some(out) => {
-            let old = std::fs::read_to_string(&out).unwrap_or_default();
-            std::fs::write(&out, test_support::replace_section(&old, SECTION, &report)).expect("write report");
-        }
-    }
+    test_support::emit_section(&args, SECTION, &report);
     ExitCode::SUCCESS
 }

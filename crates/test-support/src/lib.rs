@@ -37,6 +37,23 @@ pub fn replace_section(old: &str, heading: &str, section: &str) -> String {
     format!("{}{section}{}", &old[..start], if end < old.len() { format!("\n{}", &old[end..]) } else { String::new() })
 }
 
+/// A bench's output: its section printed, or written into the Markdown file named among `args`
+/// (replacing the section under `heading`, see [`replace_section`]).
+pub fn emit_section(args: &[String], heading: &str, report: &str) {
+    match args.iter().find(|a| std::path::Path::new(a).extension().is_some_and(|e| e == "md")) {
+        None => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{report}");
+            }
+        }
+        Some(out) => {
+            let old = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(out, replace_section(&old, heading, report)).expect("write report");
+        }
+    }
+}
+
 /// Installs the ring provider for rustls servers in tests (idempotent).
 pub fn tls_server_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
