@@ -133,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 agent_env: std::env::vars().filter(|(k, _)| k == "NODE_NAME").collect(),
                 agent_config: agent_text.as_deref(),
                 hooks_dir: &dir,
+                prometheus: None,
             };
             let p = preview::preview(&read.objects, &inputs)?;
             let out = match format {

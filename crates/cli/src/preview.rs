@@ -57,6 +57,11 @@ pub struct Inputs<'a> {
     pub agent_config: Option<&'a str>,
     /// Where the hook binaries are.
     pub hooks_dir: &'a Path,
+    /// The Prometheus client environment of the hooks that ask Prometheus (`PROMETHEUS_URL`,
+    /// `PROMETHEUS_TOKEN_FILE`, `PROMETHEUS_CA_FILE`, `PROMETHEUS_INSECURE_SKIP_VERIFY`, as
+    /// `prometheus_query::Config` reads them): when set, controller-metrics and
+    /// prometheus-metrics are previewed too (issue 21).
+    pub prometheus: Option<BTreeMap<String, String>>,
 }
 
 /// The preview (JSON shape of `flant-integration preview --format json`).
