@@ -65,6 +65,53 @@ fn bill_totals_equal_node_metrics_on_every_fixture() {
     assert!(checked >= 5, "only {checked} generated node-metrics fixtures");
 }
 
+/// Node names in a dump (YAML documents, sequences and `kind: List` items), as the dump states them.
+fn node_names(file: &std::path::Path) -> Vec<String> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let mut names: Vec<String> = docs
+        .iter()
+        .flat_map(|d| match (d.as_array(), d["kind"] == "List") {
+            (Some(seq), _) => seq.clone(),
+            (None, true) => d["items"].as_array().unwrap().clone(),
+            (None, false) => vec![d.clone()],
+        })
+        .filter(|o| o["kind"] == "Node")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every Node of the input is a row of the bill, counted or not (issue 21): the demo's hand-joined
+/// node without the group label and every node-metrics fixture.
+#[test]
+fn every_node_of_the_input_is_in_the_bill() {
+    let mut inputs = vec![root().join("docs/demo/cluster.yaml")];
+    for case in std::fs::read_dir(root().join("tests/fixtures/node-metrics")).unwrap() {
+        inputs.push(case.unwrap().path().join("objects.yaml"));
+    }
+    let mut unwatched = 0;
+    for file in inputs.into_iter().filter(|f| f.exists()) {
+        let (code, json, stderr) = cli(&["bill", "--format", "json", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {stderr}", file.display());
+        let bill: Value = serde_json::from_str(&json).unwrap();
+        let rows = bill["nodes"].as_array().unwrap();
+        let mut billed: Vec<String> = rows.iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+        billed.sort();
+        assert_eq!(billed, node_names(&file), "{}", file.display());
+        for r in rows.iter().filter(|r| r["node_group"] == "") {
+            assert_eq!(r["counted"], false, "{r}");
+            assert_eq!(
+                r["reason"],
+                "not counted: no node.deckhouse.io/group label (node-metrics does not watch it)",
+                "{r}"
+            );
+            unwatched += 1;
+        }
+    }
+    assert!(unwatched >= 1, "no input has a node without the group label");
+}
+
 /// jaq gives what the real jq gives (tests/config.rs checks these cases against jq) for every
 /// binding of every hook.
 #[test]

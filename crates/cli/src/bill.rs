@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Context;
 use domain::{classify, BillingRule, BillingType, NodeCounts};
 use serde::{Deserialize, Serialize};
-use shell_hook::{HookConfig, KubernetesBinding};
+use shell_hook::{HookConfig, KubernetesBinding, LabelOperator, LabelSelector};
 
 use crate::objects::Object;
-use crate::snapshot::filter_results_with;
+use crate::snapshot::{filter_results_with, selector_matches, selects};
 
 /// node-metrics' config, embedded: the bill reads the objects through the hook's own bindings.
 pub const NODE_METRICS_CONFIG: &str = include_str!("../../../hooks/node-metrics/config.yaml");
@@ -68,7 +68,8 @@ pub struct Row {
 /// The bill of a set of objects.
 #[derive(Debug, Serialize)]
 pub struct Bill {
-    /// Every Node the hook watches, by name.
+    /// Every Node of the input, by name: those `node-metrics` does not watch are not counted, with
+    /// the label requirement of its binding they miss as the reason.
     pub nodes: Vec<Row>,
     /// Metric name → billing type → value, as `node-metrics` will set them.
     pub totals: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
@@ -78,7 +79,16 @@ pub struct Bill {
 pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
     let config = HookConfig::parse(NODE_METRICS_CONFIG).context("node-metrics config")?;
     let binding = |name: &str| config.kubernetes.iter().find(|k| k.name.as_deref() == Some(name)).context("binding");
-    let nodes: Vec<NodeFacts> = facts(binding("nodes")?, objects).context("node facts")?;
+    let watched = binding("nodes")?;
+    // The hook's filter runs on every Node, so a node it does not watch still shows its facts;
+    // whether it is counted is decided by the binding's own selectors.
+    let every_node = KubernetesBinding { label_selector: None, ..watched.clone() };
+    let unwatched: HashMap<&str, String> = objects
+        .iter()
+        .filter(|o| selects(&every_node, o) && !selects(watched, o))
+        .map(|o| (o.name(), unmet(watched.label_selector.as_ref(), o)))
+        .collect();
+    let nodes: Vec<NodeFacts> = facts(&every_node, objects).context("node facts")?;
     let groups: Vec<GroupFacts> = facts(binding("ngs")?, objects).context("NodeGroup facts")?;
     let types: HashMap<&str, &str> = groups.iter().map(|g| (g.name.as_str(), g.node_type.as_str())).collect();
 
@@ -86,9 +96,10 @@ pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
     let mut rows = Vec::with_capacity(nodes.len());
     for n in nodes {
         let group_type = types.get(n.node_group.as_str()).copied();
-        let (billing_type, reason) = match group_type {
-            None => (None, format!("not counted: NodeGroup `{}` does not exist", n.node_group)),
-            Some(t) => {
+        let (billing_type, reason) = match (unwatched.get(n.name.as_str()), group_type) {
+            (Some(missing), _) => (None, format!("not counted: {missing} (node-metrics does not watch it)")),
+            (None, None) => (None, format!("not counted: NodeGroup `{}` does not exist", n.node_group)),
+            (None, Some(t)) => {
                 let c = classify(&n.pricing_node_type, t, &n.virtualization);
                 counts.add(c.billing_type, n.is_controlplane, n.is_controlplane_tainted);
                 let mut reason = explain(c.rule, t, &n.pricing_node_type, &n.virtualization, c.billing_type);
@@ -98,10 +109,11 @@ pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
                 (Some(c.billing_type.label()), reason)
             }
         };
+        let watched = !unwatched.contains_key(n.name.as_str());
         rows.push(Row {
             name: n.name,
             node_group: n.node_group,
-            node_group_type: group_type.map(str::to_string),
+            node_group_type: group_type.filter(|_| watched).map(str::to_string),
             annotation: n.pricing_node_type,
             virtualization: n.virtualization,
             control_plane: n.is_controlplane,
@@ -136,6 +148,30 @@ fn facts<T: serde::de::DeserializeOwned + Send>(
         }
     })?;
     Ok(results.into_iter().flatten().collect())
+}
+
+/// The requirements of the binding's label selector that `object` does not meet, in words; each is
+/// checked by the same matcher that decides the snapshot ([`selector_matches`]).
+fn unmet(selector: Option<&LabelSelector>, object: &Object) -> String {
+    let Some(selector) = selector else { return "not selected".into() };
+    let one = |match_labels, match_expressions| LabelSelector { match_labels, match_expressions };
+    let mut missing = Vec::new();
+    for (k, v) in &selector.match_labels {
+        if !selector_matches(&one(BTreeMap::from([(k.clone(), v.clone())]), Vec::new()), object) {
+            missing.push(format!("label {k} is not {v}"));
+        }
+    }
+    for e in &selector.match_expressions {
+        if !selector_matches(&one(BTreeMap::new(), vec![e.clone()]), object) {
+            missing.push(match e.operator {
+                LabelOperator::Exists => format!("no {} label", e.key),
+                LabelOperator::DoesNotExist => format!("has the {} label", e.key),
+                LabelOperator::In => format!("label {} not in [{}]", e.key, e.values.join(", ")),
+                LabelOperator::NotIn => format!("label {} in [{}]", e.key, e.values.join(", ")),
+            });
+        }
+    }
+    missing.join("; ")
 }
 
 fn explain(rule: BillingRule, group_type: &str, annotation: &str, virtualization: &str, t: BillingType) -> String {
