@@ -326,6 +326,17 @@ fn preview_bad_input_gets_one_clear_line() {
             vec!["preview", "--agent-config", demo.join("env.yaml").to_str().unwrap(), demo.to_str().unwrap()],
             "agent configuration",
         ),
+        (
+            vec![
+                "preview",
+                "--prometheus",
+                "http://127.0.0.1:1",
+                "--prometheus-token-file",
+                "/nonexistent/token",
+                demo.to_str().unwrap(),
+            ],
+            "/nonexistent/token: No such file",
+        ),
     ] {
         let (code, out, err) = cli(&args);
         assert_eq!((code, out.as_str()), (1, ""), "{args:?}");
@@ -335,11 +346,122 @@ fn preview_bad_input_gets_one_clear_line() {
     }
     let (code, _, _) = cli(&["preview"]);
     assert_eq!(code, 2, "no input is a usage error");
+    let (code, _, _) = cli(&["preview", "--prometheus-token-file", "t", demo.to_str().unwrap()]);
+    assert_eq!(code, 2, "a token without --prometheus is a usage error");
     let other = dir.path().join("other.json");
     std::fs::write(&other, r#"{"kind":"List","items":[{"kind":"ConfigMap","metadata":{"name":"c"}}]}"#).unwrap();
     let (code, text, _) = cli(&["preview", other.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(text.contains("skipped (not read by the preview): 1 ConfigMap"), "{text}");
+}
+
+/// The demo's three ingress DaemonSets (heritage: deckhouse) as the Prometheus of a cluster has
+/// them: two pods each, 0.25 cores and 1e8 bytes per pod; plus the usage series of the
+/// prometheus-metrics bench (300 nodes, 3000 pods, terraform state).
+fn demo_prometheus() -> test_support::prometheus::Prometheus {
+    use test_support::prometheus::{controller_pods, usage_series, Prometheus};
+    let mut series = usage_series(&mut test_support::rng::Lcg(7));
+    for name in ["controller-main", "controller-internal", "controller-main-failover"] {
+        series.extend(controller_pods("d8-ingress-nginx", name, "DaemonSet"));
+    }
+    Prometheus::start(&series).unwrap()
+}
+
+/// Issue 21: `preview --prometheus` runs controller-metrics and prometheus-metrics too, with the
+/// token file as their bearer token: the controllers' usage and the usage, terraform, OS-image
+/// and CRI series are previewed, with the values the hooks compute from the backfilled series;
+/// nothing is left out, no hook complains, and the token is sent but never shown.
+#[test]
+fn preview_with_prometheus_shows_controller_and_usage_series() {
+    let prom = demo_prometheus();
+    let front = test_support::front::Front::start(Some(prom.url()), vec![]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "cli-token-3e1f\n").unwrap();
+    let url = front.url();
+    let mut all = demo_preview_args("json");
+    all.extend(["--prometheus".into(), url.clone(), "--prometheus-token-file".into(), token.display().to_string()]);
+    let (code, json, err) = cli(&args(&all));
+    assert_eq!((code, err.as_str()), (0, ""));
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["metrics"]["not_previewed"], serde_json::json!({}));
+    assert_eq!(v["metrics"]["prometheus"], serde_json::json!(url));
+    let warnings = v["metrics"]["hook_warnings"].as_array().unwrap();
+    assert!(warnings.iter().all(|w| w["hook"] == "node-metrics"), "{warnings:?}");
+    let samples = v["samples"].as_array().unwrap();
+    let of = |name: &str| -> Vec<&Value> { samples.iter().filter(|s| s["name"] == name).collect() };
+    for name in ["controller-main", "controller-internal", "controller-main-failover"] {
+        for (metric, value) in [
+            ("flant_pricing_controller_average_cpu_usage_seconds", 0.25),
+            ("flant_pricing_controller_average_memory_working_set_bytes:without_kmem", 1e8),
+        ] {
+            let s: Vec<&Value> = of(metric).into_iter().filter(|s| s["labels"]["name"] == name).collect();
+            assert_eq!(s.len(), 1, "{metric} of {name}");
+            assert_eq!(s[0]["labels"]["kind"], "DaemonSet");
+            assert_eq!(s[0]["labels"]["module"], "ingress-nginx");
+            let got = s[0]["value"].as_f64().unwrap();
+            assert!((got - value).abs() < value * 1e-9, "{metric} of {name}: {got}");
+        }
+    }
+    let total = |name: &str| of(name).iter().map(|s| s["value"].as_f64().unwrap()).sum::<f64>();
+    assert_eq!(total("flant_pricing_node_os_image_count"), 300.0, "one per kube_node_info series");
+    assert_eq!(total("flant_pricing_node_cri_count"), 300.0);
+    assert_eq!(of("flant_pricing_terraform_state").len(), 1);
+    assert_eq!(of("flant_pricing_terraform_state_node_group").len(), 12);
+    let pods = of("flant_pricing_resources_count").into_iter().find(|s| s["labels"]["kind"] == "Pod").unwrap();
+    assert_eq!(pods["value"], 3000.0);
+    assert_eq!(of("flant_pricing_prometheus_series")[0]["value"], 654_321.0);
+    assert_eq!(of("flant_pricing_deckhouse_startup_converge_duration_seconds")[0]["value"], 77.0);
+    let requests = front.requests();
+    assert!(requests.len() > 20, "both hooks asked: {}", requests.len());
+    assert!(requests.iter().all(|r| r.authorization.as_deref() == Some("Bearer cli-token-3e1f")), "{requests:?}");
+    assert!(!json.contains("cli-token-3e1f"));
+}
+
+/// Issue 21: a Prometheus that fails some queries: the hooks' own behaviour — they log and skip
+/// — shows as hook warnings naming what is missing and why (the OS-image and CRI groups, one
+/// controller); those series are absent, every other series is there, and the output is whole.
+/// Without --prometheus the two hooks are listed with what to pass.
+#[test]
+fn preview_with_a_failing_prometheus_says_what_is_missing() {
+    use test_support::front::{Fault, Front};
+    let prom = demo_prometheus();
+    let front = Front::start(
+        Some(prom.url()),
+        vec![("kube_node_info", Fault::Status(500)), ("controller_name=\"controller-internal\"", Fault::Status(503))],
+    )
+    .unwrap();
+    let mut all = demo_preview_args("text");
+    all.extend(["--prometheus".into(), front.url()]);
+    let (code, text, err) = cli(&args(&all));
+    assert_eq!((code, err.as_str()), (0, ""));
+    for want in [
+        "controller-metrics error: skipping controller metrics: Prometheus query failed (controller=d8-ingress-nginx/DaemonSet/controller-internal, error=HTTP 503",
+        "prometheus-metrics error: skipping metric group: Prometheus query failed (error=HTTP 500, group=group_node_os_image_metrics",
+        "prometheus-metrics error: skipping metric group: Prometheus query failed (error=HTTP 500, group=group_node_cri_metrics",
+        // No --prometheus-token-file: the hooks' default, the pod's service-account token.
+        "prometheus-metrics warn: cannot read the Prometheus token file, querying without Authorization",
+        "what a hook logs below that it skipped is missing above",
+        "== Logs shipped",
+    ] {
+        assert!(text.contains(want), "{want} in:\n{text}");
+    }
+    let sample = |name: &str| format!("{{kind=\"DaemonSet\",module=\"ingress-nginx\",name=\"{name}\"}}");
+    for gone in ["flant_pricing_node_os_image_count", "flant_pricing_node_cri_count", &sample("controller-internal")] {
+        assert!(!text.contains(gone), "{gone} is not previewed:\n{text}");
+    }
+    for kept in [
+        &sample("controller-main"),
+        "flant_pricing_resources_count{kind=\"Pod\"} 3000",
+        "flant_pricing_terraform_state{",
+    ] {
+        assert!(text.contains(kept), "{kept} in:\n{text}");
+    }
+    let (code, text, _) = cli(&args(&demo_preview_args("text")));
+    assert_eq!(code, 0);
+    for hook in ["controller-metrics", "prometheus-metrics"] {
+        assert!(text.contains(&format!("{hook}: needs Prometheus, not previewed: pass --prometheus URL")), "{text}");
+    }
 }
 
 #[test]
@@ -351,7 +473,18 @@ fn help_has_examples() {
     }
     let (code, out, _) = cli(&["preview", "--help"]);
     assert_eq!(code, 0);
-    for want in ["--values", "--config-values", "--env", "--agent-config", "--hooks-dir", "--format"] {
+    for want in [
+        "--values",
+        "--config-values",
+        "--env",
+        "--agent-config",
+        "--hooks-dir",
+        "--format",
+        "--prometheus <URL>",
+        "--prometheus-token-file <FILE>",
+        "--prometheus-ca-file <FILE>",
+        "--prometheus-insecure-skip-verify",
+    ] {
         assert!(out.contains(want), "{want} in:\n{out}");
     }
 }
