@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use test_support::prometheus::{counter, gauge, Prometheus, Series};
+use test_support::prometheus::Prometheus;
 
 // What the agent sends per scrape, on the real data path (issue 12).
 mod datapath;

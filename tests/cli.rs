@@ -403,9 +403,10 @@ fn preview_with_prometheus_shows_controller_and_usage_series() {
             assert!((got - value).abs() < value * 1e-9, "{metric} of {name}: {got}");
         }
     }
-    let total = |name: &str| of(name).iter().map(|s| s["value"].as_f64().unwrap()).sum::<f64>();
-    assert_eq!(total("flant_pricing_node_os_image_count"), 300.0, "one per kube_node_info series");
-    assert_eq!(total("flant_pricing_node_cri_count"), 300.0);
+    // Counts: whole numbers, summed exactly.
+    let total = |name: &str| of(name).iter().map(|s| s["value"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(total("flant_pricing_node_os_image_count"), 300, "one per kube_node_info series");
+    assert_eq!(total("flant_pricing_node_cri_count"), 300);
     assert_eq!(of("flant_pricing_terraform_state").len(), 1);
     assert_eq!(of("flant_pricing_terraform_state_node_group").len(), 12);
     let pods = of("flant_pricing_resources_count").into_iter().find(|s| s["labels"]["kind"] == "Pod").unwrap();

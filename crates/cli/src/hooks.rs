@@ -79,16 +79,13 @@ pub fn binding_context(config: &HookConfig, objects: &[Object]) -> anyhow::Resul
         let all = snapshots(config, objects)?;
         let name = |b: &shell_hook::KubernetesBinding| b.name.clone().unwrap_or_else(|| "kubernetes".into());
         let mut context = json!({"binding": schedule.name.clone().unwrap_or_else(|| "schedule".into())});
-        let wanted: Vec<String> = match &schedule.group {
-            Some(group) => {
-                context["type"] = "Group".into();
-                context["groupName"] = group.clone().into();
-                config.kubernetes.iter().filter(|b| b.group.as_ref() == Some(group)).map(name).collect()
-            }
-            None => {
-                context["type"] = "Schedule".into();
-                schedule.include_snapshots_from.clone()
-            }
+        let wanted: Vec<String> = if let Some(group) = &schedule.group {
+            context["type"] = "Group".into();
+            context["groupName"] = group.clone().into();
+            config.kubernetes.iter().filter(|b| b.group.as_ref() == Some(group)).map(name).collect()
+        } else {
+            context["type"] = "Schedule".into();
+            schedule.include_snapshots_from.clone()
         };
         if !wanted.is_empty() {
             context["snapshots"] = all.into_iter().filter(|(k, _)| wanted.contains(k)).collect();

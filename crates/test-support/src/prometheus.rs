@@ -224,6 +224,7 @@ impl Drop for Prometheus {
 
 /// A usage-sized cluster in Prometheus (the series `prometheus-metrics` asks for): 300 nodes,
 /// 3000 pods, 400 controllers, terraform series. The benches and the data-path tests share it.
+#[must_use]
 pub fn usage_series(rng: &mut Lcg) -> Vec<Series> {
     let mut s = Vec::new();
     let os = [
@@ -280,6 +281,7 @@ pub fn usage_series(rng: &mut Lcg) -> Vec<Series> {
 
 /// Two pods of a controller with their owner series and CPU/memory usage, as kube-state-metrics
 /// and cAdvisor report them.
+#[must_use]
 pub fn controller_pods(ns: &str, name: &str, kind: &str) -> Vec<Series> {
     let mut series = Vec::new();
     for p in 0..2 {
