@@ -270,6 +270,15 @@ fn deliver(jobs: &[Value], tmp: &std::path::Path) -> (rig::Rendered, rig::Sample
     (rendered, received, Guards(vec![Box::new(agent), Box::new(front), Box::new(rx), Box::new(targets)]))
 }
 
+/// The values the data path's agent is rendered with (cluster UUID, license key), as a file.
+fn values_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let values = dir.join("values.json");
+    let v =
+        json!({"global": {"discovery": {"clusterUUID": UUID}}, "flantIntegration": {"internal": {"licenseKey": KEY}}});
+    std::fs::write(&values, v.to_string()).unwrap();
+    values
+}
+
 /// Servers stopped in order when dropped.
 struct Guards(Vec<Box<dyn std::any::Any>>);
 
@@ -294,13 +303,7 @@ fn preview_shows_exactly_what_the_receiver_gets() {
 
     let config = tmp.path().join("prometheus.yml");
     std::fs::write(&config, &rendered.config).unwrap();
-    let values = tmp.path().join("values.json");
-    std::fs::write(
-        &values,
-        json!({"global": {"discovery": {"clusterUUID": UUID}}, "flantIntegration": {"internal": {"licenseKey": KEY}}})
-            .to_string(),
-    )
-    .unwrap();
+    let values = values_file(tmp.path());
     let node = [("NODE_NAME", NODE)];
     let demo = root().join("docs/demo");
     let with_file = preview(&demo, &["--agent-config", config.to_str().unwrap()], &node);
@@ -348,13 +351,7 @@ fn preview_with_prometheus_shows_exactly_what_the_receiver_gets() {
 
     let dump = tmp.path().join("cluster.yaml");
     std::fs::write(&dump, yaml_documents(&objects)).unwrap();
-    let values = tmp.path().join("values.json");
-    std::fs::write(
-        &values,
-        json!({"global": {"discovery": {"clusterUUID": UUID}}, "flantIntegration": {"internal": {"licenseKey": KEY}}})
-            .to_string(),
-    )
-    .unwrap();
+    let values = values_file(tmp.path());
     let url = prom.url();
     let args = [
         "--values",
