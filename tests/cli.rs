@@ -359,12 +359,16 @@ fn preview_bad_input_gets_one_clear_line() {
 /// them: two pods each, 0.25 cores and 1e8 bytes per pod; plus the usage series of the
 /// prometheus-metrics bench (300 nodes, 3000 pods, terraform state).
 fn demo_prometheus() -> test_support::prometheus::Prometheus {
+    demo_prometheus_with(&test_support::prometheus::Options::default())
+}
+
+fn demo_prometheus_with(options: &test_support::prometheus::Options) -> test_support::prometheus::Prometheus {
     use test_support::prometheus::{controller_pods, usage_series, Prometheus};
     let mut series = usage_series(&mut test_support::rng::Lcg(7));
     for name in ["controller-main", "controller-internal", "controller-main-failover"] {
         series.extend(controller_pods("d8-ingress-nginx", name, "DaemonSet"));
     }
-    Prometheus::start(&series).unwrap()
+    Prometheus::start_with(&series, options).unwrap()
 }
 
 /// Issue 21: `preview --prometheus` runs controller-metrics and prometheus-metrics too, with the
@@ -463,6 +467,63 @@ fn preview_with_a_failing_prometheus_says_what_is_missing() {
     for hook in ["controller-metrics", "prometheus-metrics"] {
         assert!(text.contains(&format!("{hook}: needs Prometheus, not previewed: pass --prometheus URL")), "{text}");
     }
+}
+
+/// Issue 21: the TLS options reach the hooks' client as its own variables. An https Prometheus
+/// whose certificate names 127.0.0.1: with `--prometheus-ca-file` (a path relative to the working
+/// directory) everything is previewed and nothing is warned; a certificate for another name is
+/// refused unless `--prometheus-insecure-skip-verify`, which the hooks warn about; without a CA
+/// file the hooks' default (a pod's service-account CA) is missing and the series with it.
+#[test]
+fn preview_with_prometheus_over_tls() {
+    use test_support::prometheus::{Options, WebTls};
+    let ca = test_support::tls::TestCa::new("test CA").unwrap();
+    let tls = |names: &[&str], ips: &[std::net::IpAddr]| {
+        let cert = ca.server_cert(names, ips).unwrap();
+        demo_prometheus_with(&Options {
+            tls: Some(WebTls { cert_file: cert.cert_file, key_file: cert.key_file }),
+            ..Options::default()
+        })
+    };
+    let right = tls(&[], &["127.0.0.1".parse().unwrap()]);
+    let wrong = tls(&["prometheus.example"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(ca.ca_file(), dir.path().join("ca.crt")).unwrap();
+    std::fs::write(dir.path().join("token"), "tls-token\n").unwrap();
+    let run = |url: &str, extra: &[&str]| -> Value {
+        let mut all = demo_preview_args("json");
+        all.extend(["--prometheus".into(), url.into(), "--prometheus-token-file".into(), "token".into()]);
+        all.extend(extra.iter().map(|a| (*a).to_string()));
+        let out = Command::new(CLI).args(&all).current_dir(dir.path()).env_clear().output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let warnings = |v: &Value| -> Vec<String> {
+        v["metrics"]["hook_warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["hook"] != "node-metrics")
+            .map(|w| format!("{} {} {}", w["hook"], w["msg"], w["error"]))
+            .collect()
+    };
+    let cri = |v: &Value| v["samples"].as_array().unwrap().iter().any(|s| s["name"] == "flant_pricing_node_cri_count");
+
+    let verified = run(&right.url(), &["--prometheus-ca-file", "ca.crt"]);
+    assert!(cri(&verified) && warnings(&verified).is_empty(), "{:?}", warnings(&verified));
+
+    let refused = run(&wrong.url(), &["--prometheus-ca-file", "ca.crt"]);
+    assert!(!cri(&refused));
+    assert!(warnings(&refused).iter().any(|w| w.contains("certificate verify failed")), "{:?}", warnings(&refused));
+
+    let insecure = run(&wrong.url(), &["--prometheus-insecure-skip-verify"]);
+    assert!(cri(&insecure), "{:?}", warnings(&insecure));
+    let w = warnings(&insecure);
+    assert!(w.iter().all(|w| w.contains("certificate verification is disabled")) && w.len() == 2, "{w:?}");
+
+    let no_ca = run(&right.url(), &[]);
+    assert!(!cri(&no_ca));
+    assert!(warnings(&no_ca).iter().any(|w| w.contains("TLS setup failed")), "{:?}", warnings(&no_ca));
 }
 
 #[test]
