@@ -72,28 +72,10 @@ fn demo_jobs(dir: &Path, bin: &dyn Fn(&str) -> String) -> Vec<Value> {
     jobs
 }
 
-/// 1 000 nodes (the demo's node kinds repeated; its 3 masters kept), the demo's NodeGroups and
-/// ingress controllers, 200 Deckhouse controllers in 25 namespaces — all seven pricing hooks, the
-/// two PromQL hooks against a real Prometheus with usage series and two pods per controller.
+/// The large cluster (`rig::large_cluster`) — all seven pricing hooks, the two PromQL hooks
+/// against a real Prometheus with usage series and two pods per controller.
 fn large_jobs(dir: &Path, bin: &dyn Fn(&str) -> String, prometheus: &str) -> Vec<Value> {
-    let demo = demo_cluster();
-    let (nodes, mut objects): (Vec<Value>, Vec<Value>) = demo.into_iter().partition(|o| o["kind"] == "Node");
-    let masters: Vec<&Value> =
-        nodes.iter().filter(|n| n["metadata"]["name"].as_str().is_some_and(|s| s.starts_with("master"))).collect();
-    let others: Vec<&Value> = nodes.iter().filter(|n| !masters.contains(n)).collect();
-    objects.extend(masters.iter().map(|n| (*n).clone()));
-    for i in 0..(1000 - masters.len()) {
-        let mut n = others[i % others.len()].clone();
-        n["metadata"]["name"] = format!("node-{i}").into();
-        objects.push(n);
-    }
-    let kinds = [("Deployment", "apps/v1"), ("DaemonSet", "apps/v1"), ("StatefulSet", "apps/v1")];
-    for i in 0..200 {
-        let (kind, api) = kinds[i % 3];
-        objects.push(json!({"apiVersion": api, "kind": kind, "metadata": {
-            "name": format!("ctrl-{i}"), "namespace": format!("d8-ns-{}", i % 25),
-            "labels": {"heritage": "deckhouse", "module": format!("m-{}", i % 25)}}}));
-    }
+    let objects = rig::large_cluster();
     let mut env = demo_env();
     env["PROMETHEUS_URL"] = prometheus.into();
     let mut jobs = Vec::new();
@@ -116,18 +98,6 @@ fn large_jobs(dir: &Path, bin: &dyn Fn(&str) -> String, prometheus: &str) -> Vec
         &write_case(dir, "cluster-metrics", &[], Some("onStartup"), &env),
     ));
     jobs
-}
-
-/// Series a Prometheus for the large cluster holds: the usage series of `prometheus-metrics`'s
-/// bench and two pods per controller, as `controller-metrics`'s bench has them.
-fn large_prometheus(usage: Vec<test_support::prometheus::Series>) -> Prometheus {
-    let mut series = usage;
-    for i in 0..200 {
-        let kind = ["Deployment", "DaemonSet", "StatefulSet"][i % 3];
-        let (ns, name) = (format!("d8-ns-{}", i % 25), format!("ctrl-{i}"));
-        series.extend(super::controller_pods(&ns, &name, kind));
-    }
-    Prometheus::start(&series).expect("start Prometheus (make deps)")
 }
 
 /// Runs `jobs` through the data path for `SCRAPES` scrapes and measures what was sent.
@@ -188,11 +158,10 @@ fn bin(hook: &str) -> String {
 /// series of the prometheus-metrics bench (same seed).
 pub fn bench_data_path(report: &mut String) {
     let bin: &dyn Fn(&str) -> String = &bin;
-    let usage = super::usage_series(&mut super::Lcg(7));
     let tmp = tempfile::tempdir().expect("temp dir");
     let demo_dir = tmp.path().join("demo");
     let demo = measure(&demo_jobs(&demo_dir, bin), tmp.path());
-    let prom = large_prometheus(usage);
+    let prom = Prometheus::start(&rig::large_prometheus()).expect("start Prometheus (make deps)");
     let large_dir = tmp.path().join("large");
     let large = measure(&large_jobs(&large_dir, bin, &prom.url()), tmp.path());
     let _ = writeln!(report, "## What the agent sends (data path, issue 12)\n");

@@ -373,6 +373,17 @@ fn preview_bad_input_gets_one_clear_line() {
             vec!["preview", "--agent-config", demo.join("env.yaml").to_str().unwrap(), demo.to_str().unwrap()],
             "agent configuration",
         ),
+        (
+            vec![
+                "preview",
+                "--prometheus",
+                "http://127.0.0.1:1",
+                "--prometheus-token-file",
+                "/nonexistent/token",
+                demo.to_str().unwrap(),
+            ],
+            "/nonexistent/token: No such file",
+        ),
     ] {
         let (code, out, err) = cli(&args);
         assert_eq!((code, out.as_str()), (1, ""), "{args:?}");
@@ -382,11 +393,184 @@ fn preview_bad_input_gets_one_clear_line() {
     }
     let (code, _, _) = cli(&["preview"]);
     assert_eq!(code, 2, "no input is a usage error");
+    let (code, _, _) = cli(&["preview", "--prometheus-token-file", "t", demo.to_str().unwrap()]);
+    assert_eq!(code, 2, "a token without --prometheus is a usage error");
     let other = dir.path().join("other.json");
     std::fs::write(&other, r#"{"kind":"List","items":[{"kind":"ConfigMap","metadata":{"name":"c"}}]}"#).unwrap();
     let (code, text, _) = cli(&["preview", other.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(text.contains("skipped (not read by the preview): 1 ConfigMap"), "{text}");
+}
+
+/// The demo's three ingress DaemonSets (heritage: deckhouse) as the Prometheus of a cluster has
+/// them: two pods each, 0.25 cores and 1e8 bytes per pod; plus the usage series of the
+/// prometheus-metrics bench (300 nodes, 3000 pods, terraform state).
+fn demo_prometheus() -> test_support::prometheus::Prometheus {
+    demo_prometheus_with(&test_support::prometheus::Options::default())
+}
+
+fn demo_prometheus_with(options: &test_support::prometheus::Options) -> test_support::prometheus::Prometheus {
+    use test_support::prometheus::{controller_pods, usage_series, Prometheus};
+    let mut series = usage_series(&mut test_support::rng::Lcg(7));
+    for name in ["controller-main", "controller-internal", "controller-main-failover"] {
+        series.extend(controller_pods("d8-ingress-nginx", name, "DaemonSet"));
+    }
+    Prometheus::start_with(&series, options).unwrap()
+}
+
+/// Issue 21: `preview --prometheus` runs controller-metrics and prometheus-metrics too, with the
+/// token file as their bearer token: the controllers' usage and the usage, terraform, OS-image
+/// and CRI series are previewed, with the values the hooks compute from the backfilled series;
+/// nothing is left out, no hook complains, and the token is sent but never shown.
+#[test]
+fn preview_with_prometheus_shows_controller_and_usage_series() {
+    let prom = demo_prometheus();
+    let front = test_support::front::Front::start(Some(prom.url()), vec![]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "cli-token-3e1f\n").unwrap();
+    let url = front.url();
+    let mut all = demo_preview_args("json");
+    all.extend(["--prometheus".into(), url.clone(), "--prometheus-token-file".into(), token.display().to_string()]);
+    let (code, json, err) = cli(&args(&all));
+    assert_eq!((code, err.as_str()), (0, ""));
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["metrics"]["not_previewed"], serde_json::json!({}));
+    assert_eq!(v["metrics"]["prometheus"], serde_json::json!(url));
+    let warnings = v["metrics"]["hook_warnings"].as_array().unwrap();
+    assert!(warnings.iter().all(|w| w["hook"] == "node-metrics"), "{warnings:?}");
+    let samples = v["samples"].as_array().unwrap();
+    let of = |name: &str| -> Vec<&Value> { samples.iter().filter(|s| s["name"] == name).collect() };
+    for name in ["controller-main", "controller-internal", "controller-main-failover"] {
+        for (metric, value) in [
+            ("flant_pricing_controller_average_cpu_usage_seconds", 0.25),
+            ("flant_pricing_controller_average_memory_working_set_bytes:without_kmem", 1e8),
+        ] {
+            let s: Vec<&Value> = of(metric).into_iter().filter(|s| s["labels"]["name"] == name).collect();
+            assert_eq!(s.len(), 1, "{metric} of {name}");
+            assert_eq!(s[0]["labels"]["kind"], "DaemonSet");
+            assert_eq!(s[0]["labels"]["module"], "ingress-nginx");
+            let got = s[0]["value"].as_f64().unwrap();
+            assert!((got - value).abs() < value * 1e-9, "{metric} of {name}: {got}");
+        }
+    }
+    // Counts: whole numbers, summed exactly.
+    let total = |name: &str| of(name).iter().map(|s| s["value"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(total("flant_pricing_node_os_image_count"), 300, "one per kube_node_info series");
+    assert_eq!(total("flant_pricing_node_cri_count"), 300);
+    assert_eq!(of("flant_pricing_terraform_state").len(), 1);
+    assert_eq!(of("flant_pricing_terraform_state_node_group").len(), 12);
+    let pods = of("flant_pricing_resources_count").into_iter().find(|s| s["labels"]["kind"] == "Pod").unwrap();
+    assert_eq!(pods["value"], 3000.0);
+    assert_eq!(of("flant_pricing_prometheus_series")[0]["value"], 654_321.0);
+    assert_eq!(of("flant_pricing_deckhouse_startup_converge_duration_seconds")[0]["value"], 77.0);
+    let requests = front.requests();
+    assert!(requests.len() > 20, "both hooks asked: {}", requests.len());
+    assert!(requests.iter().all(|r| r.authorization.as_deref() == Some("Bearer cli-token-3e1f")), "{requests:?}");
+    assert!(!json.contains("cli-token-3e1f"));
+}
+
+/// Issue 21: a Prometheus that fails some queries: the hooks' own behaviour — they log and skip
+/// — shows as hook warnings naming what is missing and why (the OS-image and CRI groups, one
+/// controller); those series are absent, every other series is there, and the output is whole.
+/// Without --prometheus the two hooks are listed with what to pass.
+#[test]
+fn preview_with_a_failing_prometheus_says_what_is_missing() {
+    use test_support::front::{Fault, Front};
+    let prom = demo_prometheus();
+    let front = Front::start(
+        Some(prom.url()),
+        vec![("kube_node_info", Fault::Status(500)), ("controller_name=\"controller-internal\"", Fault::Status(503))],
+    )
+    .unwrap();
+    let mut all = demo_preview_args("text");
+    all.extend(["--prometheus".into(), front.url()]);
+    let (code, text, err) = cli(&args(&all));
+    assert_eq!((code, err.as_str()), (0, ""));
+    for want in [
+        "controller-metrics error: skipping controller metrics: Prometheus query failed (controller=d8-ingress-nginx/DaemonSet/controller-internal, error=HTTP 503",
+        "prometheus-metrics error: skipping metric group: Prometheus query failed (error=HTTP 500, group=group_node_os_image_metrics",
+        "prometheus-metrics error: skipping metric group: Prometheus query failed (error=HTTP 500, group=group_node_cri_metrics",
+        // No --prometheus-token-file: the hooks' default, the pod's service-account token.
+        "prometheus-metrics warn: cannot read the Prometheus token file, querying without Authorization",
+        "what a hook logs below that it skipped is missing above",
+        "== Logs shipped",
+    ] {
+        assert!(text.contains(want), "{want} in:\n{text}");
+    }
+    let sample = |name: &str| format!("{{kind=\"DaemonSet\",module=\"ingress-nginx\",name=\"{name}\"}}");
+    for gone in ["flant_pricing_node_os_image_count", "flant_pricing_node_cri_count", &sample("controller-internal")] {
+        assert!(!text.contains(gone), "{gone} is not previewed:\n{text}");
+    }
+    for kept in [
+        &sample("controller-main"),
+        "flant_pricing_resources_count{kind=\"Pod\"} 3000",
+        "flant_pricing_terraform_state{",
+    ] {
+        assert!(text.contains(kept), "{kept} in:\n{text}");
+    }
+    let (code, text, _) = cli(&args(&demo_preview_args("text")));
+    assert_eq!(code, 0);
+    for hook in ["controller-metrics", "prometheus-metrics"] {
+        assert!(text.contains(&format!("{hook}: needs Prometheus, not previewed: pass --prometheus URL")), "{text}");
+    }
+}
+
+/// Issue 21: the TLS options reach the hooks' client as its own variables. An https Prometheus
+/// whose certificate names 127.0.0.1: with `--prometheus-ca-file` (a path relative to the working
+/// directory) everything is previewed and nothing is warned; a certificate for another name is
+/// refused unless `--prometheus-insecure-skip-verify`, which the hooks warn about; without a CA
+/// file the hooks' default (a pod's service-account CA) is missing and the series with it.
+#[test]
+fn preview_with_prometheus_over_tls() {
+    use test_support::prometheus::{Options, WebTls};
+    let ca = test_support::tls::TestCa::new("test CA").unwrap();
+    let tls = |names: &[&str], ips: &[std::net::IpAddr]| {
+        let cert = ca.server_cert(names, ips).unwrap();
+        demo_prometheus_with(&Options {
+            tls: Some(WebTls { cert_file: cert.cert_file, key_file: cert.key_file }),
+            ..Options::default()
+        })
+    };
+    let right = tls(&[], &["127.0.0.1".parse().unwrap()]);
+    let wrong = tls(&["prometheus.example"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(ca.ca_file(), dir.path().join("ca.crt")).unwrap();
+    std::fs::write(dir.path().join("token"), "tls-token\n").unwrap();
+    let run = |url: &str, extra: &[&str]| -> Value {
+        let mut all = demo_preview_args("json");
+        all.extend(["--prometheus".into(), url.into(), "--prometheus-token-file".into(), "token".into()]);
+        all.extend(extra.iter().map(|a| (*a).to_string()));
+        let out = Command::new(CLI).args(&all).current_dir(dir.path()).env_clear().output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let warnings = |v: &Value| -> Vec<String> {
+        v["metrics"]["hook_warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["hook"] != "node-metrics")
+            .map(|w| format!("{} {} {}", w["hook"], w["msg"], w["error"]))
+            .collect()
+    };
+    let cri = |v: &Value| v["samples"].as_array().unwrap().iter().any(|s| s["name"] == "flant_pricing_node_cri_count");
+
+    let verified = run(&right.url(), &["--prometheus-ca-file", "ca.crt"]);
+    assert!(cri(&verified) && warnings(&verified).is_empty(), "{:?}", warnings(&verified));
+
+    let refused = run(&wrong.url(), &["--prometheus-ca-file", "ca.crt"]);
+    assert!(!cri(&refused));
+    assert!(warnings(&refused).iter().any(|w| w.contains("certificate verify failed")), "{:?}", warnings(&refused));
+
+    let insecure = run(&wrong.url(), &["--prometheus-insecure-skip-verify"]);
+    assert!(cri(&insecure), "{:?}", warnings(&insecure));
+    let w = warnings(&insecure);
+    assert!(w.iter().all(|w| w.contains("certificate verification is disabled")) && w.len() == 2, "{w:?}");
+
+    let no_ca = run(&right.url(), &[]);
+    assert!(!cri(&no_ca));
+    assert!(warnings(&no_ca).iter().any(|w| w.contains("TLS setup failed")), "{:?}", warnings(&no_ca));
 }
 
 #[test]
@@ -398,7 +582,18 @@ fn help_has_examples() {
     }
     let (code, out, _) = cli(&["preview", "--help"]);
     assert_eq!(code, 0);
-    for want in ["--values", "--config-values", "--env", "--agent-config", "--hooks-dir", "--format"] {
+    for want in [
+        "--values",
+        "--config-values",
+        "--env",
+        "--agent-config",
+        "--hooks-dir",
+        "--format",
+        "--prometheus <URL>",
+        "--prometheus-token-file <FILE>",
+        "--prometheus-ca-file <FILE>",
+        "--prometheus-insecure-skip-verify",
+    ] {
         assert!(out.contains(want), "{want} in:\n{out}");
     }
 }

@@ -187,48 +187,105 @@ fn metrics_off_renders_no_agent_so_nothing_is_sent() {
     assert!(render(&json!({"metrics": false}), &json!({})).is_none());
 }
 
-/// The demo cluster as harness cases: the five pricing hooks that need no Prometheus, each on the
-/// whole dump with the demo's `FP_*` environment (cluster-metrics at start-up, it binds nothing).
-fn demo_jobs(dir: &std::path::Path) -> Vec<Value> {
-    let objects = flant_integration_cli::objects::read_kinds(
-        &[root().join("docs/demo")],
-        &flant_integration_cli::objects::PREVIEW_KINDS,
-    )
-    .unwrap()
-    .objects;
-    let env = std::fs::read_to_string(root().join("docs/demo/env.yaml")).unwrap();
+/// A cluster as harness cases, one per pricing hook (`prometheus` false: only those that need no
+/// Prometheus), each run as the preview runs it: on every object when it binds any, by its schedule
+/// when its kubernetes bindings never run it (controller-metrics, prometheus-metrics), at start-up
+/// when it binds nothing (cluster-metrics); `env` is every hook's environment.
+fn cluster_jobs(dir: &std::path::Path, objects: &[Value], env: &Value, prometheus: bool) -> Vec<Value> {
+    use flant_integration_cli::hooks::{Offline, PRICING_HOOKS};
     let mut jobs = Vec::new();
-    for (hook, _, offline) in flant_integration_cli::hooks::PRICING_HOOKS {
-        if offline != flant_integration_cli::hooks::Offline::Yes {
+    for (hook, config, offline) in PRICING_HOOKS {
+        if offline != Offline::Yes && !prometheus {
             continue;
         }
+        let config = shell_hook::HookConfig::parse(config).unwrap();
         let case = dir.join(hook);
         std::fs::create_dir_all(&case).unwrap();
-        if hook == "cluster-metrics" {
+        if offline == Offline::NeedsPrometheus {
+            std::fs::write(case.join("case.yaml"), "run: schedule\n").unwrap();
+        } else if config.kubernetes.is_empty() {
             std::fs::write(case.join("case.yaml"), "run: onStartup\n").unwrap();
-        } else {
-            let docs: Vec<String> = objects.iter().map(|o| serde_saphyr::to_string(&o.value()).unwrap()).collect();
-            std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
         }
-        std::fs::write(case.join("env.yaml"), &env).unwrap();
+        if !config.kubernetes.is_empty() {
+            std::fs::write(case.join("objects.yaml"), yaml_documents(objects)).unwrap();
+        }
+        std::fs::write(case.join("env.yaml"), serde_saphyr::to_string(env).unwrap()).unwrap();
         jobs.push(rig::job(hook, hook_bin(hook), &case));
     }
     jobs
 }
 
-/// `flant-integration preview` on the demo cluster, with the environment `env`.
-fn preview(args: &[&str], env: &[(&str, &str)]) -> Value {
-    let demo = root().join("docs/demo");
+fn yaml_documents(objects: &[Value]) -> String {
+    objects.iter().map(|o| serde_saphyr::to_string(o).unwrap()).collect::<Vec<_>>().join("---\n")
+}
+
+fn demo_objects() -> Vec<Value> {
+    flant_integration_cli::objects::read_kinds(
+        &[root().join("docs/demo")],
+        &flant_integration_cli::objects::PREVIEW_KINDS,
+    )
+    .unwrap()
+    .objects
+    .iter()
+    .map(|o| o.value().clone())
+    .collect()
+}
+
+fn demo_env() -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(root().join("docs/demo/env.yaml")).unwrap()).unwrap()
+}
+
+/// `flant-integration preview --format json --env docs/demo/env.yaml <args> <input>` with exactly
+/// the process environment `env`.
+fn preview(input: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flant-integration"))
-        .args(["preview", "--format", "json", "--env", demo.join("env.yaml").to_str().unwrap()])
+        .args(["preview", "--format", "json", "--env", root().join("docs/demo/env.yaml").to_str().unwrap()])
         .args(args)
-        .arg(&demo)
+        .arg(input)
         .env_clear()
         .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(out.status.success(), "preview: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The data path for `jobs`: the harness serving them, the agent Helm renders and a receiving
+/// Prometheus; returns the rendered agent and the received samples once every served
+/// `flant_pricing_` series has arrived. The servers stop when the returned guards drop.
+fn deliver(jobs: &[Value], tmp: &std::path::Path) -> (rig::Rendered, rig::Samples, Guards) {
+    let targets = Targets::start(jobs, &[], tmp);
+    let rx = rig::receiver();
+    let rx_addr = format!("127.0.0.1:{}", rx.port);
+    let front = Front::start(test_support::http::closed_port().unwrap(), &rx_addr, KEY);
+    let rendered = rendered(&format!("http://{}/api/v1/write", front.addr));
+    let agent = Agent::start(&rendered, &targets, "1s", NODE);
+    let served = exposition_series(&targets.exposition["pricing"], |n| n.starts_with("flant_pricing_")).len();
+    let got = wait_for(120, "the served series at the receiver", || {
+        let s = series(&rx_addr);
+        (s.len() >= served).then_some(s)
+    });
+    let received = rig::received(&rx_addr);
+    assert_eq!(received.keys().cloned().collect::<Vec<_>>(), got, "agent log:\n{}", agent.log());
+    (rendered, received, Guards(vec![Box::new(agent), Box::new(front), Box::new(rx), Box::new(targets)]))
+}
+
+/// The values the data path's agent is rendered with (cluster UUID, license key), as a file.
+fn values_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let values = dir.join("values.json");
+    let v =
+        json!({"global": {"discovery": {"clusterUUID": UUID}}, "flantIntegration": {"internal": {"licenseKey": KEY}}});
+    std::fs::write(&values, v.to_string()).unwrap();
+    values
+}
+
+/// Servers stopped in order when dropped.
+struct Guards(Vec<Box<dyn std::any::Any>>);
+
+impl Drop for Guards {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// What preview shows is what arrives: the demo cluster through the hooks (shell-operator's code
@@ -238,57 +295,77 @@ fn preview(args: &[&str], env: &[(&str, &str)]) -> Value {
 #[test]
 fn preview_shows_exactly_what_the_receiver_gets() {
     let tmp = tempfile::tempdir().unwrap();
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    let targets = Targets::start(&demo_jobs(tmp.path()), &[], tmp.path());
-    let rx = rig::receiver();
-    let rx_addr = format!("127.0.0.1:{}", rx.port);
-    let front = Front::start(test_support::http::closed_port().unwrap(), &rx_addr, KEY);
-    let rendered = rendered(&format!("http://{}/api/v1/write", front.addr));
-    let _agent = Agent::start(&rendered, &targets, "1s", NODE);
-    let served = exposition_series(&targets.exposition["pricing"], |n| n.starts_with("flant_pricing_")).len();
-    assert!(served > 30, "the demo gives a real bill ({served} series)");
-    let got = wait_for(60, "the demo's series at the receiver", || {
-        let s = series(&rx_addr);
-        (s.len() >= served).then_some(s)
-    });
-    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() + 1.0;
-    let received: BTreeMap<BTreeMap<String, String>, f64> = query(&rx_addr, r#"{__name__=~".+"}"#)
-        .iter()
-        .map(|r| {
-            let labels: BTreeMap<String, String> = serde_json::from_value(r["metric"].clone()).unwrap();
-            (labels, r["value"][1].as_str().unwrap().parse().unwrap())
-        })
-        .collect();
-    assert_eq!(received.keys().cloned().collect::<Vec<_>>(), got);
+    let before = rig::now().floor();
+    let (rendered, received, _servers) =
+        deliver(&cluster_jobs(tmp.path(), &demo_objects(), &demo_env(), false), tmp.path());
+    assert!(received.len() > 30, "the demo gives a real bill ({} series)", received.len());
+    let times = before..=rig::now() + 1.0;
 
     let config = tmp.path().join("prometheus.yml");
     std::fs::write(&config, &rendered.config).unwrap();
-    let values = tmp.path().join("values.json");
-    std::fs::write(
-        &values,
-        json!({"global": {"discovery": {"clusterUUID": UUID}}, "flantIntegration": {"internal": {"licenseKey": KEY}}})
-            .to_string(),
-    )
-    .unwrap();
+    let values = values_file(tmp.path());
     let node = [("NODE_NAME", NODE)];
-    let with_file = preview(&["--agent-config", config.to_str().unwrap()], &node);
-    let embedded = preview(&["--values", values.to_str().unwrap()], &node);
+    let demo = root().join("docs/demo");
+    let with_file = preview(&demo, &["--agent-config", config.to_str().unwrap()], &node);
+    let embedded = preview(&demo, &["--values", values.to_str().unwrap()], &node);
     assert_eq!(with_file["samples"], embedded["samples"], "the embedded configuration is the rendered one");
-    let shown = rig::preview_samples(&with_file);
-    assert_eq!(shown.keys().collect::<Vec<_>>(), received.keys().collect::<Vec<_>>(), "the same series");
-    for (labels, v) in &received {
-        let name = labels["__name__"].as_str();
-        if ["flant_pricing_cluster_info", "flant_pricing_kubeall"].contains(&name) {
-            // These carry the time of the hook's run: both runs happened during this test.
-            for t in [*v, shown[labels]] {
-                assert!((before.floor()..=after).contains(&t), "{name}: {t} is not a time of this test");
-            }
-        } else {
-            #[allow(clippy::float_cmp)] // exact: the same hook output, printed and parsed back
-            {
-                assert_eq!(shown[labels], *v, "{labels:?}");
-            }
-        }
+    if let Err(diff) = rig::same_samples(&received, &rig::preview_samples(&with_file), &times) {
+        panic!("the preview differs from what the receiver got: {diff}");
+    }
+}
+
+/// Issue 21, the complete preview: the large cluster (1 000 nodes, 200 controllers) through all
+/// seven pricing hooks — controller-metrics and prometheus-metrics asking a real Prometheus with
+/// the controllers' usage and the usage, terraform, OS-image and CRI series — the agent and the
+/// receiver; `flant-integration preview --prometheus` on the same objects and the same
+/// Prometheus shows exactly the received samples (names, labels, values), its usage and
+/// controller series included.
+#[test]
+fn preview_with_prometheus_shows_exactly_what_the_receiver_gets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let before = rig::now().floor();
+    let prom = test_support::prometheus::Prometheus::start(&rig::large_prometheus()).unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "datapath-token\n").unwrap();
+    let objects = rig::large_cluster();
+    let mut env = demo_env();
+    env["PROMETHEUS_URL"] = prom.url().into();
+    env["PROMETHEUS_TOKEN_FILE"] = token.to_str().unwrap().into();
+    let (_, received, _servers) = deliver(&cluster_jobs(&tmp.path().join("cases"), &objects, &env, true), tmp.path());
+    let times = before..=rig::now() + 1.0;
+    let count = |name: &str| received.keys().filter(|l| l["__name__"] == name).count();
+    // The large cluster's controllers and the demo's three ingress DaemonSets.
+    let controllers = rig::LARGE_CONTROLLERS + 3;
+    for (name, n) in [
+        ("flant_pricing_controller_average_cpu_usage_seconds", controllers),
+        ("flant_pricing_controller_average_memory_working_set_bytes:without_kmem", controllers),
+        ("flant_pricing_node_os_image_count", 4),
+        ("flant_pricing_terraform_state", 1),
+        ("flant_pricing_resources_count", 7),
+    ] {
+        assert_eq!(count(name), n, "{name} received");
+    }
+    for name in ["flant_pricing_node_cri_count", "flant_pricing_terraform_state_node_group", "flant_pricing_nodes"] {
+        assert!(count(name) > 0, "{name} received");
+    }
+
+    let dump = tmp.path().join("cluster.yaml");
+    std::fs::write(&dump, yaml_documents(&objects)).unwrap();
+    let values = values_file(tmp.path());
+    let url = prom.url();
+    let args = [
+        "--values",
+        values.to_str().unwrap(),
+        "--prometheus",
+        &url,
+        "--prometheus-token-file",
+        token.to_str().unwrap(),
+    ];
+    let shown = preview(&dump, &args, &[("NODE_NAME", NODE)]);
+    assert_eq!(shown["metrics"]["not_previewed"], json!({}), "every pricing hook previewed");
+    assert_eq!(shown["metrics"]["prometheus"], json!(url));
+    if let Err(diff) = rig::same_samples(&received, &rig::preview_samples(&shown), &times) {
+        panic!("the preview differs from what the receiver got: {diff}");
     }
 }
 

@@ -632,7 +632,22 @@ mod cli {
     /// really read (the redacted forms appear).
     #[test]
     fn cli_outputs_never_show_a_planted_secret() {
-        let inputs = plant_all();
+        let mut inputs = plant_all();
+        // Issue 21: the Prometheus the two PromQL hooks ask — a token file and a URL with user
+        // information — answering some queries, failing one (its error is shown), and down.
+        let token = inputs.plants.marker(Source::Token, "--prometheus-token-file");
+        let url_password = inputs.plants.marker(Source::UrlPassword, "--prometheus URL");
+        let prom = test_support::prometheus::Prometheus::start(&[]).unwrap();
+        let front = test_support::front::Front::start(
+            Some(prom.url()),
+            vec![("kube_node_info", test_support::front::Fault::PrometheusError("parse error".into()))],
+        )
+        .unwrap();
+        // Without user information: with it, the hooks' HTTP client (reqwest) sends Basic
+        // credentials from the URL instead of the bearer token, and the token is checked below.
+        let prometheus_url = front.url();
+        let down_plain = format!("http://127.0.0.1:{}", test_support::http::closed_port().unwrap());
+        let down_url = with_password(&down_plain, &url_password);
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let dump = d.join("dump");
@@ -654,6 +669,7 @@ mod cli {
         configured["flantIntegration"]["madisonAuthKey"] = format!("{kept_key}-configured").into();
         let configured = write(d, "config-configured.json", &configured.to_string());
         let (dump, with_secret) = (dump.to_str().unwrap(), with_secret.to_str().unwrap());
+        let token_file = write(d, "token", &format!("{token}\n"));
 
         let mut runs: Vec<(String, Vec<&str>, &str)> = Vec::new();
         for format in ["text", "json"] {
@@ -663,6 +679,30 @@ mod cli {
                 ("kept", vec!["--values", kept.as_str(), "--config-values", config.as_str(), dump]),
                 ("configured", vec!["--values", values.as_str(), "--config-values", configured.as_str(), dump]),
                 ("agent-config", vec!["--values", values.as_str(), "--agent-config", agent.as_str(), dump]),
+                (
+                    "prometheus",
+                    vec![
+                        "--values",
+                        values.as_str(),
+                        "--prometheus",
+                        prometheus_url.as_str(),
+                        "--prometheus-token-file",
+                        token_file.as_str(),
+                        dump,
+                    ],
+                ),
+                (
+                    "prometheus-down",
+                    vec![
+                        "--values",
+                        values.as_str(),
+                        "--prometheus",
+                        down_url.as_str(),
+                        "--prometheus-token-file",
+                        token_file.as_str(),
+                        dump,
+                    ],
+                ),
             ] {
                 let mut all = vec!["preview", "--format", format, "--env", env.as_str()];
                 all.append(&mut args);
@@ -685,6 +725,14 @@ mod cli {
                 assert!(stdout.contains(proxy), "{what}: no proxy {proxy} in\n{stdout}");
                 assert!(stdout.contains("https://connect.example.com/v1/remote_write"), "{what}:\n{stdout}");
             }
+            if state.starts_with("prometheus") {
+                // Really asked: the hooks' error lines name the URL, without its user information.
+                let url = if *state == "prometheus" { front.url() } else { down_plain.clone() };
+                assert!(
+                    stdout.contains(&format!("url={url}")) || stdout.contains(&format!("\"url\": \"{url}\"")),
+                    "{what}: {url} in\n{stdout}"
+                );
+            }
             if *state == "register" || *state == "recovered" || *state == "kept" || *state == "configured" {
                 let want = match *state {
                     "register" => "Bearer <license key>",
@@ -696,6 +744,14 @@ mod cli {
             }
         }
         assert!(failures.is_empty(), "planted secrets shown:\n{}", failures.join("\n"));
+        let requests = front.requests();
+        assert!(!requests.is_empty());
+        let bearer = format!("Bearer {token}");
+        assert!(
+            requests.iter().all(|r| r.authorization.as_deref() == Some(bearer.as_str())),
+            "the token file is read and sent: {:?}",
+            requests.iter().map(|r| r.authorization.clone()).collect::<std::collections::BTreeSet<_>>()
+        );
     }
 
     /// Issue 19: parse errors of files that hold secrets — values, config values, the `--env`

@@ -492,3 +492,116 @@ pub fn preview_samples(preview: &Value) -> BTreeMap<BTreeMap<String, String>, f6
         })
         .collect()
 }
+
+/// The large cluster of the data-path bench and test: 1 000 nodes (the demo's node kinds
+/// repeated, its 3 masters kept), the demo's NodeGroups and ingress controllers, and 200 Deckhouse
+/// controllers (Deployments, DaemonSets, StatefulSets) in 25 namespaces.
+pub fn large_cluster() -> Vec<Value> {
+    let demo: Vec<Value> =
+        serde_saphyr::from_str(&std::fs::read_to_string(root().join("docs/demo/cluster.yaml")).expect("cluster.yaml"))
+            .expect("cluster.yaml");
+    let (nodes, mut objects): (Vec<Value>, Vec<Value>) = demo.into_iter().partition(|o| o["kind"] == "Node");
+    let masters: Vec<&Value> =
+        nodes.iter().filter(|n| n["metadata"]["name"].as_str().is_some_and(|s| s.starts_with("master"))).collect();
+    let others: Vec<&Value> = nodes.iter().filter(|n| !masters.contains(n)).collect();
+    objects.extend(masters.iter().map(|n| (*n).clone()));
+    for i in 0..(1000 - masters.len()) {
+        let mut n = others[i % others.len()].clone();
+        n["metadata"]["name"] = format!("node-{i}").into();
+        objects.push(n);
+    }
+    for i in 0..LARGE_CONTROLLERS {
+        let (kind, ns, name) = large_controller(i);
+        objects.push(json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {
+            "name": name, "namespace": ns, "labels": {"heritage": "deckhouse", "module": format!("m-{}", i % 25)}}}));
+    }
+    objects
+}
+
+/// Controllers of the large cluster.
+pub const LARGE_CONTROLLERS: usize = 200;
+
+/// The `i`th controller of the large cluster: (kind, namespace, name).
+fn large_controller(i: usize) -> (&'static str, String, String) {
+    (["Deployment", "DaemonSet", "StatefulSet"][i % 3], format!("d8-ns-{}", i % 25), format!("ctrl-{i}"))
+}
+
+/// What the large cluster's Prometheus holds: the usage series of the prometheus-metrics bench
+/// (seed 7) and two pods per controller with their CPU and memory usage.
+pub fn large_prometheus() -> Vec<test_support::prometheus::Series> {
+    use test_support::prometheus::{controller_pods, usage_series};
+    let mut series = usage_series(&mut test_support::rng::Lcg(7));
+    for i in 0..LARGE_CONTROLLERS {
+        let (kind, ns, name) = large_controller(i);
+        series.extend(controller_pods(&ns, &name, kind));
+    }
+    series
+}
+
+/// Series whose value is the time of the hook's run (cluster-metrics, the terraform state).
+pub const TIME_VALUED: [&str; 4] = [
+    "flant_pricing_cluster_info",
+    "flant_pricing_kubeall",
+    "flant_pricing_terraform_state",
+    "flant_pricing_terraform_state_node_group",
+];
+/// Series computed by `rate()`, whose last bits depend on the instant Prometheus evaluates at
+/// (`0.9999999999999998` for 1): compared to 12 significant digits, as `tests/controllers.rs` does.
+pub const RATE_VALUED: [&str; 2] =
+    ["flant_pricing_controller_average_cpu_usage_seconds", "flant_pricing_ingress_nginx_controllers_rps"];
+
+/// Label set (with `__name__`) → value.
+pub type Samples = BTreeMap<BTreeMap<String, String>, f64>;
+
+/// The samples a Prometheus at `addr` holds now.
+pub fn received(addr: &str) -> Samples {
+    query(addr, r#"{__name__=~".+"}"#)
+        .iter()
+        .map(|r| {
+            let labels: BTreeMap<String, String> = serde_json::from_value(r["metric"].clone()).expect("labels");
+            (labels, r["value"][1].as_str().expect("value").parse().expect("number"))
+        })
+        .collect()
+}
+
+/// `shown` (the preview) against `received` (the receiver), sample for sample: the same series,
+/// equal values — a time-valued series' both values within `times` (the test's run), a
+/// rate-valued one to 12 significant digits. `Err` is the diff, one line per difference.
+pub fn same_samples(received: &Samples, shown: &Samples, times: &std::ops::RangeInclusive<f64>) -> Result<(), String> {
+    let text = |l: &BTreeMap<String, String>| {
+        let own: Vec<String> = l.iter().filter(|(k, _)| *k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
+        format!("{}{{{}}}", l.get("__name__").map_or("", String::as_str), own.join(","))
+    };
+    let digits = |v: f64| format!("{v:.11e}");
+    let mut diff = Vec::new();
+    for (labels, got) in received {
+        let Some(want) = shown.get(labels) else {
+            diff.push(format!("- {} {got} (received, not previewed)", text(labels)));
+            continue;
+        };
+        let name = labels.get("__name__").map_or("", String::as_str);
+        let equal = if TIME_VALUED.contains(&name) {
+            times.contains(got) && times.contains(want)
+        } else if RATE_VALUED.contains(&name) {
+            digits(*got) == digits(*want)
+        } else {
+            got.to_bits() == want.to_bits()
+        };
+        if !equal {
+            diff.push(format!("~ {} received {got}, previewed {want}", text(labels)));
+        }
+    }
+    for (labels, v) in shown.iter().filter(|(l, _)| !received.contains_key(*l)) {
+        diff.push(format!("+ {} {v} (previewed, not received)", text(labels)));
+    }
+    if diff.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} differences (- received only, + previewed only, ~ value):\n{}", diff.len(), diff.join("\n")))
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64()
+}

@@ -65,9 +65,33 @@ pub fn snapshots(config: &HookConfig, objects: &[Object]) -> anyhow::Result<Map<
     Ok(snapshots)
 }
 
-/// A one-element binding context file: a `Group` context carrying every snapshot (what the hook
-/// sees after synchronization), or `onStartup` for hooks without kubernetes bindings.
+/// A one-element binding context file, as shell-operator gives it to the run the preview shows:
+/// * a hook with a schedule whose kubernetes bindings never run it on synchronization
+///   (controller-metrics, prometheus-metrics): its first schedule's context — `Group` with the
+///   snapshots of its group's kubernetes bindings (none: no `snapshots` key), or `Schedule` with
+///   those of `includeSnapshotsFrom` (the shape of the generated fixtures
+///   `tests/fixtures/controller-metrics/no-controllers/`, `…/prometheus-metrics/*/`);
+/// * otherwise a `Group` context carrying every snapshot (what the hook sees after
+///   synchronization), or `onStartup` for hooks without kubernetes bindings.
 pub fn binding_context(config: &HookConfig, objects: &[Object]) -> anyhow::Result<Value> {
+    let synchronizes = config.kubernetes.iter().any(|b| b.execute_hook_on_synchronization != Some(false));
+    if let (Some(schedule), false) = (config.schedule.first(), synchronizes) {
+        let all = snapshots(config, objects)?;
+        let name = |b: &shell_hook::KubernetesBinding| b.name.clone().unwrap_or_else(|| "kubernetes".into());
+        let mut context = json!({"binding": schedule.name.clone().unwrap_or_else(|| "schedule".into())});
+        let wanted: Vec<String> = if let Some(group) = &schedule.group {
+            context["type"] = "Group".into();
+            context["groupName"] = group.clone().into();
+            config.kubernetes.iter().filter(|b| b.group.as_ref() == Some(group)).map(name).collect()
+        } else {
+            context["type"] = "Schedule".into();
+            schedule.include_snapshots_from.clone()
+        };
+        if !wanted.is_empty() {
+            context["snapshots"] = all.into_iter().filter(|(k, _)| wanted.contains(k)).collect();
+        }
+        return Ok(json!([context]));
+    }
     if config.kubernetes.is_empty() {
         let binding = if config.on_startup.is_some() { "onStartup" } else { "beforeHelm" };
         return Ok(json!([{ "binding": binding }]));

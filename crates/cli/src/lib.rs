@@ -17,7 +17,8 @@
 //! * [`hooks`]: the pricing hooks' binaries run as shell-operator runs them, and its metric storage;
 //! * [`relabel`], [`agent`]: the metrics agent's relabelling, read from its configuration;
 //! * [`redact`]: what is shown of a URL (never its user information);
-//! * [`preview`]: what would leave the cluster — samples, the Madison registration, the logs.
+//! * [`preview`]: what would leave the cluster — samples, the Madison registration, the logs;
+//! * [`prometheus`]: `preview`'s options for the Prometheus the two PromQL hooks ask.
 
 pub mod agent;
 pub mod bill;
@@ -26,6 +27,7 @@ pub mod hooks;
 pub mod input;
 pub mod objects;
 pub mod preview;
+pub mod prometheus;
 pub mod redact;
 pub mod relabel;
 pub mod snapshot;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flant_integration_cli::{bill, hooks, input, objects, preview};
+use flant_integration_cli::{bill, hooks, input, objects, preview, prometheus};
 
 /// See what the flant-integration module will bill and send, from `kubectl get … -o yaml|json`
 /// dumps, before anything leaves the cluster.
@@ -32,6 +32,8 @@ const EXAMPLES: &str = "Examples:
   kubectl get nodes,nodegroups,ingressnginxcontrollers,deploy,ds,sts,pods -A -o yaml > cluster.yaml
   flant-integration preview --values values.json --config-values config.json cluster.yaml
   flant-integration preview --format json --env docs/demo/env.yaml docs/demo/
+  flant-integration preview --prometheus https://127.0.0.1:9090 --prometheus-token-file token \
+      --prometheus-ca-file ca.crt --values values.json cluster.yaml
 
 Exit codes: 0 success, 1 bad input, 2 bad arguments.";
 
@@ -75,6 +77,8 @@ enum Command {
         /// Where the hook binaries are (default: beside this executable).
         #[arg(long)]
         hooks_dir: Option<PathBuf>,
+        #[command(flatten)]
+        prometheus: prometheus::Args,
     },
 }
 
@@ -108,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
         }
-        Command::Preview { inputs, format, values, config_values, env, agent_config, hooks_dir } => {
+        Command::Preview { inputs, format, values, config_values, env, agent_config, hooks_dir, prometheus } => {
             let read = objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?;
             let values = values.as_deref().map(input::read_mapping).transpose()?;
             let config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
@@ -133,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 agent_env: std::env::vars().filter(|(k, _)| k == "NODE_NAME").collect(),
                 agent_config: agent_text.as_deref(),
                 hooks_dir: &dir,
-                prometheus: None,
+                prometheus: prometheus.env()?,
             };
             let p = preview::preview(&read.objects, &inputs)?;
             let out = match format {

@@ -13,6 +13,7 @@
 //!
 //! Each section names the setting that switches it off.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -41,6 +42,8 @@ pub const METRICS_OFF: &str = "flantIntegration.metrics: false";
 pub const MADISON_OFF: &str = "flantIntegration.madisonAuthKey: false";
 /// Log shipping's switch.
 pub const LOGS_OFF: &str = "flantIntegration.logs: false";
+/// Why controller-metrics and prometheus-metrics are left out without Prometheus.
+pub const NEEDS_PROMETHEUS: &str = "needs Prometheus, not previewed: pass --prometheus URL";
 
 /// What the preview reads besides the objects.
 #[derive(Debug)]
@@ -95,6 +98,9 @@ pub struct Metrics {
     /// Warnings and errors the hooks logged (their JSON log lines, `hook` added), as they would
     /// appear in the pricing pod's log.
     pub hook_warnings: Vec<Value>,
+    /// The Prometheus controller-metrics and prometheus-metrics asked (`PROMETHEUS_URL` without
+    /// user information), when they ran.
+    pub prometheus: Option<String>,
     /// Pricing hooks whose samples are not previewed, with why.
     pub not_previewed: BTreeMap<&'static str, &'static str>,
     /// Also sent, not previewed: Deckhouse's own telemetry.
@@ -197,18 +203,25 @@ pub fn preview(objects: &[Object], inputs: &Inputs<'_>) -> anyhow::Result<Previe
             let handles: Vec<_> = PRICING_HOOKS
                 .iter()
                 .filter(|(hook, _, offline)| {
-                    if *offline == Offline::NeedsPrometheus {
-                        not_previewed.insert(*hook, "needs Prometheus, not previewed");
+                    let runs = *offline == Offline::Yes || inputs.prometheus.is_some();
+                    if !runs {
+                        not_previewed.insert(*hook, NEEDS_PROMETHEUS);
                     }
-                    *offline == Offline::Yes
+                    runs
                 })
-                .map(|(hook, config, _)| {
+                .map(|(hook, config, offline)| {
+                    let env = match (&inputs.prometheus, offline) {
+                        (Some(prometheus), Offline::NeedsPrometheus) => {
+                            Cow::Owned(inputs.env.clone().into_iter().chain(prometheus.clone()).collect())
+                        }
+                        _ => Cow::Borrowed(&inputs.env),
+                    };
                     (
                         *hook,
                         s.spawn(move || {
                             let c = HookConfig::parse(config).with_context(|| format!("{hook} config"))?;
                             let bc = hooks::binding_context(&c, objects).with_context(|| hook.to_string())?;
-                            hooks::run(inputs.hooks_dir, hook, &bc, &inputs.env, None, None)
+                            hooks::run(inputs.hooks_dir, hook, &bc, &env, None, None)
                         }),
                     )
                 })
@@ -240,6 +253,9 @@ pub fn preview(objects: &[Object], inputs: &Inputs<'_>) -> anyhow::Result<Previe
         interval: agent.scrape_interval.clone(),
         agent_config: if inputs.agent_config.is_some() { "file" } else { "rendered" },
         hook_warnings,
+        prometheus: inputs.prometheus.as_ref().filter(|_| metrics_enabled).map(|p| {
+            crate::redact::url(p.get(prometheus_query::ENV_URL).map_or(prometheus_query::DEFAULT_URL, String::as_str))
+        }),
         not_previewed,
         also_sent:
             "Deckhouse's own d8_telemetry_* series (scraped from deckhouse.d8-system:8080/metrics/hooks), not previewed",
@@ -475,6 +491,13 @@ impl Preview {
                 let _ = writeln!(out, "{}{labels} {}", s.name, shell_hook::format_value(s.value));
             }
             let _ = writeln!(out, "({} samples)", self.samples.len());
+            if let Some(url) = &m.prometheus {
+                let _ = writeln!(
+                    out,
+                    "controller-metrics and prometheus-metrics asked the Prometheus at {url}; what a hook logs below \
+                     that it skipped is missing above, as it would be from the send"
+                );
+            }
             for w in &m.hook_warnings {
                 let mut fields: Vec<String> = w
                     .as_object()

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::rng::Lcg;
+
 /// How a series' value evolves.
 #[derive(Debug, Clone, Copy)]
 pub enum Shape {
@@ -218,6 +220,89 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A usage-sized cluster in Prometheus (the series `prometheus-metrics` asks for): 300 nodes,
+/// 3000 pods, 400 controllers, terraform series. The benches and the data-path tests share it.
+#[must_use]
+pub fn usage_series(rng: &mut Lcg) -> Vec<Series> {
+    let mut s = Vec::new();
+    let os = [
+        "Ubuntu 22.04.3 LTS",
+        "Ubuntu 24.04.1 LTS",
+        "Debian GNU/Linux 12 (bookworm)",
+        "Red Hat Enterprise Linux 9.4 (Plow)",
+    ];
+    let cri = ["containerd://1.7.13", "containerd://1.6.20", "docker://20.10.7"];
+    for i in 0..300 {
+        let node = format!("node-{i}");
+        s.push(gauge(
+            "kube_node_info",
+            &[("node", &node), ("os_image", rng.pick(&os)), ("container_runtime_version", rng.pick(&cri))],
+            1.0,
+        ));
+        s.push(gauge(
+            "candi_converge_node_status",
+            &[
+                ("name", &node),
+                ("node_group", &format!("ng-{}", i % 12)),
+                ("status", rng.pick(&["ok", "ok", "changed"])),
+            ],
+            1.0,
+        ));
+    }
+    for i in 0..12 {
+        s.push(gauge("candi_converge_node_template_status", &[("name", &format!("ng-{i}")), ("status", "ok")], 1.0));
+    }
+    s.push(gauge("candi_converge_cluster_status", &[("status", "ok")], 1.0));
+    for i in 0..3000 {
+        s.push(gauge("kube_pod_container_status_ready", &[("pod", &format!("pod-{i}")), ("container", "c")], 1.0));
+    }
+    for i in 0..400 {
+        let kind = rng.pick(&["Deployment", "DaemonSet", "StatefulSet"]);
+        s.push(gauge(
+            "kube_controller_replicas",
+            &[("controller_type", kind), ("controller_name", &format!("c-{i}"))],
+            1.0,
+        ));
+    }
+    for i in 0..60 {
+        s.push(gauge("kube_namespace_created", &[("namespace", &format!("ns-{i}"))], 1.7e9));
+        s.push(gauge("kube_service_created", &[("service", &format!("svc-{i}"))], 1.7e9));
+        s.push(gauge("kube_ingress_created", &[("ingress", &format!("ing-{i}"))], 1.7e9));
+        s.push(counter("ingress_nginx_overall_requests_total", &[("pod", &format!("ingress-{i}"))], 3.0));
+        s.push(gauge("resource_versions_compatibility", &[("resource", &format!("r-{i}"))], f64::from(i % 2)));
+    }
+    s.push(gauge("helm_releases_count", &[("helm_version", "3")], 42.0));
+    s.push(gauge("prometheus_tsdb_head_series", &[("service", "prometheus")], 654_321.0));
+    s.push(gauge("deckhouse_convergence_seconds", &[("activation", "OperatorStartup")], 77.5));
+    s
+}
+
+/// Two pods of a controller with their owner series and CPU/memory usage, as kube-state-metrics
+/// and cAdvisor report them.
+#[must_use]
+pub fn controller_pods(ns: &str, name: &str, kind: &str) -> Vec<Series> {
+    let mut series = Vec::new();
+    for p in 0..2 {
+        let pod = format!("{name}-{p}");
+        series.push(gauge(
+            "kube_controller_pod",
+            &[("namespace", ns), ("pod", &pod), ("controller_name", name), ("controller_type", kind)],
+            1.0,
+        ));
+        series.push(counter(
+            "container_cpu_usage_seconds_total",
+            &[("namespace", ns), ("pod", &pod), ("container", "c")],
+            0.25,
+        ));
+        series.push(gauge(
+            "container_memory_working_set_bytes:without_kmem",
+            &[("namespace", ns), ("pod", &pod), ("container", "c")],
+            1e8,
+        ));
+    }
+    series
 }
 
 fn chrono_now() -> i64 {
