@@ -1,6 +1,9 @@
-//! `flant-integration`: see what the module will bill, from kubectl dumps, before anything is sent.
+//! `flant-integration`: see what the module will bill, from the cluster or kubectl dumps, before
+//! anything is sent.
 //!
 //! ```text
+//! flant-integration bill                      # the cluster of the current kubeconfig context
+//! flant-integration preview --context prod
 //! kubectl get nodes,nodegroups -o yaml > cluster.yaml
 //! flant-integration bill cluster.yaml
 //! flant-integration bill --format json docs/demo/
@@ -14,10 +17,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flant_integration_cli::{bill, hooks, input, objects, preview};
+use flant_integration_cli::{bill, hooks, input, live, objects, preview};
 
-/// See what the flant-integration module will bill and send, from `kubectl get … -o yaml|json`
-/// dumps, before anything leaves the cluster.
+/// See what the flant-integration module will bill and send — read from the cluster of the current
+/// kubeconfig context, or from `kubectl get … -o yaml|json` dumps — before anything leaves it.
 #[derive(Parser)]
 #[command(name = "flant-integration", version, after_help = EXAMPLES)]
 struct Cli {
@@ -26,6 +29,9 @@ struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
+  flant-integration bill                          # the cluster of the current kubeconfig context
+  flant-integration preview --context prod        # another context (or --kubeconfig FILE)
+  kubectl flant-integration bill                  # the same, as a kubectl plugin
   kubectl get nodes,nodegroups -o yaml | flant-integration bill -
   flant-integration bill --format json cluster.yaml
   flant-integration bill docs/demo/
@@ -41,8 +47,10 @@ enum Command {
     /// billing metrics (flant_pricing_nodes, …) exactly as the node-metrics hook computes them.
     Bill {
         /// Files or folders with Kubernetes objects (YAML documents, JSON, kind: List); `-` is stdin.
-        #[arg(required = true)]
+        /// None: the objects are read from the cluster (live mode).
         inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: Cluster,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -52,8 +60,10 @@ enum Command {
     /// that would be posted, and the logs the log shipping selects — each with its off switch.
     Preview {
         /// Files or folders with Kubernetes objects (YAML documents, JSON, kind: List); `-` is stdin.
-        #[arg(required = true)]
+        /// None: the objects are read from the cluster (live mode).
         inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: Cluster,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -78,6 +88,37 @@ enum Command {
     },
 }
 
+/// Live mode: which cluster (the objects the hooks bind are read from it).
+#[derive(clap::Args)]
+struct Cluster {
+    /// The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster config).
+    #[arg(long, conflicts_with = "inputs")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, conflicts_with = "inputs")]
+    context: Option<String>,
+}
+
+impl Cluster {
+    fn target(self) -> live::Target {
+        live::Target { kubeconfig: self.kubeconfig, context: self.context }
+    }
+}
+
+/// The text output's closing lines: what was skipped, and (live mode) what could not be read.
+fn footer(t: &mut String, skipped: &std::collections::BTreeMap<String, usize>, by: &str, not_read: &[String]) {
+    if !skipped.is_empty() {
+        let list: Vec<String> = skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(t, "\nskipped (not read by {by}): {}", list.join(", "));
+    }
+    if !not_read.is_empty() {
+        let _ = writeln!(t, "\nnot read from the cluster:");
+        for n in not_read {
+            let _ = writeln!(t, "  {n}");
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     /// A table for people.
@@ -88,8 +129,13 @@ enum Format {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Bill { inputs, format } => {
-            let read = objects::read(&inputs)?;
+        Command::Bill { inputs, cluster, format } => {
+            let (read, not_read) = if inputs.is_empty() {
+                let r = live::read_bill(&cluster.target())?;
+                (r.objects, r.not_read)
+            } else {
+                (objects::read(&inputs)?, Vec::new())
+            };
             let b = bill::bill(&read.objects)?;
             // The dump is not needed for the output: freed first, so it and the output are never
             // held together (peak RSS, issue 20).
@@ -97,21 +143,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out = match format {
                 Format::Text => {
                     let mut t = b.text();
-                    if !read.skipped.is_empty() {
-                        let list: Vec<String> = read.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
-                        let _ = writeln!(t, "\nskipped (not read by billing): {}", list.join(", "));
-                    }
+                    footer(&mut t, &read.skipped, "billing", &not_read);
                     t
                 }
-                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped)?,
+                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped, &not_read)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
         }
-        Command::Preview { inputs, format, values, config_values, env, agent_config, hooks_dir } => {
-            let read = objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?;
-            let values = values.as_deref().map(input::read_mapping).transpose()?;
-            let config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
+        Command::Preview { inputs, cluster, format, values, config_values, env, agent_config, hooks_dir } => {
+            let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
+            let mut values = values.as_deref().map(input::read_mapping).transpose()?;
+            let mut config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
+            let (read, not_read) = if inputs.is_empty() {
+                // The cluster's values unless both are given as files.
+                let (r, read_values) =
+                    live::read_preview(&cluster.target(), &dir, values.is_none() || config_values.is_none())?;
+                if let Some((v, c)) = read_values {
+                    values.get_or_insert(v);
+                    config_values.get_or_insert(c);
+                }
+                (r.objects, r.not_read)
+            } else {
+                (objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?, Vec::new())
+            };
             let mut hook_env: std::collections::BTreeMap<String, String> =
                 std::env::vars().filter(|(k, _)| k.starts_with("FP_")).collect();
             if let Some(file) = env.as_deref() {
@@ -125,7 +180,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             let agent_text = agent_config.as_deref().map(|p| input::read_text(p, input::MAX_SETTINGS)).transpose()?;
-            let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
             let inputs = preview::Inputs {
                 values: values.as_ref(),
                 config_values: config_values.as_ref(),
@@ -139,13 +193,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out = match format {
                 Format::Text => {
                     let mut t = p.text();
-                    if !read.skipped.is_empty() {
-                        let list: Vec<String> = read.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
-                        let _ = writeln!(t, "\nskipped (not read by the preview): {}", list.join(", "));
-                    }
+                    footer(&mut t, &read.skipped, "the preview", &not_read);
                     t
                 }
-                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped)?,
+                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped, &not_read)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
