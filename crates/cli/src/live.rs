@@ -139,7 +139,7 @@ pub fn logs_binding() -> anyhow::Result<Value> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(crate::preview::LOGS_RENDERED).context("the log shipping")?;
     let config = docs.iter().find(|d| d["kind"] == "ClusterLoggingConfig").context("no ClusterLoggingConfig")?;
     let pods = &config["spec"]["kubernetesPods"];
-    Ok(json!({"apiVersion": "v1", "kind": "Pod", "namespace": pods["namespaceSelector"],
+    Ok(json!({"apiVersion": "v1", "kind": "Pod", "namespace": {"nameSelector": pods["namespaceSelector"]},
               "labelSelector": pods["labelSelector"]}))
 }
 
@@ -208,7 +208,10 @@ impl Cluster {
                 (None, None) => Config::infer().await.map_err(|e| config_error("no cluster configuration", &e)),
             }
         })?;
-        let client = Client::try_from(config).map_err(|e| anyhow::anyhow!("kube client: {}", one_line(&e)))?;
+        // The client's buffer task is spawned on the runtime: built inside it.
+        let client = rt
+            .block_on(async { Client::try_from(config) })
+            .map_err(|e| anyhow::anyhow!("kube client: {}", one_line(&e)))?;
         Ok(Self { rt, client })
     }
 
