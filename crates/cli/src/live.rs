@@ -13,7 +13,12 @@
 //!   is named in [`Read::not_read`], with the permission that would give it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -42,7 +47,7 @@ pub struct Target {
 
 /// A connection to the API server, with the runtime kube-rs's async client needs.
 pub struct Cluster {
-    rt: tokio::runtime::Runtime,
+    rt: Arc<tokio::runtime::Runtime>,
     client: Client,
 }
 
@@ -212,13 +217,7 @@ impl Cluster {
         let client = rt
             .block_on(async { Client::try_from(config) })
             .map_err(|e| anyhow::anyhow!("kube client: {}", one_line(&e)))?;
-        Ok(Self { rt, client })
-    }
-
-    /// The kube-rs client (and its runtime), for the Prometheus forwarder.
-    #[must_use]
-    pub fn client(&self) -> (&tokio::runtime::Runtime, &Client) {
-        (&self.rt, &self.client)
+        Ok(Self { rt: Arc::new(rt), client })
     }
 
     /// Lists what `bindings` select, keeping objects of `kinds` (the dump route's kinds).
@@ -515,6 +514,145 @@ fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
     s.replace('\n', " ")
 }
 
+/// Deckhouse's Prometheus as the API server proxies it: Service `d8-monitoring/prometheus`, port
+/// `https` (9090, kube-rbac-proxy in front; deckhouse `modules/300-prometheus/templates/prometheus/service.yaml`).
+pub const PROMETHEUS_PROXY: &str = "/api/v1/namespaces/d8-monitoring/services/https:prometheus:https/proxy";
+
+/// A loopback HTTP forwarder for the hooks' Prometheus queries: `GET /api/v1/query?…` on
+/// 127.0.0.1 is sent through the API server's service proxy ([`PROMETHEUS_PROXY`]) with the
+/// user's own credentials (whatever the kubeconfig holds: kube-rs adds them), and the answer's
+/// status, `Content-Type` and body are relayed. It lives as long as the value: dropping it stops
+/// the accepting thread and closes the port.
+pub struct Forwarder {
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Forwarder {
+    /// Listens on 127.0.0.1 (a free port) and forwards to `prefix` on the API server.
+    pub fn start(cluster: &Cluster, prefix: &str) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("failed to listen on 127.0.0.1")?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rt, client, prefix, stopped) =
+            (Arc::clone(&cluster.rt), cluster.client.clone(), prefix.to_string(), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(mut s) = conn {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+                    let answer = match request_target(&mut s) {
+                        Some(target) => rt.block_on(forward(&client, &format!("{prefix}{target}"))),
+                        None => (400, "text/plain".into(), b"bad request".to_vec()),
+                    };
+                    let (code, kind, body) = answer;
+                    let head = format!(
+                        "HTTP/1.1 {code} {}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        http::StatusCode::from_u16(code).ok().and_then(|c| c.canonical_reason()).unwrap_or(""),
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).and_then(|()| s.write_all(&body));
+                }
+            }
+        });
+        Ok(Self { addr, stop, thread: Some(thread) })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accepting thread
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The target (`/path?query`) of a `GET` request read from `s` (`None`: not a GET, or no request
+/// head within 64 KiB).
+fn request_target(s: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 || head.len() > 64 << 10 {
+            return None;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&head[..head.iter().position(|b| *b == b'\r')?]).into_owned();
+    let mut parts = line.split(' ');
+    (parts.next()? == "GET").then_some(())?;
+    parts.next().filter(|t| t.starts_with('/')).map(str::to_string)
+}
+
+/// One GET through the API server: status, content type, body (a transport error is a 502 with
+/// its message).
+async fn forward(client: &Client, path: &str) -> (u16, String, Vec<u8>) {
+    use http_body_util::BodyExt as _;
+    let req = match http::Request::get(path).body(kube::client::Body::empty()) {
+        Ok(r) => r,
+        Err(e) => return (400, "text/plain".into(), e.to_string().into_bytes()),
+    };
+    match client.send(req).await {
+        Ok(res) => {
+            let code = res.status().as_u16();
+            let kind = res
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            match res.into_body().collect().await {
+                Ok(b) => (code, kind, b.to_bytes().to_vec()),
+                Err(e) => (502, "text/plain".into(), one_line(&e).into_bytes()),
+            }
+        }
+        Err(e) => (502, "text/plain".into(), one_line(&e).into_bytes()),
+    }
+}
+
+impl Cluster {
+    /// The hooks' Prometheus environment through a [`Forwarder`] to Deckhouse's Prometheus, once a
+    /// probe query answers 200; otherwise `None` and why in `not_read` (forbidden: the permission;
+    /// else the API server's status and message).
+    pub fn prometheus(
+        &self,
+        not_read: &mut Vec<String>,
+    ) -> anyhow::Result<Option<(Forwarder, BTreeMap<String, String>)>> {
+        let (code, _, body) =
+            self.rt.block_on(forward(&self.client, &format!("{PROMETHEUS_PROXY}/api/v1/query?query=vector(1)")));
+        if code != 200 {
+            let message = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+            let why = if code == 403 {
+                "forbidden: needs `get services/proxy` in namespace d8-monitoring".to_string()
+            } else {
+                format!("the API server answered {code}: {}", message.replace('\n', " "))
+            };
+            not_read.push(format!(
+                "Prometheus (Service d8-monitoring/prometheus, port https, through the API server): {why}; controller-metrics and prometheus-metrics are not previewed"
+            ));
+            return Ok(None);
+        }
+        let f = Forwarder::start(self, PROMETHEUS_PROXY)?;
+        let env = BTreeMap::from([("PROMETHEUS_URL".to_string(), f.url())]);
+        Ok(Some((f, env)))
+    }
+}
+
 /// `bill`'s objects: node-metrics' bindings, Nodes without its label selector (the bill shows the
 /// nodes the hook does not watch too, with why).
 pub fn read_bill(target: &Target) -> anyhow::Result<Read> {
@@ -527,20 +665,28 @@ pub fn read_bill(target: &Target) -> anyhow::Result<Read> {
     Cluster::connect(target)?.read(&b, &objects::KNOWN_KINDS)
 }
 
+/// What live `preview` reads: the objects, the values (unless given as files), and Deckhouse's
+/// Prometheus through a forwarder when the API server lets the user reach it.
+pub struct LivePreview {
+    /// The objects and what was not read.
+    pub read: Read,
+    /// `(values, config values)`, when asked for.
+    pub values: Option<(Value, Value)>,
+    /// The forwarder (stopped when dropped) and the hooks' Prometheus environment.
+    pub prometheus: Option<(Forwarder, BTreeMap<String, String>)>,
+}
+
 /// `preview`'s objects — every pricing hook's bindings, madison-registration's, the log shipping's
-/// Pods — and, unless `with_values` is false, the module's values `(values, config values)`.
-pub fn read_preview(
-    target: &Target,
-    hooks_dir: &Path,
-    with_values: bool,
-) -> anyhow::Result<(Read, Option<(Value, Value)>)> {
+/// Pods — the module's values unless `with_values` is false, and Prometheus.
+pub fn read_preview(target: &Target, hooks_dir: &Path, with_values: bool) -> anyhow::Result<LivePreview> {
     let mut configs: Vec<&str> = crate::hooks::PRICING_HOOKS.iter().map(|(_, c, _)| *c).collect();
     configs.push(crate::preview::MADISON_REGISTRATION_CONFIG);
     let b = bindings(&configs, &[logs_binding()?])?;
     let cluster = Cluster::connect(target)?;
     let mut read = cluster.read(&b, &objects::PREVIEW_KINDS)?;
     let values = if with_values { Some(cluster.values(hooks_dir, &mut read.not_read)?) } else { None };
-    Ok((read, values))
+    let prometheus = cluster.prometheus(&mut read.not_read)?;
+    Ok(LivePreview { read, values, prometheus })
 }
 
 #[cfg(test)]

@@ -155,17 +155,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
             let mut values = values.as_deref().map(input::read_mapping).transpose()?;
             let mut config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
-            let (read, not_read) = if inputs.is_empty() {
+            let (read, not_read, forwarder) = if inputs.is_empty() {
                 // The cluster's values unless both are given as files.
-                let (r, read_values) =
-                    live::read_preview(&cluster.target(), &dir, values.is_none() || config_values.is_none())?;
-                if let Some((v, c)) = read_values {
+                let live = live::read_preview(&cluster.target(), &dir, values.is_none() || config_values.is_none())?;
+                if let Some((v, c)) = live.values {
                     values.get_or_insert(v);
                     config_values.get_or_insert(c);
                 }
-                (r.objects, r.not_read)
+                (live.read.objects, live.read.not_read, live.prometheus)
             } else {
-                (objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?, Vec::new())
+                (objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?, Vec::new(), None)
             };
             let mut hook_env: std::collections::BTreeMap<String, String> =
                 std::env::vars().filter(|(k, _)| k.starts_with("FP_")).collect();
@@ -187,7 +186,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 agent_env: std::env::vars().filter(|(k, _)| k == "NODE_NAME").collect(),
                 agent_config: agent_text.as_deref(),
                 hooks_dir: &dir,
-                prometheus: None,
+                // Live: Deckhouse's Prometheus through the API server (the forwarder lives until the
+                // end of this arm).
+                prometheus: forwarder.as_ref().map(|(_, env)| env.clone()),
             };
             let p = preview::preview(&read.objects, &inputs)?;
             let out = match format {
