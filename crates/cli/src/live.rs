@@ -33,6 +33,9 @@ use shell_hook::{FieldOperator, HookConfig, KubernetesBinding, LabelOperator, La
 
 use crate::objects::{self, Objects};
 
+/// Deckhouse's ModuleConfig API version.
+const MODULE_CONFIG: &str = "deckhouse.io/v1alpha1";
+
 /// Objects per list page (`limit`): a 10 000-node cluster is read in pages, never in one answer.
 pub const PAGE: u32 = 500;
 
@@ -340,8 +343,7 @@ impl Cluster {
         let mut values = json!({"global": {}, "flantIntegration": {"internal": {}}});
         let mut config = json!({"flantIntegration": {}});
         let mut unknown = |what: &str, why: String| not_read.push(format!("{what}: unknown, {why}"));
-        const MC: &str = "deckhouse.io/v1alpha1";
-        match self.get(MC, "ModuleConfig", None, "flant-integration") {
+        match self.get(MODULE_CONFIG, "ModuleConfig", None, "flant-integration") {
             Ok(mc) => {
                 if let Some(s) = mc.as_ref().map(|m| m["spec"]["settings"].clone()).filter(Value::is_object) {
                     config["flantIntegration"] = s;
@@ -349,7 +351,7 @@ impl Cluster {
             }
             Err(w) => unknown("flantIntegration settings (ModuleConfig flant-integration)", w),
         }
-        match self.get(MC, "ModuleConfig", None, "global") {
+        match self.get(MODULE_CONFIG, "ModuleConfig", None, "global") {
             Ok(mc) => {
                 if let Some(m) = mc.as_ref().map(|m| m["spec"]["settings"]["modules"].clone()).filter(Value::is_object)
                 {
