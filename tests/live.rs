@@ -363,3 +363,25 @@ fn prometheus_forwarder_relays_the_api_servers_service_proxy() {
         "the forwarder stops when dropped"
     );
 }
+
+/// Paging: a list longer than a page (`live::PAGE`) is read whole, each object once, through
+/// `limit` and `continue`.
+#[test]
+fn a_long_list_is_read_page_by_page() {
+    use flant_integration_cli::live::{bindings, Cluster, Target, PAGE};
+    let cp = demo_cluster();
+    cp.kubectl(&["create", "namespace", "live-paging"]).ok();
+    let n = 2 * PAGE as usize + 1;
+    let maps: Vec<Value> = (0..n)
+        .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("m{i:04}"), "namespace": "live-paging", "labels": {"live-paging": "yes"}}}))
+        .collect();
+    cp.apply(&crate::cluster::list(&maps), false).unwrap();
+    let binding = json!({"apiVersion": "v1", "kind": "ConfigMap", "namespace": {"nameSelector": {"matchNames": ["live-paging"]}},
+                         "labelSelector": {"matchLabels": {"live-paging": "yes"}}});
+    let cluster = Cluster::connect(&Target { kubeconfig: Some(cp.kubeconfig.clone()), context: None }).unwrap();
+    let read = cluster.read(&bindings(&[], &[binding]).unwrap(), &["ConfigMap"]).unwrap();
+    let names: std::collections::BTreeSet<&str> = read.objects.objects.iter().map(|o| o.name()).collect();
+    assert_eq!((read.objects.objects.len(), names.len()), (n, n));
+    assert!(read.objects.objects.iter().all(|o| o.kind() == "ConfigMap" && o.api_version() == "v1"));
+}

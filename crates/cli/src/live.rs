@@ -52,6 +52,8 @@ pub struct Target {
 pub struct Cluster {
     rt: Arc<tokio::runtime::Runtime>,
     client: Client,
+    /// The API server's URL (named in errors).
+    url: String,
 }
 
 /// What was read from the cluster.
@@ -216,11 +218,12 @@ impl Cluster {
                 (None, None) => Config::infer().await.map_err(|e| config_error("no cluster configuration", &e)),
             }
         })?;
+        let url = config.cluster_url.to_string();
         // The client's buffer task is spawned on the runtime: built inside it.
         let client = rt
             .block_on(async { Client::try_from(config) })
             .map_err(|e| anyhow::anyhow!("kube client: {}", one_line(&e)))?;
-        Ok(Self { rt: Arc::new(rt), client })
+        Ok(Self { rt: Arc::new(rt), client, url })
     }
 
     /// Lists what `bindings` select, keeping objects of `kinds` (the dump route's kinds).
@@ -246,7 +249,7 @@ impl Cluster {
                         read.not_read.push(format!("{} {}: {why}", call.api_version, call.kind));
                         None
                     }
-                    Err(Failure::Other(e)) => return Err(e),
+                    Err(Failure::Other(e)) => return Err(e.context(format!("the API server {}", self.url))),
                 };
                 resources.insert(key.clone(), found);
             }
@@ -267,7 +270,7 @@ impl Cluster {
                 }
                 Err(Failure::Forbidden(why)) => read.not_read.push(format!("{} {}: {why}", call.kind, describe(call))),
                 Err(Failure::Absent) => {}
-                Err(Failure::Other(e)) => return Err(e),
+                Err(Failure::Other(e)) => return Err(e.context(format!("listing {} from {}", call.kind, self.url))),
             }
         }
         read.not_read.dedup();
