@@ -381,7 +381,8 @@ fn a_long_list_is_read_page_by_page() {
                          "labelSelector": {"matchLabels": {"live-paging": "yes"}}});
     let cluster = Cluster::connect(&Target { kubeconfig: Some(cp.kubeconfig.clone()), context: None }).unwrap();
     let read = cluster.read(&bindings(&[], &[binding]).unwrap(), &["ConfigMap"]).unwrap();
-    let names: std::collections::BTreeSet<&str> = read.objects.objects.iter().map(|o| o.name()).collect();
+    let names: std::collections::BTreeSet<&str> =
+        read.objects.objects.iter().map(flant_integration_cli::objects::Object::name).collect();
     assert_eq!((read.objects.objects.len(), names.len()), (n, n));
     assert!(read.objects.objects.iter().all(|o| o.kind() == "ConfigMap" && o.api_version() == "v1"));
 }
