@@ -386,3 +386,21 @@ fn a_long_list_is_read_page_by_page() {
     assert_eq!((read.objects.objects.len(), names.len()), (n, n));
     assert!(read.objects.objects.iter().all(|o| o.kind() == "ConfigMap" && o.api_version() == "v1"));
 }
+
+/// A kind the API server does not serve (its CRD absent) is read as none and named, never an
+/// error: the rest is read.
+#[test]
+fn an_absent_kind_is_none_and_named() {
+    use flant_integration_cli::live::{bindings, Cluster, Target};
+    let cp = demo_cluster();
+    let absent = json!({"apiVersion": "absent.example.com/v1", "kind": "Nothing"});
+    let nodes = json!({"apiVersion": "v1", "kind": "Node"});
+    let cluster = Cluster::connect(&Target { kubeconfig: Some(cp.kubeconfig.clone()), context: None }).unwrap();
+    let read = cluster.read(&bindings(&[], &[absent, nodes]).unwrap(), &["Nothing", "Node"]).unwrap();
+    assert!(read.objects.objects.iter().any(|o| o.name() == "orphan-0"), "the Nodes are read");
+    assert!(read.objects.objects.iter().all(|o| o.kind() == "Node"));
+    assert_eq!(
+        read.not_read,
+        ["absent.example.com/v1 Nothing: not served by this API server (its CRD is absent): read as none"]
+    );
+}
