@@ -306,6 +306,15 @@ fn kubectl_flant_integration_is_the_plugin() {
         .env("KUBECONFIG", &cp.kubeconfig)
         .output()
         .unwrap();
+    let help = Command::new(test_support::cluster::bin_dir().join("kubectl"))
+        .args(["flant-integration", "--help"])
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Usage: kubectl flant-integration <COMMAND>"), "{help}");
     let direct = cli(&["bill", "--format", "json"], &[("KUBECONFIG", &cp.kubeconfig)]);
     assert_eq!(direct.0, 0, "{}", direct.2);
     assert_eq!(

@@ -206,7 +206,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // As a kubectl plugin (`kubectl flant-integration …`), the usage says so.
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if std::env::args_os().next().is_some_and(|a| a.to_string_lossy().ends_with("kubectl-flant_integration")) {
+        command = command.bin_name("kubectl flant-integration");
+    }
+    let cli = match command.try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
