@@ -10,7 +10,7 @@ VENV := target/venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all demo test deps lint fmt fmt-check bench build clean harness static prometheus-agent
+.PHONY: all demo test deps lint fmt fmt-check bench build clean harness static install prometheus-agent
 
 # The Go test harness: shell-operator's and addon-operator's own packages (tools/operators).
 # Go caches the modules and the build; a warm run is a no-op link check.
@@ -59,6 +59,22 @@ static:
 	RUSTFLAGS='$(STATIC_RUSTFLAGS)' $(CARGO) build --release --locked --target $(STATIC_TARGET) --bins
 # tests/chroot.rs runs these in a Deckhouse-like chroot (it calls `make static` itself too).
 test: static
+
+## install: the CLI as users install it, from `make static` (no shared library but the kernel's):
+## flant-integration and the hook binaries `preview` runs beside it in
+## $(PREFIX)/libexec/flant-integration/ (their generic names stay off PATH), and in $(PREFIX)/bin
+## the links `flant-integration` and `kubectl-flant_integration` (so `kubectl flant-integration
+## bill` works: kubectl runs any `kubectl-*` on PATH, `_` for `-`). The CLI finds the hooks beside
+## its resolved executable. DESTDIR is honoured. Without make: `cargo install --path . --bins`
+## installs every binary into ~/.cargo/bin (then `ln -s flant-integration ~/.cargo/bin/kubectl-flant_integration`).
+PREFIX ?= /usr/local
+CLI_HOOKS := cluster-metrics ingress-controller-metrics node-group-metrics node-group-resources-metrics \
+	node-metrics controller-metrics prometheus-metrics madison-registration license
+install: static
+	install -d $(DESTDIR)$(PREFIX)/libexec/flant-integration $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(addprefix $(STATIC_DIR)/,flant-integration $(CLI_HOOKS)) $(DESTDIR)$(PREFIX)/libexec/flant-integration/
+	ln -sf ../libexec/flant-integration/flant-integration $(DESTDIR)$(PREFIX)/bin/flant-integration
+	ln -sf ../libexec/flant-integration/flant-integration $(DESTDIR)$(PREFIX)/bin/kubectl-flant_integration
 
 ## harness: build the operator harness (tools/operators) from the Go module proxy, cached.
 harness:

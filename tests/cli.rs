@@ -175,8 +175,10 @@ fn bad_input_gets_one_clear_line() {
     assert!(err.contains("not YAML"), "{err}");
     let (code, _, err) = cli(&["bill", dir.path().join("missing.yaml").to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    let (code, _, _) = cli(&["bill"]);
-    assert_eq!(code, 2, "no input is a usage error");
+    // No input is live mode: without a kubeconfig or in-cluster config, one clear line.
+    let (code, _, err) = cli(&["bill"]);
+    assert_eq!((code, err.lines().count()), (1, 1), "{err}");
+    assert!(err.contains("no cluster configuration"), "{err}");
     // Unknown kinds are counted and skipped, never fatal.
     let other = dir.path().join("other.json");
     std::fs::write(&other, r#"{"kind":"List","items":[{"kind":"Secret","metadata":{"name":"s"}}]}"#).unwrap();
@@ -391,8 +393,8 @@ fn preview_bad_input_gets_one_clear_line() {
         let line: Value = serde_json::from_str(&err).unwrap();
         assert!(line["msg"].as_str().unwrap().contains(want), "{args:?}: {err}");
     }
-    let (code, _, _) = cli(&["preview"]);
-    assert_eq!(code, 2, "no input is a usage error");
+    let (code, _, err) = cli(&["preview"]);
+    assert_eq!((code, err.lines().count()), (1, 1), "no input is live mode: {err}");
     let (code, _, _) = cli(&["preview", "--prometheus-token-file", "t", demo.to_str().unwrap()]);
     assert_eq!(code, 2, "a token without --prometheus is a usage error");
     let other = dir.path().join("other.json");
@@ -577,7 +579,14 @@ fn preview_with_prometheus_over_tls() {
 fn help_has_examples() {
     let (code, out, _) = cli(&["--help"]);
     assert_eq!(code, 0);
-    for want in ["Examples:", "flant-integration bill docs/demo/", "flant-integration preview --values", "Exit codes"] {
+    for want in [
+        "Examples:\n  flant-integration bill  ",
+        "flant-integration preview --context",
+        "kubectl flant-integration bill",
+        "flant-integration bill docs/demo/",
+        "flant-integration preview --values",
+        "Exit codes",
+    ] {
         assert!(out.contains(want), "{want} in:\n{out}");
     }
     let (code, out, _) = cli(&["preview", "--help"]);
@@ -593,6 +602,8 @@ fn help_has_examples() {
         "--prometheus-token-file <FILE>",
         "--prometheus-ca-file <FILE>",
         "--prometheus-insecure-skip-verify",
+        "--kubeconfig",
+        "--context",
     ] {
         assert!(out.contains(want), "{want} in:\n{out}");
     }
@@ -678,8 +689,8 @@ fn an_interrupted_preview_leaves_nothing_behind() {
         }
         files.sort();
         if blocked == "madison-registration" {
-            assert_eq!(files, ["binding_context.json", "config_values.json", "values.json"]);
-            let values = std::fs::read_to_string(work.join("values.json")).unwrap();
+            assert_eq!(files, ["binding_context.json", "input-config-values.json", "input-values.json"]);
+            let values = std::fs::read_to_string(work.join("input-values.json")).unwrap();
             assert!(values.contains("demo-license-key"), "the folder holds the license key");
         } else {
             assert_eq!(files, ["binding_context.json"]);

@@ -38,7 +38,7 @@ pub fn crds() -> String {
 }
 
 /// The shared control plane with Deckhouse's CRDs applied (once per test process).
-fn cluster() -> &'static ControlPlane {
+pub(crate) fn cluster() -> &'static ControlPlane {
     static READY: OnceLock<()> = OnceLock::new();
     let cp = ControlPlane::shared();
     READY.get_or_init(|| cp.apply_crds(&crds()).expect("Deckhouse's CRDs are accepted"));

@@ -50,5 +50,7 @@ mod datapath;
 // A real API server (etcd, kube-apiserver, kube-controller-manager): strict validation of every
 // rendered object, the pricing pod from its image against it (issue 18).
 mod cluster;
+// bill and preview in live mode against the real API server: the same output as from a dump.
+mod live;
 // The module installed by the real addon-operator from the unpacked bundle into a real control plane (issue 18).
 mod operator_cluster;

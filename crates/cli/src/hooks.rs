@@ -154,7 +154,11 @@ pub fn run(
     let mut cmd = Command::new(&bin);
     cmd.arg("--binding-context").arg(&bc).arg("--out").arg(dir).env_clear().envs(env);
     for (flag, v, file) in
-        [("--values", values, "values.json"), ("--config-values", config_values, "config_values.json")]
+        // Not `values.json`: in local mode the hook writes its values patch there (shell_hook::run).
+        [
+            ("--values", values, "input-values.json"),
+            ("--config-values", config_values, "input-config-values.json"),
+        ]
     {
         if let Some(v) = v {
             write_private(&dir.join(file), &serde_json::to_vec(v)?)?;
@@ -168,7 +172,7 @@ pub fn run(
         bail!("hook {hook} failed: {last}");
     }
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-    Ok(Run { metrics: read("metrics.json"), values_patch: read("values_patch.json"), stderr })
+    Ok(Run { metrics: read("metrics.json"), values_patch: read("values.json"), stderr })
 }
 
 /// A served series: name, labels (the `hook` label included), value.

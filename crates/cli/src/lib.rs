@@ -8,6 +8,8 @@
 //!
 //! # Modules
 //! * [`input`]: the one bounded reader of every input (files, devices, FIFOs, stdin alike);
+//! * [`live`]: live mode — the objects the hooks bind and the module's values, read from the
+//!   cluster with kube-rs;
 //! * [`objects`]: reading dumps (YAML documents, JSON, `kind: List`, folders, stdin);
 //! * [`snapshot`]: a hook binding's selection and jq filter applied to the objects, as
 //!   shell-operator builds snapshots;
@@ -25,6 +27,7 @@ pub mod bill;
 pub mod cleanup;
 pub mod hooks;
 pub mod input;
+pub mod live;
 pub mod objects;
 pub mod preview;
 pub mod prometheus;
@@ -33,19 +36,23 @@ pub mod relabel;
 pub mod snapshot;
 
 /// The JSON output of `bill` and `preview`: `body`'s fields, then `skipped` (objects skipped for
-/// their kind), pretty-printed with a final newline. Written straight from the structs: no tree
-/// of the output is built.
+/// their kind), then — live mode, only when something could not be read — `not_read`,
+/// pretty-printed with a final newline. Written straight from the structs: no tree of the output
+/// is built.
 pub fn json_with_skipped<T: serde::Serialize>(
     body: &T,
     skipped: &std::collections::BTreeMap<String, usize>,
+    not_read: &[String],
 ) -> serde_json::Result<String> {
     #[derive(serde::Serialize)]
     struct WithSkipped<'a, T> {
         #[serde(flatten)]
         body: &'a T,
         skipped: &'a std::collections::BTreeMap<String, usize>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        not_read: &'a [String],
     }
-    let mut out = serde_json::to_string_pretty(&WithSkipped { body, skipped })?;
+    let mut out = serde_json::to_string_pretty(&WithSkipped { body, skipped, not_read })?;
     out.push('\n');
     Ok(out)
 }

@@ -1,6 +1,9 @@
-//! `flant-integration`: see what the module will bill, from kubectl dumps, before anything is sent.
+//! `flant-integration`: see what the module will bill, from the cluster or kubectl dumps, before
+//! anything is sent.
 //!
 //! ```text
+//! flant-integration bill                      # the cluster of the current kubeconfig context
+//! flant-integration preview --context prod
 //! kubectl get nodes,nodegroups -o yaml > cluster.yaml
 //! flant-integration bill cluster.yaml
 //! flant-integration bill --format json docs/demo/
@@ -14,10 +17,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flant_integration_cli::{bill, hooks, input, objects, preview, prometheus};
+use flant_integration_cli::{bill, hooks, input, live, objects, preview, prometheus};
 
-/// See what the flant-integration module will bill and send, from `kubectl get … -o yaml|json`
-/// dumps, before anything leaves the cluster.
+/// See what the flant-integration module will bill and send — read from the cluster of the current
+/// kubeconfig context, or from `kubectl get … -o yaml|json` dumps — before anything leaves it.
 #[derive(Parser)]
 #[command(name = "flant-integration", version, after_help = EXAMPLES)]
 struct Cli {
@@ -26,6 +29,9 @@ struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
+  flant-integration bill                          # the cluster of the current kubeconfig context
+  flant-integration preview --context prod        # another context (or --kubeconfig FILE)
+  kubectl flant-integration bill                  # the same, as a kubectl plugin
   kubectl get nodes,nodegroups -o yaml | flant-integration bill -
   flant-integration bill --format json cluster.yaml
   flant-integration bill docs/demo/
@@ -43,8 +49,10 @@ enum Command {
     /// billing metrics (flant_pricing_nodes, …) exactly as the node-metrics hook computes them.
     Bill {
         /// Files or folders with Kubernetes objects (YAML documents, JSON, kind: List); `-` is stdin.
-        #[arg(required = true)]
+        /// None: the objects are read from the cluster (live mode).
         inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: Cluster,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -54,8 +62,10 @@ enum Command {
     /// that would be posted, and the logs the log shipping selects — each with its off switch.
     Preview {
         /// Files or folders with Kubernetes objects (YAML documents, JSON, kind: List); `-` is stdin.
-        #[arg(required = true)]
+        /// None: the objects are read from the cluster (live mode).
         inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: Cluster,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -82,6 +92,37 @@ enum Command {
     },
 }
 
+/// Live mode: which cluster (the objects the hooks bind are read from it).
+#[derive(clap::Args)]
+struct Cluster {
+    /// The kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster config).
+    #[arg(long, conflicts_with = "inputs")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, conflicts_with = "inputs")]
+    context: Option<String>,
+}
+
+impl Cluster {
+    fn target(self) -> live::Target {
+        live::Target { kubeconfig: self.kubeconfig, context: self.context }
+    }
+}
+
+/// The text output's closing lines: what was skipped, and (live mode) what could not be read.
+fn footer(t: &mut String, skipped: &std::collections::BTreeMap<String, usize>, by: &str, not_read: &[String]) {
+    if !skipped.is_empty() {
+        let list: Vec<String> = skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(t, "\nskipped (not read by {by}): {}", list.join(", "));
+    }
+    if !not_read.is_empty() {
+        let _ = writeln!(t, "\nnot read from the cluster:");
+        for n in not_read {
+            let _ = writeln!(t, "  {n}");
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     /// A table for people.
@@ -92,8 +133,13 @@ enum Format {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Bill { inputs, format } => {
-            let read = objects::read(&inputs)?;
+        Command::Bill { inputs, cluster, format } => {
+            let (read, not_read) = if inputs.is_empty() {
+                let r = live::read_bill(&cluster.target())?;
+                (r.objects, r.not_read)
+            } else {
+                (objects::read(&inputs)?, Vec::new())
+            };
             let b = bill::bill(&read.objects)?;
             // The dump is not needed for the output: freed first, so it and the output are never
             // held together (peak RSS, issue 20).
@@ -101,21 +147,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out = match format {
                 Format::Text => {
                     let mut t = b.text();
-                    if !read.skipped.is_empty() {
-                        let list: Vec<String> = read.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
-                        let _ = writeln!(t, "\nskipped (not read by billing): {}", list.join(", "));
-                    }
+                    footer(&mut t, &read.skipped, "billing", &not_read);
                     t
                 }
-                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped)?,
+                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped, &not_read)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
         }
-        Command::Preview { inputs, format, values, config_values, env, agent_config, hooks_dir, prometheus } => {
-            let read = objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?;
-            let values = values.as_deref().map(input::read_mapping).transpose()?;
-            let config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
+        Command::Preview { inputs, cluster, format, values, config_values, env, agent_config, hooks_dir, prometheus } => {
+            let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
+            let mut values = values.as_deref().map(input::read_mapping).transpose()?;
+            let mut config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
+            // `--prometheus URL` wins over live mode's way through the API server.
+            let prometheus = prometheus.env()?;
+            let (read, not_read, forwarder) = if inputs.is_empty() {
+                // The cluster's values unless both are given as files.
+                let with_values = values.is_none() || config_values.is_none();
+                let live = live::read_preview(&cluster.target(), &dir, with_values, prometheus.is_none())?;
+                if let Some((v, c)) = live.values {
+                    values.get_or_insert(v);
+                    config_values.get_or_insert(c);
+                }
+                (live.read.objects, live.read.not_read, live.prometheus)
+            } else {
+                (objects::read_kinds(&inputs, &objects::PREVIEW_KINDS)?, Vec::new(), None)
+            };
             let mut hook_env: std::collections::BTreeMap<String, String> =
                 std::env::vars().filter(|(k, _)| k.starts_with("FP_")).collect();
             if let Some(file) = env.as_deref() {
@@ -129,7 +186,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             let agent_text = agent_config.as_deref().map(|p| input::read_text(p, input::MAX_SETTINGS)).transpose()?;
-            let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
             let inputs = preview::Inputs {
                 values: values.as_ref(),
                 config_values: config_values.as_ref(),
@@ -137,19 +193,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 agent_env: std::env::vars().filter(|(k, _)| k == "NODE_NAME").collect(),
                 agent_config: agent_text.as_deref(),
                 hooks_dir: &dir,
-                prometheus: prometheus.env()?,
+                // Live without --prometheus: Deckhouse's Prometheus through the API server (the
+                // forwarder lives until the end of this arm).
+                prometheus: prometheus.or_else(|| forwarder.as_ref().map(|(_, env)| env.clone())),
             };
             let p = preview::preview(&read.objects, &inputs)?;
             let out = match format {
                 Format::Text => {
                     let mut t = p.text();
-                    if !read.skipped.is_empty() {
-                        let list: Vec<String> = read.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
-                        let _ = writeln!(t, "\nskipped (not read by the preview): {}", list.join(", "));
-                    }
+                    footer(&mut t, &read.skipped, "the preview", &not_read);
                     t
                 }
-                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped)?,
+                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped, &not_read)?,
             };
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
@@ -158,7 +213,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // As a kubectl plugin (`kubectl flant-integration …`), the usage says so.
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if std::env::args_os().next().is_some_and(|a| a.to_string_lossy().ends_with("kubectl-flant_integration")) {
+        command = command.bin_name("kubectl flant-integration");
+    }
+    let cli = match command.try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
