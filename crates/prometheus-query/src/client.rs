@@ -9,7 +9,10 @@ use secret_log::{Logger, Secret};
 use serde_json::json;
 use tls_client::Roots;
 
-use crate::{decode_answer, Cause, Config, QueryError, Sample, ATTEMPTS, ATTEMPT_TIMEOUT, BACKOFF, MAX_BODY_BYTES, MAX_IN_FLIGHT, RUN_DEADLINE};
+use crate::{
+    decode_answer, Cause, Config, QueryError, Sample, ATTEMPTS, ATTEMPT_TIMEOUT, BACKOFF, MAX_BODY_BYTES,
+    MAX_IN_FLIGHT, RUN_DEADLINE,
+};
 
 /// A Prometheus client for one run.
 pub struct Client {

@@ -55,7 +55,7 @@ pub use env::Env;
 pub use output::kube::{KubeOperation, KubeOperations, ObjectRef, PatchFlags};
 pub use output::metrics::{format_value, MetricOperation, Metrics};
 pub use output::values::{escape as escape_pointer_token, PatchError, ValuesOperation, ValuesPatch, MODULE_ROOT};
-pub use run::{run, Handler, Hook, Input, Reads, Writes};
+pub use run::{run, run_state, Handler, Hook, Input, Reads, StateHandler, Writes};
 pub use secret_log::Secret;
 pub use secret_log::{Level, Logger};
 pub use values::{parse_document, type_name, DocumentError, Values, ValuesError};
