@@ -65,6 +65,7 @@ struct BadAnnotation {
     nodes: Vec<String>,
 }
 
+#[allow(clippy::unnecessary_wraps)] // every handler has the fallible `StateHandler` signature
 fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Result<()> {
     let node_types: HashMap<&str, &str> =
         ngs.items.iter().map(|ng| (ng.name.as_ref(), ng.node_type.as_ref())).collect();

@@ -193,6 +193,16 @@ fn map_of_arrays<'de, D: Deserializer<'de>, S: Deserialize<'de>>(d: D) -> Result
     Ok(Option::<Map<S>>::deserialize(d)?.map(|m| m.0))
 }
 
+/// Every `deserialize_*` of a deserializer goes to its `deserialize_any`.
+macro_rules! any_only {
+    () => {
+        forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+        }
+    };
+}
+
 /// A deserializer that accepts only a map, whose values accept only arrays.
 struct MapOnly<D>(D);
 /// A visitor of a map whose values accept only arrays.
@@ -209,10 +219,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         self.0.deserialize_map(ArraysVisitor(visitor))
     }
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-    }
+    any_only!();
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for ArraysVisitor<V> {
@@ -250,10 +257,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for ArrayOnly<D> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         self.0.deserialize_seq(visitor)
     }
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-    }
+    any_only!();
 }
 
 /// The effective state as a deserializer of the hook's state type, item by item with the errors
@@ -286,10 +290,7 @@ impl<'de> Deserializer<'de> for StateDe<'_, 'de> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         visitor.visit_map(StateAccess { entries: self.state.iter(), value: None, failure: self.failure })
     }
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-    }
+    any_only!();
 }
 
 impl<'de> MapAccess<'de> for StateAccess<'_, 'de> {
@@ -318,10 +319,7 @@ impl<'de> Deserializer<'de> for ItemsDe<'_, 'de> {
             failure: self.failure,
         })
     }
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-    }
+    any_only!();
 }
 
 impl<'de> SeqAccess<'de> for ItemsAccess<'_, 'de> {
@@ -338,6 +336,16 @@ impl<'de> SeqAccess<'de> for ItemsAccess<'_, 'de> {
             }
         }
     }
+}
+
+/// The error a state or snapshot deserialisation unwound with: the item error it recorded, else
+/// (a state type that is not a struct of snapshots) serde's words.
+fn unwound(failure: RefCell<Option<ContextError>>, e: &de::value::Error) -> ContextError {
+    failure.into_inner().unwrap_or_else(|| ContextError::BadItem {
+        binding: String::new(),
+        index: 0,
+        reason: scrub(&e.to_string()),
+    })
 }
 
 /// Records the first failure and returns the (contentless) error that unwinds the state type.
@@ -431,14 +439,7 @@ impl<'a> BindingContexts<'a> {
     /// The effective state read into `S` item by item, each error naming its binding, item and field.
     fn state<S: Deserialize<'a>>(&self) -> Result<S, ContextError> {
         let failure = RefCell::new(None);
-        match S::deserialize(StateDe { state: &self.state, failure: &failure }) {
-            Ok(state) => Ok(state),
-            Err(e) => Err(failure.into_inner().unwrap_or_else(|| ContextError::BadItem {
-                binding: String::new(),
-                index: 0,
-                reason: scrub(&e.to_string()),
-            })),
-        }
+        S::deserialize(StateDe { state: &self.state, failure: &failure }).map_err(|e| unwound(failure, &e))
     }
 
     /// The error for a file that failed the fast parse, naming the element.
@@ -494,17 +495,9 @@ impl<'a> BindingContexts<'a> {
         if let Ok(snapshot) = serde_json::from_str::<Snapshot<T>>(raw.get()) {
             return Ok(snapshot);
         }
-        // Error path: find the failing item and name its field.
-        let bad = |index, reason| ContextError::BadItem { binding: binding.to_string(), index, reason };
-        let raw_items: Vec<&'a RawValue> =
-            serde_json::from_str(raw.get()).map_err(|e| bad(0, scrub(&e.to_string())))?;
-        for (index, item) in raw_items.iter().enumerate() {
-            let mut de = serde_json::Deserializer::from_str(item.get());
-            if let Err(e) = serde_path_to_error::deserialize::<_, Item<T>>(&mut de) {
-                return Err(bad(index, describe(&e)));
-            }
-        }
-        Err(bad(0, "invalid snapshot".into()))
+        // Error path: item by item, naming the failing item and its field.
+        let failure = RefCell::new(None);
+        Snapshot::deserialize(ItemsDe { binding, raw, failure: &failure }).map_err(|e| unwound(failure, &e))
     }
 }
 

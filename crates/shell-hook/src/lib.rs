@@ -8,7 +8,9 @@
 //! # Binding contexts
 //! [`BindingContexts`] validates every element and derives the effective state from the last
 //! state-carrying context; [`BindingContexts::snapshot`] deserialises `filterResult`s into a typed
-//! struct, naming the binding, the item and the field on error.
+//! struct, naming the binding, the item and the field on error. A hook that reads large snapshots
+//! runs with [`run_state`] instead of [`run`]: its state type (one [`Snapshot`] field per binding)
+//! is read in the same single pass that validates the file ([`BindingContexts::parse_state`]).
 //!
 //! # Outputs
 //! [`Metrics`] (canonical JSON lines, groups, `expire`/`set`), [`KubeOperations`] (the nine
