@@ -156,8 +156,8 @@ bench: deps bench-deps harness
 	$(CARGO) bench --bench footprint -- $(CURDIR)/BENCHMARKS.md
 ## bench-deps: the peers `make bench` measures against, from Debian when missing: nginx (madison-proxy's
 ## peer and the backend of both), wrk (the load), jq (the CLI's peer). Python's `json.load`, the hooks'
-## peer, is the python3 the venv is made from. Debian's nginx package starts no server the bench relies
-## on: the bench runs its own nginx processes on loopback ports with their own configuration.
+## peer, is the python3 the venv is made from. The bench never uses a server the nginx package may
+## start itself: it runs its own nginx processes on loopback ports with their own configuration.
 .PHONY: bench-deps
 bench-deps:
 	@missing=""; \
