@@ -165,11 +165,25 @@ test: markdownlint
 ## then replaces its own section, `flant-integration bill and preview`, and benches/proxy.rs its
 ## `madison-proxy against nginx`, which needs nginx and wrk from Debian). The data-path
 ## section runs the operator harness and renders the agent with the template tests' venv.
-bench: deps harness
+bench: deps bench-deps harness
 	$(CARGO) bench --bench hooks -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench cli -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench proxy -- $(CURDIR)/BENCHMARKS.md
 	$(CARGO) bench --bench footprint -- $(CURDIR)/BENCHMARKS.md
+## bench-deps: the peers `make bench` measures against, from Debian when missing: nginx (madison-proxy's
+## peer and the backend of both), wrk (the load), jq (the CLI's peer). Python's `json.load`, the hooks'
+## peer, is the python3 the venv is made from. The bench never uses a server the nginx package may
+## start itself: it runs its own nginx processes on loopback ports with their own configuration.
+.PHONY: bench-deps
+bench-deps:
+	@missing=""; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing" >&2; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 # benches/footprint.rs runs the pricing pod on the control plane, from the unpacked image.
 bench: kube image-deps image
 

@@ -8,11 +8,13 @@
 //!   strings: the seeds plant [`MARK`] in values, types and filter results, and no error may
 //!   repeat it (the scrubber's job);
 //! * a parsed file means the same once re-serialised: the same contexts (binding, type, group,
-//!   watch event), the same trigger, and every binding's snapshot the same items.
+//!   watch event), the same trigger, and every binding's snapshot the same items;
+//! * `BindingContexts::parse_state`'s single pass gives what `parse` and one `snapshot` per
+//!   binding give: the same contexts and items, or the same error.
 
 use serde::Deserialize;
 use serde_json::Value;
-use shell_hook::BindingContexts;
+use shell_hook::{BindingContexts, Snapshot};
 
 /// The planted secret of the seeds; never in an error.
 pub const MARK: &str = "S3CRET";
@@ -36,9 +38,33 @@ enum Kind {
     Hard,
 }
 
+/// A hook's state type for `parse_state`: two bindings of the seeds.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct State {
+    nodes: Snapshot<Typed>,
+    ngs: Snapshot<Value>,
+}
+
+/// `parse_state` against `parse` + `snapshot` (in the state's binding order: `ngs`, `nodes`).
+fn single_pass_is_two_passes(text: &str) {
+    let two = BindingContexts::parse(text).map_err(|e| e.to_string()).and_then(|c| {
+        let ngs = c.snapshot::<Value>("ngs").map_err(|e| e.to_string())?;
+        let nodes = c.snapshot::<Typed>("nodes").map_err(|e| e.to_string())?;
+        let heads: Vec<_> = c.contexts().iter().map(|c| (c.binding.clone(), c.kind, c.group_name.clone())).collect();
+        Ok((heads, ngs.items, ngs.skipped_null, nodes.items, nodes.skipped_null))
+    });
+    let one = BindingContexts::parse_state::<State>(text).map_err(|e| e.to_string()).map(|(c, s)| {
+        let heads: Vec<_> = c.contexts().iter().map(|c| (c.binding.clone(), c.kind, c.group_name.clone())).collect();
+        (heads, s.ngs.items, s.ngs.skipped_null, s.nodes.items, s.nodes.skipped_null)
+    });
+    assert_eq!(one, two, "parse_state differs from parse + snapshot");
+}
+
 /// Checks the property on one input.
 pub fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
+    single_pass_is_two_passes(&text);
     match BindingContexts::parse(&text) {
         Err(e) => {
             let message = e.to_string();

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use domain::ingress::{aggregate, Controller, Workload};
 use serde::Deserialize;
-use shell_hook::{run, Hook, Input, Reads, Writes};
+use shell_hook::{run_state, Hook, Input, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -41,6 +41,18 @@ struct RawWorkload<'a> {
     ready_pod_count: Option<u64>,
 }
 
+/// The snapshots this hook reads, read in one pass over the binding context file.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct State<'a> {
+    #[serde(borrow)]
+    controllers: Snapshot<RawController<'a>>,
+    #[serde(borrow)]
+    daemonsets: Snapshot<RawWorkload<'a>>,
+    #[serde(borrow)]
+    deployments: Snapshot<RawWorkload<'a>>,
+}
+
 fn workloads<'a>(raw: &'a [RawWorkload<'_>]) -> Vec<Workload<'a>> {
     raw.iter()
         .map(|w| Workload {
@@ -53,10 +65,9 @@ fn workloads<'a>(raw: &'a [RawWorkload<'_>]) -> Vec<Workload<'a>> {
 }
 
 #[allow(clippy::unnecessary_wraps)] // every handler has the fallible `Handler` signature
-fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
-    let controllers = input.contexts.snapshot::<RawController>("controllers")?.items;
-    let daemonsets = input.contexts.snapshot::<RawWorkload>("daemonsets")?.items;
-    let deployments = input.contexts.snapshot::<RawWorkload>("deployments")?.items;
+fn handle(input: &mut Input<'_>, state: State<'_>) -> anyhow::Result<()> {
+    let (controllers, daemonsets, deployments) =
+        (state.controllers.items, state.daemonsets.items, state.deployments.items);
     let controllers: Vec<Controller<'_>> =
         controllers.iter().map(|c| Controller { name: &c.name, version: &c.version, inlet: &c.inlet }).collect();
     let series = aggregate(&controllers, &workloads(&daemonsets), &workloads(&deployments));
@@ -74,7 +85,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    run(&HOOK, handle)
+    run_state(&HOOK, handle)
 }
 
 #[cfg(test)]
@@ -95,7 +106,7 @@ mod tests {
                 ),
                 ("deployments", vec![]),
             ])
-            .run(handle)
+            .run_state(handle)
             .unwrap();
         let by_name = |n: &str| out.metrics.iter().find(|m| m["name"] == n).cloned().unwrap();
         let labels = json!({"default": "true", "inlet": "LoadBalancer", "version": "1.10"});
@@ -103,7 +114,7 @@ mod tests {
         assert_eq!(by_name("flant_pricing_ingress_nginx_controllers_pod_count")["value"], 3);
         let nothing = TestRun::new(&HOOK)
             .snapshots([("controllers", vec![]), ("daemonsets", vec![]), ("deployments", vec![])])
-            .run(handle)
+            .run_state(handle)
             .unwrap();
         assert_eq!(nothing.metrics.len(), 1, "only the expire line");
     }

@@ -13,7 +13,7 @@ use domain::capacity::{capacities, role, NodeCapacity, Role};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
-use shell_hook::{run, Hook, Input, Reads, Writes};
+use shell_hook::{run_state, Hook, Input, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -47,6 +47,16 @@ struct NodeGroup<'a> {
     taints: Vec<Taint<'a>>,
 }
 
+/// The snapshots this hook reads, read in one pass over the binding context file.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct State<'a> {
+    #[serde(borrow)]
+    nodes: Snapshot<Node<'a>>,
+    #[serde(borrow)]
+    ngs: Snapshot<NodeGroup<'a>>,
+}
+
 #[derive(Deserialize)]
 struct Taint<'a> {
     #[serde(borrow, default)]
@@ -69,9 +79,7 @@ fn quantity_text<'a>(node: &str, field: &str, raw: &'a RawValue) -> anyhow::Resu
     Err(anyhow!("binding nodes: node {node:?}: field {field}: expected a quantity string or a number"))
 }
 
-fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
-    let ngs = input.contexts.snapshot::<NodeGroup>("ngs")?;
-    let nodes = input.contexts.snapshot::<Node>("nodes")?;
+fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Result<()> {
     let texts: Vec<(Cow<'_, str>, Cow<'_, str>)> = nodes
         .items
         .iter()
@@ -104,7 +112,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    run(&HOOK, handle)
+    run_state(&HOOK, handle)
 }
 
 #[cfg(test)]
@@ -130,7 +138,7 @@ mod tests {
                 ("nodes", vec![node("a", "w", json!("8"), json!("16Gi")), node("m", "master", json!(4), json!("8Gi"))]),
                 ("ngs", vec![ng("w", &[]), ng("master", &[("node-role.kubernetes.io/control-plane", "")])]),
             ])
-            .run(handle)
+            .run_state(handle)
             .unwrap();
         let labels = |master: &str| json!({"is_frontend": "false", "is_master": master, "is_monitoring": "false", "is_system": "false"});
         let set = |name: &str, value: i64, master: &str| json!({"name": name, "group": "group_node_group_resources_metrics", "action": "set", "value": value, "labels": labels(master)});
@@ -151,15 +159,15 @@ mod tests {
         let ngs = ("ngs", vec![ng("w", &[])]);
         let err = TestRun::new(&HOOK)
             .snapshots([("nodes", vec![node("n1", "w", json!(true), json!("1"))]), ngs.clone()])
-            .run(handle)
+            .run_state(handle)
             .unwrap_err();
         assert!(err.contains("n1") && err.contains("cpu"), "{err}");
         let err = TestRun::new(&HOOK)
             .snapshots([("nodes", vec![node("n1", "w", json!("abc"), json!("1"))]), ngs])
-            .run(handle)
+            .run_state(handle)
             .unwrap_err();
         assert_eq!(err, "node \"n1\": field cpu: invalid quantity \"abc\"");
-        let none = TestRun::new(&HOOK).snapshots([("nodes", vec![]), ("ngs", vec![])]).run(handle).unwrap();
+        let none = TestRun::new(&HOOK).snapshots([("nodes", vec![]), ("ngs", vec![])]).run_state(handle).unwrap();
         assert_eq!(none.metrics.len(), 1, "only the expire line");
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use domain::{classify, BillingType, NodeCounts};
 use serde::Deserialize;
 use serde_json::json;
-use shell_hook::{run, Hook, Input, Reads, Writes};
+use shell_hook::{run_state, Hook, Input, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -49,15 +49,24 @@ struct NodeGroup<'a> {
     node_type: Cow<'a, str>,
 }
 
+/// The snapshots this hook reads, read in one pass over the binding context file.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct State<'a> {
+    #[serde(borrow)]
+    nodes: Snapshot<Node<'a>>,
+    #[serde(borrow)]
+    ngs: Snapshot<NodeGroup<'a>>,
+}
+
 #[derive(Default)]
 struct BadAnnotation {
     count: usize,
     nodes: Vec<String>,
 }
 
-fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
-    let ngs = input.contexts.snapshot::<NodeGroup>("ngs")?;
-    let nodes = input.contexts.snapshot::<Node>("nodes")?;
+#[allow(clippy::unnecessary_wraps)] // every handler has the fallible `StateHandler` signature
+fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Result<()> {
     let node_types: HashMap<&str, &str> =
         ngs.items.iter().map(|ng| (ng.name.as_ref(), ng.node_type.as_ref())).collect();
 
@@ -111,7 +120,7 @@ fn handle(input: &mut Input<'_>) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    run(&HOOK, handle)
+    run_state(&HOOK, handle)
 }
 
 #[cfg(test)]
@@ -163,7 +172,7 @@ mod tests {
                     ],
                 ),
             ])
-            .run(handle)
+            .run_state(handle)
             .unwrap();
         assert_eq!(out.metrics[0], json!({"action": "expire", "group": "group_node_metrics"}));
         assert_eq!(out.metrics.len(), 17, "one expire and 16 series, zeros included");
@@ -186,7 +195,7 @@ mod tests {
         let ngs = vec![json!({"name": "g", "node_type": "Static"})];
         let out = TestRun::new(&HOOK)
             .snapshots([("nodes", vec![node("n", "g", "Bogus", "", false, false)]), ("ngs", ngs.clone())])
-            .run(handle)
+            .run_state(handle)
             .unwrap();
         assert_eq!(
             series(&out.metrics),
@@ -197,7 +206,7 @@ mod tests {
         );
         let err = TestRun::new(&HOOK)
             .snapshots([("nodes", vec![json!({"name": "n", "is_controlplane": "yes"})]), ("ngs", ngs)])
-            .run(handle)
+            .run_state(handle)
             .unwrap_err();
         assert!(err.contains("nodes") && err.contains("item 0"), "{err}");
     }

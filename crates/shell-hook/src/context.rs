@@ -7,9 +7,12 @@
 //! a binding with [`BindingContexts::snapshot`], which deserialises each `filterResult` straight
 //! from the input buffer, borrowing strings where it can.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::{forward_to_deserialize_any, Deserialize};
 use serde_json::value::RawValue;
 
 /// Errors in the binding context file or in a snapshot item.
@@ -111,9 +114,13 @@ pub struct BindingContexts<'a> {
     contexts: Vec<BindingContext<'a>>,
     /// Binding name → its raw item array, validated to be an array.
     state: BTreeMap<String, &'a RawValue>,
+    /// The state was read into the hook's own type by [`BindingContexts::parse_state`].
+    typed: bool,
 }
 
-/// A typed snapshot: the items whose `filterResult` was not `null`, in snapshot order.
+/// A typed snapshot: the items whose `filterResult` was not `null`, in snapshot order. It
+/// deserialises from a snapshot's item array, so a hook's state type
+/// ([`BindingContexts::parse_state`]) has one `Snapshot` field per binding.
 #[derive(Debug)]
 pub struct Snapshot<T> {
     /// Deserialised filter results.
@@ -122,11 +129,229 @@ pub struct Snapshot<T> {
     pub skipped_null: usize,
 }
 
+impl<T> Default for Snapshot<T> {
+    fn default() -> Self {
+        Self { items: Vec::new(), skipped_null: 0 }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Snapshot<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Items<T> {
+            type Value = Snapshot<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of snapshot items")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Snapshot<T>, A::Error> {
+                let mut snapshot = Snapshot::default();
+                while let Some(item) = seq.next_element::<Item<T>>()? {
+                    match item.filter_result {
+                        Some(value) => snapshot.items.push(value),
+                        None => snapshot.skipped_null += 1,
+                    }
+                }
+                Ok(snapshot)
+            }
+        }
+        deserializer.deserialize_seq(Items(PhantomData))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct Item<T> {
     #[serde(rename = "filterResult", default = "Option::default")]
     filter_result: Option<T>,
+}
+
+/// A context element as [`BindingContexts::parse_state`] reads it in its single pass: the fields
+/// of [`BindingContext`] with the same types, `snapshots` read straight into the hook's state type.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", bound(deserialize = "S: Deserialize<'de>"))]
+struct TypedContext<'a, S> {
+    binding: String,
+    #[serde(rename = "type")]
+    kind: Option<ContextType>,
+    group_name: Option<String>,
+    watch_event: Option<String>,
+    #[serde(default = "Option::default", deserialize_with = "map_of_arrays")]
+    snapshots: Option<S>,
+    #[serde(borrow, default)]
+    objects: Option<&'a RawValue>,
+}
+
+/// `snapshots` into `S`: a JSON object (or `null`) whose every value must be an array, the ones
+/// `S` has no field for included — what [`BindingContexts::parse`] checks of the raw map.
+fn map_of_arrays<'de, D: Deserializer<'de>, S: Deserialize<'de>>(d: D) -> Result<Option<S>, D::Error> {
+    struct Map<S>(S);
+    impl<'de, S: Deserialize<'de>> Deserialize<'de> for Map<S> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            S::deserialize(MapOnly(d)).map(Map)
+        }
+    }
+    Ok(Option::<Map<S>>::deserialize(d)?.map(|m| m.0))
+}
+
+/// Every `deserialize_*` of a deserializer goes to its `deserialize_any`.
+macro_rules! any_only {
+    () => {
+        forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+        }
+    };
+}
+
+/// A deserializer that accepts only a map, whose values accept only arrays.
+struct MapOnly<D>(D);
+/// A visitor of a map whose values accept only arrays.
+struct ArraysVisitor<V>(V);
+/// Map access whose values accept only arrays.
+struct Arrays<A>(A);
+/// A seed whose input accepts only an array.
+struct ArraySeed<T>(T);
+/// A deserializer that accepts only an array.
+struct ArrayOnly<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(ArraysVisitor(visitor))
+    }
+    any_only!();
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for ArraysVisitor<V> {
+    type Value = V::Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of snapshot arrays")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(Arrays(map))
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Arrays<A> {
+    type Error = A::Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        self.0.next_key_seed(seed)
+    }
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.next_value_seed(ArraySeed(seed))
+    }
+    fn size_hint(&self) -> Option<usize> {
+        self.0.size_hint()
+    }
+}
+
+impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for ArraySeed<T> {
+    type Value = T::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T::Value, D::Error> {
+        self.0.deserialize(ArrayOnly(d))
+    }
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for ArrayOnly<D> {
+    type Error = D::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_seq(visitor)
+    }
+    any_only!();
+}
+
+/// The effective state as a deserializer of the hook's state type, item by item with the errors
+/// of [`BindingContexts::snapshot`]; the first item error is kept in `failure`.
+struct StateDe<'s, 'a> {
+    state: &'s BTreeMap<String, &'a RawValue>,
+    failure: &'s RefCell<Option<ContextError>>,
+}
+
+struct StateAccess<'s, 'a> {
+    entries: std::collections::btree_map::Iter<'s, String, &'a RawValue>,
+    value: Option<(&'s str, &'a RawValue)>,
+    failure: &'s RefCell<Option<ContextError>>,
+}
+
+struct ItemsDe<'s, 'a> {
+    binding: &'s str,
+    raw: &'a RawValue,
+    failure: &'s RefCell<Option<ContextError>>,
+}
+
+struct ItemsAccess<'s, 'a> {
+    binding: &'s str,
+    items: std::iter::Enumerate<std::vec::IntoIter<&'a RawValue>>,
+    failure: &'s RefCell<Option<ContextError>>,
+}
+
+impl<'de> Deserializer<'de> for StateDe<'_, 'de> {
+    type Error = de::value::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(StateAccess { entries: self.state.iter(), value: None, failure: self.failure })
+    }
+    any_only!();
+}
+
+impl<'de> MapAccess<'de> for StateAccess<'_, 'de> {
+    type Error = de::value::Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        let Some((name, raw)) = self.entries.next() else { return Ok(None) };
+        self.value = Some((name.as_str(), *raw));
+        seed.deserialize(name.as_str().into_deserializer()).map(Some)
+    }
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Self::Error> {
+        let (binding, raw) = self.value.take().ok_or_else(|| de::Error::custom("value before key"))?;
+        seed.deserialize(ItemsDe { binding, raw, failure: self.failure })
+    }
+}
+
+impl<'de> Deserializer<'de> for ItemsDe<'_, 'de> {
+    type Error = de::value::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let items: Vec<&'de RawValue> = serde_json::from_str(self.raw.get()).map_err(|e| {
+            let reason = scrub(&e.to_string());
+            fail(self.failure, ContextError::BadItem { binding: self.binding.to_string(), index: 0, reason })
+        })?;
+        visitor.visit_seq(ItemsAccess {
+            binding: self.binding,
+            items: items.into_iter().enumerate(),
+            failure: self.failure,
+        })
+    }
+    any_only!();
+}
+
+impl<'de> SeqAccess<'de> for ItemsAccess<'_, 'de> {
+    type Error = de::value::Error;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Self::Error> {
+        let Some((index, item)) = self.items.next() else { return Ok(None) };
+        let mut json = serde_json::Deserializer::from_str(item.get());
+        let mut track = serde_path_to_error::Track::new();
+        match seed.deserialize(serde_path_to_error::Deserializer::new(&mut json, &mut track)) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => {
+                let reason = describe(&serde_path_to_error::Error::new(track.path(), e));
+                Err(fail(self.failure, ContextError::BadItem { binding: self.binding.to_string(), index, reason }))
+            }
+        }
+    }
+}
+
+/// The error a state or snapshot deserialisation unwound with: the item error it recorded, else
+/// (a state type that is not a struct of snapshots) serde's words.
+fn unwound(failure: RefCell<Option<ContextError>>, e: &de::value::Error) -> ContextError {
+    failure.into_inner().unwrap_or_else(|| ContextError::BadItem {
+        binding: String::new(),
+        index: 0,
+        reason: scrub(&e.to_string()),
+    })
+}
+
+/// Records the first failure and returns the (contentless) error that unwinds the state type.
+fn fail(slot: &RefCell<Option<ContextError>>, error: ContextError) -> de::value::Error {
+    slot.borrow_mut().get_or_insert(error);
+    de::Error::custom("snapshot item")
 }
 
 impl<'a> BindingContexts<'a> {
@@ -157,7 +382,64 @@ impl<'a> BindingContexts<'a> {
                 }
             }
         }
-        Ok(Self { contexts, state })
+        Ok(Self { contexts, state, typed: false })
+    }
+
+    /// Parses the whole file and reads the effective state into the hook's state type `S` in one
+    /// pass over the text: `S` is a struct with one [`Snapshot`] field per binding it reads, named
+    /// as the binding (`#[serde(default)]`, so an absent binding is an empty snapshot), borrowing
+    /// strings from `text`. The result is what [`parse`](Self::parse) and one
+    /// [`snapshot`](Self::snapshot) per field give, errors included: anything the single pass
+    /// does not take (an error, or a state from `objects`) is read again that way.
+    /// [`snapshot`](Self::snapshot) is not available on the contexts returned.
+    pub fn parse_state<S: Deserialize<'a> + Default>(text: &'a str) -> Result<(Self, S), ContextError> {
+        if let Ok(typed) = serde_json::from_str::<Vec<TypedContext<'a, S>>>(text) {
+            if let Some(done) = Self::from_typed(typed) {
+                return Ok(done);
+            }
+        }
+        let mut contexts = Self::parse(text)?;
+        let state = contexts.state()?;
+        contexts.typed = true;
+        contexts.state.clear();
+        Ok((contexts, state))
+    }
+
+    /// The single pass's result, or `None` when the slow path must decide (a non-array
+    /// `objects`, or the effective state coming from `objects`).
+    fn from_typed<S: Default>(typed: Vec<TypedContext<'a, S>>) -> Option<(Self, S)> {
+        let mut contexts = Vec::with_capacity(typed.len());
+        let mut state: Option<Option<S>> = None;
+        for c in typed {
+            if c.objects.is_some_and(|o| !o.get().trim_start().starts_with('[')) {
+                return None;
+            }
+            let context = BindingContext {
+                binding: c.binding,
+                kind: c.kind,
+                group_name: c.group_name,
+                watch_event: c.watch_event,
+                snapshots: None,
+                objects: c.objects,
+            };
+            if c.snapshots.is_some() {
+                state = Some(c.snapshots);
+            } else if context.carries_state() {
+                state = Some(None);
+            }
+            contexts.push(context);
+        }
+        let state = match state {
+            None => S::default(),
+            Some(s) => s?,
+        };
+        Some((Self { contexts, state: BTreeMap::new(), typed: true }, state))
+    }
+
+    /// The effective state read into `S` item by item, each error naming its binding, item and field.
+    fn state<S: Deserialize<'a>>(&self) -> Result<S, ContextError> {
+        let failure = RefCell::new(None);
+        S::deserialize(StateDe { state: &self.state, failure: &failure }).map_err(|e| unwound(failure, &e))
     }
 
     /// The error for a file that failed the fast parse, naming the element.
@@ -201,28 +483,21 @@ impl<'a> BindingContexts<'a> {
     ///
     /// Items whose `filterResult` is `null` or absent are skipped and counted. A binding absent
     /// from the effective state is an empty snapshot.
+    ///
+    /// # Panics
+    /// On contexts from [`parse_state`](Self::parse_state), whose state went into the hook's type.
     pub fn snapshot<T: Deserialize<'a>>(&self, binding: &str) -> Result<Snapshot<T>, ContextError> {
+        assert!(!self.typed, "snapshot `{binding}` asked of contexts whose state was read by parse_state");
         let Some(raw) = self.state.get(binding) else {
-            return Ok(Snapshot { items: Vec::new(), skipped_null: 0 });
+            return Ok(Snapshot::default());
         };
         // Fast path: one typed pass over the whole array.
-        if let Ok(all) = serde_json::from_str::<Vec<Item<T>>>(raw.get()) {
-            let total = all.len();
-            let items: Vec<T> = all.into_iter().filter_map(|i| i.filter_result).collect();
-            let skipped_null = total - items.len();
-            return Ok(Snapshot { items, skipped_null });
+        if let Ok(snapshot) = serde_json::from_str::<Snapshot<T>>(raw.get()) {
+            return Ok(snapshot);
         }
-        // Error path: find the failing item and name its field.
-        let bad = |index, reason| ContextError::BadItem { binding: binding.to_string(), index, reason };
-        let raw_items: Vec<&'a RawValue> =
-            serde_json::from_str(raw.get()).map_err(|e| bad(0, scrub(&e.to_string())))?;
-        for (index, item) in raw_items.iter().enumerate() {
-            let mut de = serde_json::Deserializer::from_str(item.get());
-            if let Err(e) = serde_path_to_error::deserialize::<_, Item<T>>(&mut de) {
-                return Err(bad(index, describe(&e)));
-            }
-        }
-        Err(bad(0, "invalid snapshot".into()))
+        // Error path: item by item, naming the failing item and its field.
+        let failure = RefCell::new(None);
+        Snapshot::deserialize(ItemsDe { binding, raw, failure: &failure }).map_err(|e| unwound(failure, &e))
     }
 }
 
@@ -356,6 +631,60 @@ mod tests {
         let e = c.snapshot::<Node>("nodes").unwrap_err().to_string();
         assert!(e.starts_with("binding `nodes` item 1: field `filterResult.ready`"), "{e}");
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    struct State<'a> {
+        #[serde(borrow)]
+        nodes: Snapshot<Node<'a>>,
+        other: Snapshot<u8>,
+    }
+
+    /// What `parse` and one `snapshot` per binding give, as `(items, skipped)` or the error text.
+    fn two_pass(text: &str) -> Result<(Vec<Node<'_>>, usize, Vec<u8>), String> {
+        let c = BindingContexts::parse(text).map_err(|e| e.to_string())?;
+        let nodes = c.snapshot::<Node>("nodes").map_err(|e| e.to_string())?;
+        let other = c.snapshot::<u8>("other").map_err(|e| e.to_string())?;
+        Ok((nodes.items, nodes.skipped_null, other.items))
+    }
+
+    /// `parse_state`'s single pass gives what the two passes give, errors included, for states
+    /// from snapshots, from a Synchronization's `objects`, absent, and for bad elements and items.
+    #[test]
+    fn parse_state_is_parse_and_snapshot_in_one_pass() {
+        let group = |nodes: &str, other: &str| {
+            format!(
+                r#"[{{"binding":"nodes","type":"Group","groupName":"main","snapshots":{{"nodes":{nodes},"other":{other},"more":[{{"x":1}}]}}}}]"#
+            )
+        };
+        let cases = [
+            group(r#"[{"filterResult":{"name":"a","ready":true}},{"filterResult":null},{}]"#, r#"[{"filterResult":7}]"#),
+            group(r#"[{"filterResult":{"name":"a","ready":"S3CRET"}}]"#, "[]"),
+            group("[]", r#"[{"filterResult":7},{"filterResult":700}]"#),
+            group(r#"{"a":1}"#, "[]"),
+            group("[]", "null"),
+            r#"[{"binding":"nodes","type":"Group","snapshots":{"nodes":[],"more":5}}]"#.to_string(),
+            r#"[{"binding":"nodes","type":"Group","snapshots":{"nodes":[],"nodes":[{"filterResult":{"name":"b","ready":false}}]}}]"#.to_string(),
+            r#"[{"binding":"nodes","type":"Synchronization","objects":[{"filterResult":{"name":"s","ready":true}}]}]"#.to_string(),
+            r#"[{"binding":"nodes","type":"Synchronization","objects":{}}]"#.to_string(),
+            r#"[{"binding":"nodes","type":"Group","snapshots":{"nodes":[{"filterResult":{"name":"x","ready":true}}]}},{"binding":"onStartup"}]"#.to_string(),
+            r#"[{"binding":"x","type":"Group","snapshots":{"nodes":[{"filterResult":{"name":"x","ready":true}}]}},{"binding":"x","type":"Group","snapshots":{}}]"#.to_string(),
+            r#"[{"binding":"nodes","type":"Group","snapshots":[]}]"#.to_string(),
+            r#"[{"type":"Group"}]"#.to_string(),
+            "[]".to_string(),
+            "{}".to_string(),
+            "[1".to_string(),
+        ];
+        for text in &cases {
+            let single = BindingContexts::parse_state::<State>(text)
+                .map(|(c, s)| {
+                    assert_eq!(c.trigger(), c.contexts().last().map(|c| c.binding.as_str()));
+                    (s.nodes.items, s.nodes.skipped_null, s.other.items)
+                })
+                .map_err(|e| e.to_string());
+            assert_eq!(single, two_pass(text), "{text}");
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! # Binding contexts
 //! [`BindingContexts`] validates every element and derives the effective state from the last
 //! state-carrying context; [`BindingContexts::snapshot`] deserialises `filterResult`s into a typed
-//! struct, naming the binding, the item and the field on error.
+//! struct, naming the binding, the item and the field on error. A hook that reads large snapshots
+//! runs with [`run_state`] instead of [`run`]: its state type (one [`Snapshot`] field per binding)
+//! is read in the same single pass that validates the file ([`BindingContexts::parse_state`]).
 //!
 //! # Outputs
 //! [`Metrics`] (canonical JSON lines, groups, `expire`/`set`), [`KubeOperations`] (the nine
@@ -55,7 +57,7 @@ pub use env::Env;
 pub use output::kube::{KubeOperation, KubeOperations, ObjectRef, PatchFlags};
 pub use output::metrics::{format_value, MetricOperation, Metrics};
 pub use output::values::{escape as escape_pointer_token, PatchError, ValuesOperation, ValuesPatch, MODULE_ROOT};
-pub use run::{run, Handler, Hook, Input, Reads, Writes};
+pub use run::{run, run_state, Handler, Hook, Input, Reads, StateHandler, Writes};
 pub use secret_log::Secret;
 pub use secret_log::{Level, Logger};
 pub use values::{parse_document, type_name, DocumentError, Values, ValuesError};

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::Value;
 
-use crate::context::BindingContexts;
+use crate::context::{BindingContexts, ContextError};
 use crate::env;
 use crate::output::kube::KubeOperations;
 use crate::output::metrics::Metrics;
@@ -126,9 +126,44 @@ enum Mode {
 
 static PANIC_MESSAGE: Mutex<Option<String>> = Mutex::new(None);
 
+/// A handler of a hook that reads its snapshots into its own state type `S` (see [`run_state`]).
+pub type StateHandler<S> = fn(&mut Input<'static>, S) -> anyhow::Result<()>;
+
 /// Runs a hook as the operators do and returns the process exit code.
 #[must_use]
 pub fn run(hook: &Hook, handler: Handler) -> ExitCode {
+    run_with(hook, |text| Ok((BindingContexts::parse(text).context("bad binding context")?, handler)))
+}
+
+/// [`run`] for a hook that reads large snapshots: the binding context file is parsed and its
+/// state read into `S` in one pass ([`BindingContexts::parse_state`]), and the handler gets both.
+/// The file's text lives until the process exits (a hook's run is the process's life), so `S`
+/// borrows its strings from it.
+#[must_use]
+pub fn run_state<S: serde::Deserialize<'static> + Default>(hook: &Hook, handler: StateHandler<S>) -> ExitCode {
+    run_with(hook, |text| {
+        let (contexts, state) = BindingContexts::parse_state::<S>(text).map_err(state_error)?;
+        Ok((contexts, move |input: &mut Input<'static>| handler(input, state)))
+    })
+}
+
+/// An error of [`BindingContexts::parse_state`] as the run loop reports it: a bad file as
+/// [`run`] does, a bad snapshot item as the handler's own `snapshot` call would.
+pub(crate) fn state_error(e: ContextError) -> anyhow::Error {
+    match e {
+        ContextError::BadItem { .. } => anyhow::Error::new(e),
+        _ => anyhow::Error::new(e).context("bad binding context"),
+    }
+}
+
+/// The run loop around one way of parsing the binding context file into contexts and a call.
+fn run_with<F>(
+    hook: &Hook,
+    start: impl FnOnce(&'static str) -> anyhow::Result<(BindingContexts<'static>, F)>,
+) -> ExitCode
+where
+    F: FnOnce(&mut Input<'static>) -> anyhow::Result<()>,
+{
     let log = Logger::from_env();
     panic::set_hook(Box::new(|info| {
         let msg = info
@@ -142,7 +177,7 @@ pub fn run(hook: &Hook, handler: Handler) -> ExitCode {
             *slot = Some(format!("{msg}{place}"));
         }
     }));
-    let result = panic::catch_unwind(AssertUnwindSafe(|| run_inner(hook, handler, log)));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| run_inner(hook, start, log)));
     let result = result.unwrap_or_else(|_| {
         let msg = PANIC_MESSAGE.lock().ok().and_then(|mut m| m.take()).unwrap_or_default();
         Err(anyhow!("hook panicked: {msg}"))
@@ -156,7 +191,14 @@ pub fn run(hook: &Hook, handler: Handler) -> ExitCode {
     }
 }
 
-fn run_inner(hook: &Hook, handler: Handler, log: Logger) -> anyhow::Result<()> {
+fn run_inner<F>(
+    hook: &Hook,
+    start: impl FnOnce(&'static str) -> anyhow::Result<(BindingContexts<'static>, F)>,
+    log: Logger,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(&mut Input<'static>) -> anyhow::Result<()>,
+{
     match parse_args(hook, std::env::args_os().skip(1))? {
         Mode::Config => {
             use std::io::Write;
@@ -165,7 +207,7 @@ fn run_inner(hook: &Hook, handler: Handler, log: Logger) -> anyhow::Result<()> {
             out.flush().context("failed to write the config to stdout")?;
             Ok(())
         }
-        Mode::Run(paths) => execute(hook, handler, log, &paths),
+        Mode::Run(paths) => execute(hook, start, log, &paths),
     }
 }
 
@@ -236,10 +278,20 @@ fn read_json_object(path: &Path, what: &str) -> anyhow::Result<Value> {
     })
 }
 
-fn execute(hook: &Hook, handler: Handler, log: Logger, paths: &Paths) -> anyhow::Result<()> {
+fn execute<F>(
+    hook: &Hook,
+    start: impl FnOnce(&'static str) -> anyhow::Result<(BindingContexts<'static>, F)>,
+    log: Logger,
+    paths: &Paths,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(&mut Input<'static>) -> anyhow::Result<()>,
+{
     let text = fs::read_to_string(&paths.binding_context)
         .with_context(|| format!("failed to read binding context {}", paths.binding_context.display()))?;
-    let contexts = BindingContexts::parse(&text).context("bad binding context")?;
+    // Read once, kept until the process exits: the contexts and a typed state borrow from it.
+    let text: &'static str = text.leak();
+    let (contexts, handler) = start(text)?;
     let values = match &paths.values {
         Some(p) => read_json_object(p, "values file")?,
         None if hook.reads.values => Value::Object(serde_json::Map::new()),
@@ -272,11 +324,11 @@ pub(crate) struct Outputs {
 
 /// Calls the handler on parsed inputs with fresh collectors and serialises what it recorded.
 /// `None`: the binding context array is empty, so there is nothing to do and nothing to write.
-pub(crate) fn call(
+pub(crate) fn call<'a>(
     hook: &Hook,
-    handler: Handler,
+    handler: impl FnOnce(&mut Input<'a>) -> anyhow::Result<()>,
     log: Logger,
-    contexts: BindingContexts<'_>,
+    contexts: BindingContexts<'a>,
     values: Value,
     config_values: Value,
     env: crate::env::Env,

@@ -27,7 +27,7 @@
 use serde_json::{json, Value};
 
 use crate::context::BindingContexts;
-use crate::run::{call, Handler, Hook};
+use crate::run::{call, Handler, Hook, StateHandler};
 use secret_log::{Level, Logger};
 
 /// Builds the inputs of one handler call.
@@ -110,6 +110,26 @@ impl<'h> TestRun<'h> {
     pub fn run(self, handler: Handler) -> Result<Outcome, String> {
         let text = self.contexts.to_string();
         let contexts = BindingContexts::parse(&text).map_err(|e| format!("bad binding context: {e}"))?;
+        self.call(contexts, handler)
+    }
+
+    /// Calls a [`run_state`](crate::run_state) handler, the state read as in production
+    /// ([`BindingContexts::parse_state`]); the context text is leaked, as the process keeps it.
+    pub fn run_state<S: serde::Deserialize<'static> + Default>(
+        self,
+        handler: StateHandler<S>,
+    ) -> Result<Outcome, String> {
+        let text: &'static str = self.contexts.to_string().leak();
+        let (contexts, state) =
+            BindingContexts::parse_state::<S>(text).map_err(|e| format!("{:#}", crate::run::state_error(e)))?;
+        self.call(contexts, move |input: &mut crate::Input<'static>| handler(input, state))
+    }
+
+    fn call<'a>(
+        self,
+        contexts: BindingContexts<'a>,
+        handler: impl FnOnce(&mut crate::Input<'a>) -> anyhow::Result<()>,
+    ) -> Result<Outcome, String> {
         let default = |read: bool, v: Option<Value>| match v {
             Some(v) => v,
             None if read => json!({}),
