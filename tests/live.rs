@@ -290,31 +290,37 @@ fn a_forbidden_read_is_named_with_its_permission() {
     assert!(text.contains("\nnot read from the cluster:\n  Secret (namespace d8-monitoring"), "{text}");
 }
 
-/// As a kubectl plugin: the real kubectl finds `kubectl-flant_integration` on PATH (what `make
-/// install` links) and `kubectl flant-integration bill` is the live bill of the current context.
+/// As a kubectl plugin, installed the way users install it: `make install PREFIX=…` (the static
+/// build, the hooks in `libexec/flant-integration/`, the links in `bin/`), then the real kubectl
+/// finds `kubectl-flant_integration` on PATH: `kubectl flant-integration bill` is the live bill of
+/// the current context, and `preview` finds the hooks beside the link's target.
 #[test]
 fn kubectl_flant_integration_is_the_plugin() {
     let cp = demo_cluster();
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(CLI, dir.path().join("kubectl-flant_integration")).unwrap();
-    let kubectl = test_support::cluster::bin_dir().join("kubectl");
-    let out = Command::new(kubectl)
-        .args(["flant-integration", "bill", "--format", "json"])
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
-        .env("HOME", dir.path())
-        .env("KUBECONFIG", &cp.kubeconfig)
+    let prefix = dir.path().join("usr");
+    let made = Command::new("make")
+        .args(["-s", "install"])
+        .arg(format!("PREFIX={}", prefix.display()))
+        .current_dir(root())
+        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    let help = Command::new(test_support::cluster::bin_dir().join("kubectl"))
-        .args(["flant-integration", "--help"])
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
+    assert!(made.status.success(), "make install: {}", String::from_utf8_lossy(&made.stderr));
+    let kubectl = |args: &[&str]| {
+        Command::new(test_support::cluster::bin_dir().join("kubectl"))
+            .args(args)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", prefix.join("bin").display()))
+            .env("HOME", dir.path())
+            .env("KUBECONFIG", &cp.kubeconfig)
+            .output()
+            .unwrap()
+    };
+    let help = kubectl(&["flant-integration", "--help"]);
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("Usage: kubectl flant-integration <COMMAND>"), "{help}");
+    let out = kubectl(&["flant-integration", "bill", "--format", "json"]);
     let direct = cli(&["bill", "--format", "json"], &[("KUBECONFIG", &cp.kubeconfig)]);
     assert_eq!(direct.0, 0, "{}", direct.2);
     assert_eq!(
@@ -323,6 +329,12 @@ fn kubectl_flant_integration_is_the_plugin() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let preview = kubectl(&["flant-integration", "preview", "--format", "json"]);
+    assert_eq!(preview.status.code(), Some(0), "{}", String::from_utf8_lossy(&preview.stderr));
+    let p: Value = serde_json::from_slice(&preview.stdout).unwrap();
+    let names: std::collections::BTreeSet<&str> =
+        p["samples"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.contains("flant_pricing_nodes"), "the installed hooks ran: {names:?}");
 }
 
 /// The Prometheus forwarder against the real API server's service proxy, on loopback only: what
