@@ -102,8 +102,7 @@ fn every_node_of_the_input_is_in_the_bill() {
         for r in rows.iter().filter(|r| r["node_group"] == "") {
             assert_eq!(r["counted"], false, "{r}");
             assert_eq!(
-                r["reason"],
-                "not counted: no node.deckhouse.io/group label (node-metrics does not watch it)",
+                r["reason"], "not counted: no node.deckhouse.io/group label (node-metrics does not watch it)",
                 "{r}"
             );
             unwatched += 1;

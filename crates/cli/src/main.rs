@@ -155,7 +155,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
             Ok(())
         }
-        Command::Preview { inputs, cluster, format, values, config_values, env, agent_config, hooks_dir, prometheus } => {
+        Command::Preview {
+            inputs,
+            cluster,
+            format,
+            values,
+            config_values,
+            env,
+            agent_config,
+            hooks_dir,
+            prometheus,
+        } => {
             let dir = hooks::hooks_dir(hooks_dir.as_deref())?;
             let mut values = values.as_deref().map(input::read_mapping).transpose()?;
             let mut config_values = config_values.as_deref().map(input::read_mapping).transpose()?;
