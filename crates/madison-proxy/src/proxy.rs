@@ -586,28 +586,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_exchange_timeout_is_named_as_such() {
-        // Accepted, then silence: the connection is up, the exchange timeout fires.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = state_for(
-            listener.local_addr().unwrap(),
-            &[("MADISON_CONNECT_TIMEOUT", "1m"), ("MADISON_EXCHANGE_TIMEOUT", "200ms")],
-        );
-        let e = s.exchange(push(), "no response headers within").await.unwrap_err();
-        assert_eq!(e, "timed out after 200ms");
-        drop(listener);
-    }
-
-    #[tokio::test]
-    async fn a_response_timeout_is_named_as_such() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = state_for(
-            listener.local_addr().unwrap(),
-            &[("MADISON_RESPONSE_TIMEOUT", "200ms"), ("MADISON_EXCHANGE_TIMEOUT", "1m")],
-        );
-        let e = s.exchange(push(), "no response headers within").await.unwrap_err();
-        assert_eq!(e, "no response headers within 200ms");
-        drop(listener);
+    async fn exchange_and_response_timeouts_are_named_as_such() {
+        // Accepted, then silence: the connection is up, the shorter of the two timeouts fires.
+        for (timeout, other, want) in [
+            ("MADISON_EXCHANGE_TIMEOUT", "MADISON_RESPONSE_TIMEOUT", "timed out after 200ms"),
+            ("MADISON_RESPONSE_TIMEOUT", "MADISON_EXCHANGE_TIMEOUT", "no response headers within 200ms"),
+        ] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let s = state_for(listener.local_addr().unwrap(), &[(timeout, "200ms"), (other, "1m")]);
+            let e = s.exchange(push(), "no response headers within").await.unwrap_err();
+            assert_eq!(e, want);
+        }
     }
 
     /// A backend on 127.0.0.1 that answers each request on its first connection `200 {}` with
