@@ -66,17 +66,18 @@
 //! # async fn demo() -> Result<(), String> {
 //! let config = madison_proxy::Config::from_env().map_err(|e| e.to_string())?;
 //! let log = secret_log::Logger::from_env();
-//! let state = madison_proxy::state(&config, log)?;
-//! let router = madison_proxy::app(state);
+//! let _state = madison_proxy::state(&config, log)?;
+//! // Each request of a client connection: `madison_proxy::handle(&state, request, remote).await`.
 //! # Ok(()) }
 //! ```
 
 mod config;
 mod proxy;
 mod server;
+mod upstream;
 
 pub use config::{
     env, human, Backend, Config, ConfigError, Limits, Scheme, MAX_ANSWER_LIMIT, MAX_CONNECTIONS_LIMIT, MAX_DURATION,
 };
-pub use proxy::{app, state, AppState, BODY_LIMIT, LOGGED_BODY_LIMIT, REDACTED_UPSTREAM};
+pub use proxy::{handle, state, AppState, Request, Response, BODY_LIMIT, LOGGED_BODY_LIMIT, REDACTED_UPSTREAM};
 pub use server::{serve, Shutdown};

@@ -1,9 +1,9 @@
 //! Routes and forwarding (`madison-proxy.md` §2–§4).
 //!
 //! Only two upstream paths can ever be requested: `/api/events/prometheus/<key>` (alert pushes)
-//! and `/healthz` (readiness). The backend is dialled at `MADISON_BACKEND` while the URL, SNI,
-//! certificate name and `Host` are `MADISON_HOST`; a custom resolver maps that name to the
-//! backend, so no DNS lookup of `MADISON_HOST` ever happens.
+//! and `/healthz` (readiness). The backend is dialled at `MADISON_BACKEND` while SNI,
+//! certificate name and `Host` are `MADISON_HOST` ([`crate::upstream`]), so no DNS lookup of
+//! `MADISON_HOST` ever happens.
 //!
 //! Both directions are bounded: a client's body by [`BODY_LIMIT`] and
 //! [`Limits::client_body_timeout`], the backend's answer by [`Limits::answer_limit`] and the
@@ -11,23 +11,20 @@
 //! never holds more than the limit plus one frame, whatever the peer sends.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
-use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, CONTROLS};
 use secret_log::{Logger, Secret};
 use serde_json::{json, Value};
 
-use crate::config::{human, Backend, Config, Limits};
+use crate::config::{human, Config, Limits};
+use crate::upstream::{causes, Upstream};
 
 /// Largest accepted body (1 MiB).
 pub const BODY_LIMIT: usize = 1_048_576;
@@ -83,14 +80,12 @@ const DECODE_ROUNDS: usize = 4;
 
 /// Shared state of the handlers.
 pub struct AppState {
-    client: reqwest::Client,
+    upstream: Upstream,
     /// The key, to redact it from logged paths.
     key: Secret<String>,
-    /// `<scheme>://<MADISON_HOST>:<port>/api/events/prometheus/<escaped key>` — holds the key.
-    /// Parsed once: reqwest would parse a string URL on every request (3–4 % of the CPU under
-    /// load, measured).
-    events_url: Secret<reqwest::Url>,
-    healthz_url: reqwest::Url,
+    /// `/api/events/prometheus/<escaped key>` — holds the key. Parsed once.
+    events_uri: Secret<hyper::Uri>,
+    healthz_uri: hyper::Uri,
     host: HeaderValue,
     backend: String,
     limits: Limits,
@@ -99,47 +94,28 @@ pub struct AppState {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-/// Resolves every name the client asks for to the backend address.
-struct BackendResolver(Backend);
-
-impl reqwest::dns::Resolve for BackendResolver {
-    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let Backend { host, port } = self.0.clone();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-                Ok(ip) => vec![SocketAddr::new(ip, port)],
-                Err(_) => tokio::net::lookup_host((host.as_str(), port)).await?.collect(),
-            };
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// Builds the shared state: the HTTP/1.1 client and the two upstream URLs.
+/// Builds the shared state: the backend client and the two upstream paths.
 pub fn state(config: &Config, log: Logger) -> Result<Arc<AppState>, String> {
     tls_client::install_default_provider();
-    let mut builder = reqwest::Client::builder()
-        .http1_only()
-        .no_proxy()
-        .connect_timeout(config.limits.connect_timeout)
-        .timeout(config.limits.exchange_timeout)
-        .pool_idle_timeout(config.limits.idle_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(BackendResolver(config.backend.clone())));
-    // The Mozilla roots compiled into the binary plus MADISON_CA_FILE; preconfigured even for
-    // `http`, because reqwest's default TLS setup looks for a system CA bundle the image need not have.
+    // The Mozilla roots compiled into the binary plus MADISON_CA_FILE; built even for `http`, so
+    // a bad MADISON_CA_FILE is refused at start-up whatever the scheme.
     let roots = tls_client::Roots::Bundled { extra: config.ca_file.clone() };
     let tls = tls_client::client_config(&roots, config.tls_verify).map_err(|e| format!("MADISON_CA_FILE: {e}"))?;
-    builder = builder.tls_backend_preconfigured(tls);
-    let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
-    let base = format!("{}://{}:{}", config.scheme.as_str(), config.host, config.backend.port);
+    let tls = match config.scheme {
+        crate::config::Scheme::Https => {
+            let name = rustls::pki_types::ServerName::try_from(config.host.clone())
+                .map_err(|_| "MADISON_HOST is not a valid host name".to_string())?;
+            Some((tls, name))
+        }
+        crate::config::Scheme::Http => None,
+    };
     let key = utf8_percent_encode(config.auth_key.expose(), SEGMENT).to_string();
     let host = HeaderValue::from_str(&config.host).map_err(|_| "MADISON_HOST is not a valid host name".to_string())?;
     Ok(Arc::new(AppState {
-        client,
+        upstream: Upstream::new(config.backend.clone(), tls, config.limits),
         key: config.auth_key.clone(),
-        events_url: Secret::new(url(&format!("{base}/api/events/prometheus/{key}"))?),
-        healthz_url: url(&format!("{base}/healthz"))?,
+        events_uri: Secret::new(uri(&format!("/api/events/prometheus/{key}"))?),
+        healthz_uri: uri("/healthz")?,
         host,
         backend: config.backend.to_string(),
         limits: config.limits,
@@ -148,9 +124,9 @@ pub fn state(config: &Config, log: Logger) -> Result<Arc<AppState>, String> {
     }))
 }
 
-/// An upstream URL; the error never shows it (the events URL holds the key).
-fn url(text: &str) -> Result<reqwest::Url, String> {
-    reqwest::Url::parse(text).map_err(|e| format!("MADISON_HOST does not make a valid URL: {e}"))
+/// An upstream path; the error never shows it (the events path holds the key).
+fn uri(text: &str) -> Result<hyper::Uri, String> {
+    text.parse().map_err(|_| "MADISON_AUTH_KEY does not make a valid path".to_string())
 }
 
 impl AppState {
@@ -178,52 +154,49 @@ impl AppState {
     }
 }
 
-/// The router.
-pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", any(healthz))
-        .route("/readyz", any(readyz))
-        .route("/api/v1/alerts", any(alerts))
-        .route("/api/v2/alerts", any(alerts))
-        .fallback(unknown)
-        .with_state(state)
+/// A client request as hyper reads it.
+pub type Request = hyper::Request<Incoming>;
+/// The bodies [`handle`] reads: hyper's, or any other (the in-process tests').
+pub trait ClientBody: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> {}
+impl<B: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>> ClientBody for B {}
+/// An answer to a client: its body is always whole in memory.
+pub type Response = hyper::Response<Full<Bytes>>;
+
+/// The routes: a `match` on the exact path, every method (`POST` is checked by [`alerts`]).
+/// A plain `match` rather than a router: it does the same with no path tree, no boxed body and
+/// no service stack per request (`docs/internal/decisions.md`, "Performance round 2: madison-proxy").
+pub async fn handle<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote: SocketAddr) -> Response {
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok"),
+        "/readyz" => readyz(state).await,
+        "/api/v1/alerts" | "/api/v2/alerts" => alerts(state, req, remote).await,
+        _ => {
+            refuse(state, &req, StatusCode::BAD_GATEWAY, "path is not forwarded");
+            bad_gateway()
+        }
+    }
+}
+
+/// An answer with `body` and, when given, its `Content-Type`.
+/// Its length is set here: the listener wraps the body, which hides its size from hyper.
+fn answer(status: StatusCode, content_type: Option<&'static str>, body: Bytes) -> Response {
+    let mut out = hyper::Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Full::new(body))
+        .unwrap_or_default();
+    if let Some(t) = content_type {
+        out.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(t));
+    }
+    out
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    answer(status, Some("text/plain; charset=utf-8"), Bytes::from_static(body.as_bytes()))
 }
 
 fn bad_gateway() -> Response {
     text(StatusCode::BAD_GATEWAY, "bad gateway")
-}
-
-/// The causes of a transport error, without the URL (which holds the key).
-fn describe(e: &reqwest::Error, limits: &Limits) -> String {
-    if let Some(v) = tls_client::verification_failure(e) {
-        return format!("certificate verify failed: {v}");
-    }
-    if e.is_timeout() {
-        return timeout_message(e.is_connect(), limits);
-    }
-    let mut parts = tls_client::causes(e);
-    if e.is_connect() {
-        parts.insert(0, "connect".into());
-    }
-    if parts.is_empty() {
-        "request failed".into()
-    } else {
-        parts.join(": ")
-    }
-}
-
-/// Which of reqwest's two timeouts fired: the connect timeout (TCP and TLS handshake, reqwest
-/// marks its error as a connect error) or the whole exchange's.
-fn timeout_message(connecting: bool, limits: &Limits) -> String {
-    if connecting {
-        format!("connect timed out after {}", human(limits.connect_timeout))
-    } else {
-        format!("timed out after {}", human(limits.exchange_timeout))
-    }
 }
 
 /// Why a backend answer was not passed on.
@@ -249,34 +222,49 @@ impl AnswerError {
 }
 
 /// The backend's status, headers and body, the body read up to the answer limit.
-async fn read_answer(resp: reqwest::Response, limits: &Limits) -> Result<(StatusCode, HeaderMap, Bytes), AnswerError> {
+async fn read_answer(
+    resp: hyper::Response<Incoming>,
+    limits: &Limits,
+) -> Result<(StatusCode, HeaderMap, Bytes), AnswerError> {
     if resp.status().is_informational() {
         return Err(AnswerError::Informational(resp.status()));
     }
-    if resp.content_length().is_some_and(|n| n > limits.answer_limit as u64) {
+    if hyper::body::Body::size_hint(resp.body()).exact().is_some_and(|n| n > limits.answer_limit as u64) {
         return Err(AnswerError::TooLarge);
     }
-    let (parts, body) = axum::http::Response::<reqwest::Body>::from(resp).into_parts();
+    let (parts, body) = resp.into_parts();
     match http_body_util::Limited::new(body, limits.answer_limit).collect().await {
         Ok(c) => Ok((parts.status, parts.headers, c.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(AnswerError::TooLarge),
-        Err(e) => Err(AnswerError::Transport(describe_body_error(&*e, limits))),
+        Err(e) => Err(AnswerError::Transport(causes(&*e))),
     }
 }
 
-/// A body read error: reqwest's without its URL, any other (hyper's, which carry no URL) with
-/// its causes.
-fn describe_body_error(e: &(dyn std::error::Error + 'static), limits: &Limits) -> String {
-    if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-        return describe(r, limits);
+impl AppState {
+    /// Sends `req` to the backend and reads its answer: the head within the response timeout
+    /// (else `late`, followed by the timeout), the whole exchange within the exchange timeout.
+    /// A connection whose answer was read whole goes back to the pool.
+    async fn exchange(
+        &self,
+        req: hyper::Request<Full<Bytes>>,
+        late: &str,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+        let limits = &self.limits;
+        let exchange = async {
+            let (resp, conn) = match tokio::time::timeout(limits.response_timeout, self.upstream.send(req)).await {
+                Err(_) => return Err(format!("{late} {}", human(limits.response_timeout))),
+                Ok(Err(e)) => return Err(e.describe(limits)),
+                Ok(Ok(sent)) => sent,
+            };
+            let answer = read_answer(resp, limits).await.map_err(|e| e.describe(limits))?;
+            self.upstream.give_back(conn);
+            Ok(answer)
+        };
+        match tokio::time::timeout(limits.exchange_timeout, exchange).await {
+            Err(_) => Err(format!("timed out after {}", human(limits.exchange_timeout))),
+            Ok(r) => r,
+        }
     }
-    let mut parts = vec![e.to_string()];
-    parts.extend(tls_client::causes(e));
-    parts.join(": ")
-}
-
-async fn healthz() -> Response {
-    text(StatusCode::OK, "ok")
 }
 
 impl AppState {
@@ -317,11 +305,7 @@ fn redact(bytes: &[u8], key: &[u8]) -> Vec<u8> {
     out
 }
 
-fn remote(req: &Request) -> Option<SocketAddr> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
-}
-
-fn refuse(state: &AppState, req: &Request, status: StatusCode, reason: &str) {
+fn refuse<B>(state: &AppState, req: &hyper::Request<B>, status: StatusCode, reason: &str) {
     state.log.warn(
         "request answered without the backend",
         &[
@@ -333,22 +317,12 @@ fn refuse(state: &AppState, req: &Request, status: StatusCode, reason: &str) {
     );
 }
 
-async fn unknown(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    refuse(&state, &req, StatusCode::BAD_GATEWAY, "path is not forwarded");
-    bad_gateway()
-}
-
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let limits = &state.limits;
-    let sent = state.client.get(state.healthz_url.clone()).header(header::HOST, state.host.clone()).send();
-    let answer = match tokio::time::timeout(limits.response_timeout, sent).await {
-        Err(_) => Err(format!("timed out after {}", human(limits.response_timeout))),
-        Ok(Err(e)) => Err(describe(&e, limits)),
-        Ok(Ok(resp)) => {
-            read_answer(resp, limits).await.map(|(status, _, b)| (status.as_u16(), b)).map_err(|e| e.describe(limits))
-        }
-    };
-    match answer {
+async fn readyz(state: &AppState) -> Response {
+    let mut req = hyper::Request::new(Full::default());
+    *req.uri_mut() = state.healthz_uri.clone();
+    req.headers_mut().insert(header::HOST, state.host.clone());
+    let outcome = state.exchange(req, "timed out after").await.map(|(status, _, b)| (status.as_u16(), b));
+    match outcome {
         Ok((status, body)) => {
             let fields = [("backend", json!(state.backend)), ("status", json!(status))];
             if (200..300).contains(&status) {
@@ -356,7 +330,12 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             } else {
                 state.log.warn("readiness forwarded", &fields);
             }
-            (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), body).into_response()
+            // As axum's `IntoResponse` for bytes did before.
+            answer(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                Some("application/octet-stream"),
+                body,
+            )
         }
         Err(error) => {
             state
@@ -434,7 +413,7 @@ impl BodyError {
 }
 
 /// Reads the body up to the limit, within the client body timeout, unless shutdown begins.
-async fn read_body(state: &AppState, body: Body) -> Result<Bytes, BodyError> {
+async fn read_body<B: ClientBody>(state: &AppState, body: B) -> Result<Bytes, BodyError> {
     let read = async {
         match http_body_util::Limited::new(body, BODY_LIMIT).collect().await {
             Ok(c) => Ok(c.to_bytes()),
@@ -448,22 +427,22 @@ async fn read_body(state: &AppState, body: Body) -> Result<Bytes, BodyError> {
     }
 }
 
-async fn alerts(State(state): State<Arc<AppState>>, req: Request) -> Response {
+async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote: SocketAddr) -> Response {
     if req.method() != Method::POST {
-        refuse(&state, &req, StatusCode::NOT_FOUND, "only POST is forwarded");
+        refuse(state, &req, StatusCode::NOT_FOUND, "only POST is forwarded");
         return text(StatusCode::NOT_FOUND, "not found");
     }
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        refuse(&state, &req, StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
+        refuse(state, &req, StatusCode::PAYLOAD_TOO_LARGE, "body larger than 1 MiB");
         return text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
     }
     let started = Instant::now();
-    let remote = remote(&req);
+    let remote = Some(remote);
     let (method, path) = (req.method().clone(), state.loggable(req.uri().path()));
     let headers = forward_headers(req.headers(), remote, &state.host);
-    let body = match read_body(&state, req.into_body()).await {
+    let body = match read_body(state, req.into_body()).await {
         Ok(b) => b,
         Err(e) => {
             let (status, reason, answer) = e.answer();
@@ -484,13 +463,11 @@ async fn alerts(State(state): State<Arc<AppState>>, req: Request) -> Response {
             return out;
         }
     };
-    let limits = &state.limits;
-    let sent = state.client.post(state.events_url.expose().clone()).headers(headers).body(body.clone()).send();
-    let outcome = match tokio::time::timeout(limits.response_timeout, sent).await {
-        Err(_) => Err(format!("no response headers within {}", human(limits.response_timeout))),
-        Ok(Err(e)) => Err(describe(&e, limits)),
-        Ok(Ok(resp)) => read_answer(resp, limits).await.map_err(|e| e.describe(limits)),
-    };
+    let mut req = hyper::Request::new(Full::new(body.clone()));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = state.events_uri.expose().clone();
+    *req.headers_mut() = headers;
+    let outcome = state.exchange(req, "no response headers within").await;
     let truncated = body.len() > LOGGED_BODY_LIMIT;
     let logged = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY_LIMIT)]).into_owned();
     let mut fields: Vec<(&str, Value)> = vec![
@@ -502,8 +479,7 @@ async fn alerts(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let response = match outcome {
         Ok((status, resp_headers, resp_body)) => {
             fields.push(("status", json!(status.as_u16())));
-            let mut out = Response::new(Body::from(resp_body));
-            *out.status_mut() = status;
+            let mut out = answer(status, None, resp_body);
             copy_end_to_end(&resp_headers, out.headers_mut(), &[header::CONTENT_LENGTH]);
             out
         }
@@ -591,6 +567,13 @@ mod tests {
         state(&config, Logger::default()).unwrap()
     }
 
+    fn push() -> hyper::Request<Full<Bytes>> {
+        let mut req = hyper::Request::new(Full::new(Bytes::from_static(b"[]")));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = hyper::Uri::from_static("/api/events/prometheus/k");
+        req
+    }
+
     #[tokio::test]
     async fn a_connect_timeout_is_named_as_such() {
         let (listener, _queued) = blackhole();
@@ -598,34 +581,63 @@ mod tests {
             listener.local_addr().unwrap(),
             &[("MADISON_CONNECT_TIMEOUT", "200ms"), ("MADISON_EXCHANGE_TIMEOUT", "1m")],
         );
-        let e = s.client.post(s.events_url.expose().clone()).body("[]").send().await.unwrap_err();
-        assert!(e.is_connect() && e.is_timeout(), "{e:?}");
-        assert_eq!(describe(&e, &s.limits), "connect timed out after 200ms");
+        let e = s.exchange(push(), "no response headers within").await.unwrap_err();
+        assert_eq!(e, "connect timed out after 200ms");
     }
 
     #[tokio::test]
-    async fn an_exchange_timeout_is_named_as_such() {
-        // Accepted, then silence: the connection is up, the exchange timeout fires.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = state_for(
-            listener.local_addr().unwrap(),
-            &[("MADISON_CONNECT_TIMEOUT", "1m"), ("MADISON_EXCHANGE_TIMEOUT", "200ms")],
-        );
-        let e = s.client.post(s.events_url.expose().clone()).body("[]").send().await.unwrap_err();
-        assert!(e.is_timeout() && !e.is_connect(), "{e:?}");
-        assert_eq!(describe(&e, &s.limits), "timed out after 200ms");
-        drop(listener);
+    async fn exchange_and_response_timeouts_are_named_as_such() {
+        // Accepted, then silence: the connection is up, the shorter of the two timeouts fires.
+        for (timeout, other, want) in [
+            ("MADISON_EXCHANGE_TIMEOUT", "MADISON_RESPONSE_TIMEOUT", "timed out after 200ms"),
+            ("MADISON_RESPONSE_TIMEOUT", "MADISON_EXCHANGE_TIMEOUT", "no response headers within 200ms"),
+        ] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let s = state_for(listener.local_addr().unwrap(), &[(timeout, "200ms"), (other, "1m")]);
+            let e = s.exchange(push(), "no response headers within").await.unwrap_err();
+            assert_eq!(e, want);
+        }
     }
 
-    #[test]
-    fn timeout_messages_name_the_timeout_that_fired() {
-        let limits = Limits {
-            connect_timeout: std::time::Duration::from_secs(5),
-            exchange_timeout: std::time::Duration::from_secs(30),
-            ..Limits::default()
-        };
-        assert_eq!(timeout_message(true, &limits), "connect timed out after 5s");
-        assert_eq!(timeout_message(false, &limits), "timed out after 30s");
+    /// A backend on 127.0.0.1 that answers each request on its first connection `200 {}` with
+    /// keep-alive, and reports when the proxy closes that connection.
+    fn keep_alive_backend() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<()>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (closed, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            // Bounded: the test fails rather than hangs if the proxy never closes it.
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = closed.send(());
+                        return;
+                    }
+                    Ok(_) => {
+                        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").unwrap();
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn idle_backend_connections_are_reused_then_closed_after_the_idle_timeout() {
+        let (addr, closed) = keep_alive_backend();
+        let s = state_for(addr, &[("MADISON_IDLE_TIMEOUT", "300ms")]);
+        // The backend serves one connection only: the second push must reuse it.
+        for _ in 0..2 {
+            let (status, _, body) = s.exchange(push(), "no response headers within").await.unwrap();
+            assert_eq!((status, body.as_ref()), (StatusCode::OK, b"{}".as_slice()));
+        }
+        let closed = tokio::task::spawn_blocking(move || closed.recv_timeout(std::time::Duration::from_secs(10)));
+        assert!(closed.await.unwrap().is_ok(), "the idle connection was not closed");
     }
 
     #[test]

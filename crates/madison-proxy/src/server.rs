@@ -14,24 +14,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::connect_info::ConnectInfo;
-use axum::http::Request;
-use axum::Router;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tower::ServiceExt;
 
 use secret_log::Logger;
 
 use crate::config::{human, Config};
-use crate::proxy::{app, state, AppState};
+use crate::proxy::{handle, state, AppState, Request};
 
 /// After a failed `accept` (for example out of file descriptors) the loop waits this long.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -45,7 +39,7 @@ pub enum Shutdown {
     DeadlineReached,
 }
 
-/// Requests of one connection that are in the router or whose response is still being written.
+/// Requests of one connection that are being handled or whose response is still being written.
 struct Busy(Arc<AtomicUsize>);
 
 impl Busy {
@@ -71,7 +65,7 @@ struct Worker {
     thread: std::thread::JoinHandle<Shutdown>,
 }
 
-/// Serves `config`'s router on `listener` with `workers` threads until `shutdown` completes,
+/// Serves `config`'s routes on `listener` with `workers` threads until `shutdown` completes,
 /// then drains. Blocks the calling thread, which accepts connections and waits for `shutdown`.
 ///
 /// * Threads: each worker is a single-threaded tokio runtime with its own [`AppState`] (its own
@@ -197,7 +191,6 @@ async fn worker(
 ) -> Shutdown {
     let limits = *state.limits();
     let log = state.log();
-    let router = app(state.clone());
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.client_header_timeout);
     let http = Arc::new(http);
@@ -209,10 +202,10 @@ async fn worker(
             handed = from.recv() => handed,
         };
         let Some((stream, remote, slot)) = handed else { break };
-        let (http, router, stop, load) = (http.clone(), router.clone(), stop.clone(), load.clone());
+        let (http, state, stop, load) = (http.clone(), state.clone(), stop.clone(), load.clone());
         connections.spawn(async move {
             if let Ok(stream) = TcpStream::from_std(stream) {
-                connection(stream, remote, &http, router, stop, log).await;
+                connection(stream, remote, &http, state, stop, log).await;
             }
             load.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
@@ -235,26 +228,25 @@ async fn connection(
     stream: TcpStream,
     remote: SocketAddr,
     http: &http1::Builder,
-    router: Router,
+    state: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
     log: secret_log::Logger,
 ) {
     let busy = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(AtomicUsize::new(0));
     let (counter, requests) = (busy.clone(), served.clone());
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(remote));
+    let service = hyper::service::service_fn(move |req: Request| {
         requests.fetch_add(1, Ordering::SeqCst);
         let guard = Busy::enter(&counter);
-        let router = router.clone();
+        let state = state.clone();
         async move {
-            let Ok(resp) = router.oneshot(req.map(Body::new)).await;
+            let resp = handle(&state, req, remote).await;
             // The guard lives until hyper has written the whole response and drops its body.
             Ok::<_, Infallible>(resp.map(|body| {
-                Body::new(body.map_frame(move |frame| {
+                body.map_frame(move |frame| {
                     let _ = &guard;
                     frame
-                }))
+                })
             }))
         }
     });

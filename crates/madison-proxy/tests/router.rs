@@ -1,4 +1,4 @@
-//! The router in process (axum's `oneshot`), beside the end-to-end tests of the binary in
+//! The routes in process ([`madison_proxy::handle`]), beside the end-to-end tests of the binary in
 //! `tests/proxy.rs`: routing, local answers, the body limit and forwarding, without a listener
 //! for the proxy itself. The backend, where one is needed, is a plain-HTTP axum server on
 //! 127.0.0.1 that this test owns (`MADISON_SCHEME=http`).
@@ -8,24 +8,24 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::{to_bytes, Body};
 use axum::http::{Method, Request, StatusCode};
-use madison_proxy::{app, state, Config, Limits, BODY_LIMIT};
+use http_body_util::{BodyExt, Full};
+use madison_proxy::{handle, state, AppState, Config, Limits, BODY_LIMIT};
 use secret_log::{Level, Logger};
-use tower::ServiceExt;
 
 const KEY: &str = "s3cr3t-auth-key";
 
-fn router(backend: &str) -> axum::Router {
+fn router(backend: &str) -> Arc<AppState> {
     let vars: HashMap<&str, &str> =
         [("MADISON_BACKEND", backend), ("MADISON_AUTH_KEY", KEY), ("MADISON_SCHEME", "http")].into_iter().collect();
     let config = Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_string())).unwrap();
-    app(state(&config, Logger::new(Level::Error)).unwrap())
+    state(&config, Logger::new(Level::Error)).unwrap()
 }
 
-async fn call(r: axum::Router, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
-    let req = Request::builder().method(method).uri(path).body(Body::from(body)).unwrap();
-    let resp = r.oneshot(req).await.unwrap();
+async fn call(s: Arc<AppState>, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let req = Request::builder().method(method).uri(path).body(Full::new(body.into())).unwrap();
+    let resp = handle(&s, req, "127.0.0.1:5555".parse().unwrap()).await;
     let status = resp.status();
-    (status, to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec())
+    (status, resp.into_body().collect().await.unwrap().to_bytes().to_vec())
 }
 
 /// What the backend saw: (method, path, body) per request.
