@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use shell_hook::{HookConfig, KubernetesBinding, LabelOperator, LabelSelector};
 
 use crate::objects::Object;
-use crate::snapshot::{filter_results_with, selector_matches, selects};
+use crate::snapshot::{filter_many, selector_matches, selects};
 
 /// node-metrics' config, embedded: the bill reads the objects through the hook's own bindings.
 pub const NODE_METRICS_CONFIG: &str = include_str!("../../../hooks/node-metrics/config.yaml");
@@ -140,13 +140,8 @@ fn facts<T: serde::de::DeserializeOwned + Send>(
     binding: &KubernetesBinding,
     objects: &[Object],
 ) -> anyhow::Result<Vec<T>> {
-    let results = filter_results_with(binding, objects, |v| {
-        if v.is_null() {
-            Ok(None)
-        } else {
-            Ok(Some(serde_json::from_value(v)?))
-        }
-    })?;
+    let mut results = filter_many(&[binding], objects, |_, _, text| Ok(serde_json::from_str::<Option<T>>(&text)?))?;
+    let results = results.pop().unwrap_or_default();
     Ok(results.into_iter().flatten().collect())
 }
 

@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use serde_json::{json, Map, Value};
-use shell_hook::HookConfig;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use shell_hook::{HookConfig, KubernetesBinding};
 
 use crate::cleanup::{write_private, TempDir};
 use crate::objects::Object;
-use crate::snapshot::filter_results;
+use crate::snapshot::filter_many;
 
 /// How a pricing hook can be previewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,26 +48,64 @@ pub const PRICING_HOOKS: [(&str, &str, Offline); 7] = [
 /// The snapshots of every kubernetes binding of `config` for `objects`: `filterResult`, plus
 /// `object` for bindings that keep full objects (shell-operator's snapshot items).
 pub fn snapshots(config: &HookConfig, objects: &[Object]) -> anyhow::Result<Map<String, Value>> {
-    let mut snapshots = Map::new();
-    for binding in &config.kubernetes {
-        let name = binding.name.clone().unwrap_or_else(|| "kubernetes".into());
-        let full = binding.keep_full_objects_in_memory != Some(false);
-        let results = filter_results(binding, objects).with_context(|| format!("binding {name}"))?;
-        let items = if full && binding.jq_filter.is_some() {
-            let mut selected: Vec<&Object> = objects.iter().filter(|o| crate::snapshot::selects(binding, o)).collect();
-            crate::snapshot::sort(&mut selected);
-            selected.into_iter().zip(results).map(|(o, f)| json!({"object": o.value(), "filterResult": f})).collect()
-        } else if full {
-            results.into_iter().map(|o| json!({ "object": o })).collect()
-        } else {
-            results.into_iter().map(|f| json!({ "filterResult": f })).collect()
-        };
-        snapshots.insert(name, Value::Array(items));
-    }
-    Ok(snapshots)
+    let texts = snapshot_texts(&[config], objects)?.pop().unwrap_or_default();
+    texts.into_iter().map(|(name, text)| Ok((name, serde_json::from_str(text.get())?))).collect()
 }
 
-/// A one-element binding context file, as shell-operator gives it to the run the preview shows:
+/// One hook's snapshots as JSON text, by binding name in the config's order.
+type Snapshots = Vec<(String, Box<RawValue>)>;
+
+/// [`snapshots`] of several hooks at once, as JSON text: one pass over the objects
+/// ([`filter_many`]), so an object several hooks' bindings select is parsed by jaq once, and each
+/// item is written as text from the filter's output (and the object's own text), no tree built.
+fn snapshot_texts(configs: &[&HookConfig], objects: &[Object]) -> anyhow::Result<Vec<Snapshots>> {
+    let bindings: Vec<&KubernetesBinding> = configs.iter().flat_map(|c| &c.kubernetes).collect();
+    let items = filter_many(&bindings, objects, |b, object, result| {
+        let binding = bindings[b];
+        let full = binding.keep_full_objects_in_memory != Some(false);
+        Ok(match (full, binding.jq_filter.is_some()) {
+            (true, true) => format!("{{\"object\":{},\"filterResult\":{result}}}", object.value()),
+            (true, false) => format!("{{\"object\":{result}}}"),
+            (false, _) => format!("{{\"filterResult\":{result}}}"),
+        })
+    })?;
+    let mut items = items.into_iter();
+    let mut out = Vec::new();
+    for config in configs {
+        let mut snapshots: Snapshots = Vec::new();
+        for (binding, items) in config.kubernetes.iter().zip(items.by_ref()) {
+            let name = binding.name.clone().unwrap_or_else(|| "kubernetes".into());
+            let text = RawValue::from_string(format!("[{}]", items.join(",")))?;
+            // A later binding of the same name replaces the earlier one in its place (a JSON map).
+            match snapshots.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = text,
+                None => snapshots.push((name, text)),
+            }
+        }
+        out.push(snapshots);
+    }
+    Ok(out)
+}
+
+/// One binding context element (the fields shell-operator writes, in its order).
+#[derive(Serialize)]
+struct Element<'a> {
+    binding: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(rename = "groupName", skip_serializing_if = "Option::is_none")]
+    group_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_map")]
+    snapshots: Option<Vec<&'a (String, Box<RawValue>)>>,
+}
+
+#[allow(clippy::ref_option)] // serde's `serialize_with` passes the field by reference
+fn as_map<S: serde::Serializer>(s: &Option<Vec<&(String, Box<RawValue>)>>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.collect_map(s.iter().flatten().map(|(k, v)| (k, v)))
+}
+
+/// A one-element binding context file, as shell-operator gives it to the run the preview shows
+/// (JSON text):
 /// * a hook with a schedule whose kubernetes bindings never run it on synchronization
 ///   (controller-metrics, prometheus-metrics): its first schedule's context — `Group` with the
 ///   snapshots of its group's kubernetes bindings (none: no `snapshots` key), or `Schedule` with
@@ -73,36 +113,44 @@ pub fn snapshots(config: &HookConfig, objects: &[Object]) -> anyhow::Result<Map<
 ///   `tests/fixtures/controller-metrics/no-controllers/`, `…/prometheus-metrics/*/`);
 /// * otherwise a `Group` context carrying every snapshot (what the hook sees after
 ///   synchronization), or `onStartup` for hooks without kubernetes bindings.
-pub fn binding_context(config: &HookConfig, objects: &[Object]) -> anyhow::Result<Value> {
+pub fn binding_context(config: &HookConfig, objects: &[Object]) -> anyhow::Result<String> {
+    Ok(binding_contexts(&[config], objects)?.pop().unwrap_or_default())
+}
+
+/// [`binding_context`] of several hooks, their snapshots made in one pass ([`snapshot_texts`]).
+pub fn binding_contexts(configs: &[&HookConfig], objects: &[Object]) -> anyhow::Result<Vec<String>> {
+    let all = snapshot_texts(configs, objects)?;
+    configs.iter().zip(&all).map(|(config, all)| context(config, all)).collect()
+}
+
+fn context(config: &HookConfig, all: &Snapshots) -> anyhow::Result<String> {
+    let name = |b: &KubernetesBinding| b.name.clone().unwrap_or_else(|| "kubernetes".into());
     let synchronizes = config.kubernetes.iter().any(|b| b.execute_hook_on_synchronization != Some(false));
-    if let (Some(schedule), false) = (config.schedule.first(), synchronizes) {
-        let all = snapshots(config, objects)?;
-        let name = |b: &shell_hook::KubernetesBinding| b.name.clone().unwrap_or_else(|| "kubernetes".into());
-        let mut context = json!({"binding": schedule.name.clone().unwrap_or_else(|| "schedule".into())});
-        let wanted: Vec<String> = if let Some(group) = &schedule.group {
-            context["type"] = "Group".into();
-            context["groupName"] = group.clone().into();
-            config.kubernetes.iter().filter(|b| b.group.as_ref() == Some(group)).map(name).collect()
+    let context = if let (Some(schedule), false) = (config.schedule.first(), synchronizes) {
+        let (kind, group_name, wanted) = if let Some(group) = &schedule.group {
+            let wanted = config.kubernetes.iter().filter(|b| b.group.as_ref() == Some(group)).map(name).collect();
+            ("Group", Some(group.clone()), wanted)
         } else {
-            context["type"] = "Schedule".into();
-            schedule.include_snapshots_from.clone()
+            ("Schedule", None, schedule.include_snapshots_from.clone())
         };
-        if !wanted.is_empty() {
-            context["snapshots"] = all.into_iter().filter(|(k, _)| wanted.contains(k)).collect();
+        Element {
+            binding: schedule.name.clone().unwrap_or_else(|| "schedule".into()),
+            kind: Some(kind),
+            group_name,
+            snapshots: (!wanted.is_empty()).then(|| all.iter().filter(|(k, _)| wanted.contains(k)).collect()),
         }
-        return Ok(json!([context]));
-    }
-    if config.kubernetes.is_empty() {
+    } else if let Some(first) = config.kubernetes.first() {
+        Element {
+            binding: name(first),
+            kind: Some("Group"),
+            group_name: Some(first.group.clone().unwrap_or_else(|| "main".into())),
+            snapshots: Some(all.iter().collect()),
+        }
+    } else {
         let binding = if config.on_startup.is_some() { "onStartup" } else { "beforeHelm" };
-        return Ok(json!([{ "binding": binding }]));
-    }
-    let first = &config.kubernetes[0];
-    Ok(json!([{
-        "binding": first.name.clone().unwrap_or_else(|| "kubernetes".into()),
-        "type": "Group",
-        "groupName": first.group.clone().unwrap_or_else(|| "main".into()),
-        "snapshots": snapshots(config, objects)?,
-    }]))
+        Element { binding: binding.into(), kind: None, group_name: None, snapshots: None }
+    };
+    Ok(serde_json::to_string(&[context])?)
 }
 
 /// Where the hook binaries are: `dir`, or the folder of the running executable.
@@ -133,7 +181,7 @@ pub struct Run {
 pub fn run(
     bin_dir: &Path,
     hook: &str,
-    context: &Value,
+    context: &str,
     env: &BTreeMap<String, String>,
     values: Option<&Value>,
     config_values: Option<&Value>,
@@ -150,7 +198,7 @@ pub fn run(
     let work = TempDir::new(hook)?;
     let dir = work.path();
     let bc = dir.join("binding_context.json");
-    write_private(&bc, &serde_json::to_vec(context)?)?;
+    write_private(&bc, context.as_bytes())?;
     let mut cmd = Command::new(&bin);
     cmd.arg("--binding-context").arg(&bc).arg("--out").arg(dir).env_clear().envs(env);
     for (flag, v, file) in
@@ -240,6 +288,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn storage_expires_groups_and_labels_the_hook() {
@@ -252,6 +301,37 @@ mod tests {
         assert_eq!((got[0].name.as_str(), got[0].value), ("c", 5.0));
         assert_eq!(got[1].labels, BTreeMap::from([("a".into(), "y".into()), ("hook".into(), "h".into())]));
         assert!(s.apply("h", "not json").unwrap_err().to_string().contains("h: metrics line 1"));
+    }
+
+    /// The one pass over several hooks gives each binding what its own filter gives each object it
+    /// selects, one at a time, in snapshot order.
+    #[test]
+    fn one_pass_contexts_are_each_bindings_own_results() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/demo");
+        let objects = crate::objects::read_kinds(&[dir], &crate::objects::PREVIEW_KINDS).unwrap().objects;
+        let configs: Vec<HookConfig> = PRICING_HOOKS.iter().map(|(_, c, _)| HookConfig::parse(c).unwrap()).collect();
+        let contexts = binding_contexts(&configs.iter().collect::<Vec<_>>(), &objects).unwrap();
+        let mut checked = 0;
+        for (config, context) in configs.iter().zip(&contexts) {
+            let context: Value = serde_json::from_str(context).unwrap();
+            assert_eq!(context, serde_json::from_str::<Value>(&binding_context(config, &objects).unwrap()).unwrap());
+            for binding in &config.kubernetes {
+                let Some(items) = context[0]["snapshots"].get(binding.name.as_deref().unwrap_or_default()) else {
+                    continue;
+                };
+                let filter = crate::snapshot::Filter::new(binding.jq_filter.as_deref().unwrap()).unwrap();
+                let mut selected: Vec<&Object> =
+                    objects.iter().filter(|o| crate::snapshot::selects(binding, o)).collect();
+                crate::snapshot::sort(&mut selected);
+                let own: Vec<Value> = selected
+                    .iter()
+                    .map(|o| json!({"filterResult": filter.run_json(o.json().as_bytes()).unwrap()}))
+                    .collect();
+                assert_eq!(items, &Value::Array(own), "{:?}", binding.name);
+                checked += items.as_array().unwrap().len();
+            }
+        }
+        assert!(checked > 10, "the demo objects fill the snapshots: {checked}");
     }
 
     #[test]

@@ -460,7 +460,8 @@ impl Cluster {
             return Err(w.clone());
         }
         let context = crate::hooks::binding_context(&hook, &read.objects.objects).map_err(|e| one_line(&*e))?;
-        let context = json!([{"binding": "beforeHelm", "snapshots": context[0]["snapshots"]}]);
+        let context: Value = serde_json::from_str(&context).map_err(|e| e.to_string())?;
+        let context = json!([{"binding": "beforeHelm", "snapshots": context[0]["snapshots"]}]).to_string();
         let run = crate::hooks::run(hooks_dir, "license", &context, &BTreeMap::new(), Some(&values), Some(config))
             .map_err(|e| one_line(&*e))?;
         let patch: Vec<Value> = run

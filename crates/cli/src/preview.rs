@@ -199,31 +199,30 @@ pub fn preview(objects: &[Object], inputs: &Inputs<'_>) -> anyhow::Result<Previe
     let mut hook_warnings = Vec::new();
     if metrics_enabled {
         let mut storage = Storage::default();
+        let mut previewed = Vec::new();
+        for (hook, config, offline) in &PRICING_HOOKS {
+            if *offline == Offline::Yes || inputs.prometheus.is_some() {
+                previewed.push((*hook, HookConfig::parse(config).with_context(|| format!("{hook} config"))?, *offline));
+            } else {
+                not_previewed.insert(*hook, NEEDS_PROMETHEUS);
+            }
+        }
+        // Every hook's snapshots in one pass over the objects: node-metrics and
+        // node-group-resources-metrics select the same Nodes, each is parsed by jaq once.
+        let configs: Vec<&HookConfig> = previewed.iter().map(|(_, c, _)| c).collect();
+        let contexts = hooks::binding_contexts(&configs, objects).context("the pricing hooks' snapshots")?;
         let runs: Vec<(&str, anyhow::Result<hooks::Run>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = PRICING_HOOKS
+            let handles: Vec<_> = previewed
                 .iter()
-                .filter(|(hook, _, offline)| {
-                    let runs = *offline == Offline::Yes || inputs.prometheus.is_some();
-                    if !runs {
-                        not_previewed.insert(*hook, NEEDS_PROMETHEUS);
-                    }
-                    runs
-                })
-                .map(|(hook, config, offline)| {
+                .zip(&contexts)
+                .map(|((hook, _, offline), bc)| {
                     let env = match (&inputs.prometheus, offline) {
                         (Some(prometheus), Offline::NeedsPrometheus) => {
                             Cow::Owned(inputs.env.clone().into_iter().chain(prometheus.clone()).collect())
                         }
                         _ => Cow::Borrowed(&inputs.env),
                     };
-                    (
-                        *hook,
-                        s.spawn(move || {
-                            let c = HookConfig::parse(config).with_context(|| format!("{hook} config"))?;
-                            let bc = hooks::binding_context(&c, objects).with_context(|| hook.to_string())?;
-                            hooks::run(inputs.hooks_dir, hook, &bc, &env, None, None)
-                        }),
-                    )
+                    (*hook, s.spawn(move || hooks::run(inputs.hooks_dir, hook, bc, &env, None, None)))
                 })
                 .collect();
             handles
@@ -326,7 +325,7 @@ fn registration_request(
     values["flantIntegration"]["internal"]["licenseKey"] = license.into();
     values["global"] = values.get("global").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
     let config_values = inputs.config_values.cloned().unwrap_or_else(|| json!({}));
-    let context = json!([{"binding": "beforeHelm", "snapshots": snapshots}]);
+    let context = json!([{"binding": "beforeHelm", "snapshots": snapshots}]).to_string();
 
     let listener = TcpListener::bind("127.0.0.1:0").context("failed to listen on 127.0.0.1")?;
     let addr = listener.local_addr()?;

@@ -10,6 +10,7 @@ use anyhow::{anyhow, Context};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
+use serde::de::IgnoredAny as Checked;
 use serde_json::Value;
 use shell_hook::{KubernetesBinding, LabelOperator, LabelSelector};
 
@@ -69,19 +70,32 @@ impl Filter {
 
     /// [`Filter::run`] on the JSON text of the input: jaq parses it straight into its own values.
     pub fn run_json(&self, input: &[u8]) -> anyhow::Result<Value> {
-        let val = jaq_json::read::parse_single(input).map_err(|e| anyhow!("input: {e}"))?;
+        serde_json::from_str(&self.run_val(parse(input)?)?).context("jq output is not JSON")
+    }
+
+    /// The filter's outputs on one jaq value as JSON text, with shell-operator's output rule (no
+    /// output: `null`, one: the value, several: an array). Each output is jaq's own JSON text,
+    /// checked to be JSON by serde_json's skipping scan (jaq can print `NaN` or non-string keys),
+    /// never re-built as a tree.
+    fn run_val(&self, val: Val) -> anyhow::Result<String> {
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut outputs = Vec::new();
         for out in self.filter.id.run((ctx, val)).map(unwrap_valr) {
-            let out = out.map_err(|e| anyhow!("jq error: {e}"))?;
-            outputs.push(serde_json::from_str::<Value>(&out.to_string()).context("jq output is not JSON")?);
+            let text = out.map_err(|e| anyhow!("jq error: {e}"))?.to_string();
+            serde_json::from_str::<Checked>(&text).context("jq output is not JSON")?;
+            outputs.push(text);
         }
         Ok(match outputs.len() {
-            0 => Value::Null,
-            1 => outputs.pop().unwrap_or(Value::Null),
-            _ => Value::Array(outputs),
+            0 => "null".into(),
+            1 => outputs.pop().unwrap_or_default(),
+            _ => format!("[{}]", outputs.join(",")),
         })
     }
+}
+
+/// jaq's parse of one object's JSON text.
+fn parse(input: &[u8]) -> anyhow::Result<Val> {
+    jaq_json::read::parse_single(input).map_err(|e| anyhow!("input: {e}"))
 }
 
 /// Sorts objects in shell-operator's snapshot order (namespace, then name).
@@ -96,44 +110,84 @@ pub fn selector_matches(selector: &LabelSelector, object: &Object) -> bool {
     labels_match(selector, |k| labels.get(k).map(String::as_str))
 }
 
-/// The binding's filter results for `objects`, in shell-operator's order (namespace, name). With
-/// a jq filter, each selected object's text is parsed by jaq on its own and dropped after its run.
+/// The binding's filter results for `objects`, in shell-operator's order (namespace, name).
 pub fn filter_results(binding: &KubernetesBinding, objects: &[Object]) -> anyhow::Result<Vec<Value>> {
-    filter_results_with(binding, objects, Ok)
+    let mut all = filter_many(&[binding], objects, |_, _, text| serde_json::from_str(&text).map_err(Into::into))?;
+    Ok(all.pop().unwrap_or_default())
 }
 
-/// [`filter_results`], each result handed to `convert` as soon as its filter ran, so only what
-/// `convert` keeps of the results is held at once. Many objects are filtered in parallel, one
-/// slice of them per core, each thread with its own compiled filter (jaq's values are not shared
-/// between threads); the results keep the snapshot order.
-pub fn filter_results_with<T: Send>(
-    binding: &KubernetesBinding,
+/// Each binding's results for `objects` in shell-operator's order (namespace, name), in one pass:
+/// every object a binding with a jq filter selects is parsed by jaq **once**, and each binding
+/// that selects it runs its filter on that value. `convert` gets the binding's index, the object
+/// and the result as JSON text (the filter's output, or the object itself for a binding without
+/// a filter) as soon as it is made, so only what `convert` keeps is held. Many objects are
+/// filtered in parallel, one slice of them per core, each thread with its own compiled filters
+/// (jaq's values are not shared between threads); the results keep the snapshot order.
+pub fn filter_many<T: Send>(
+    bindings: &[&KubernetesBinding],
     objects: &[Object],
-    convert: impl Fn(Value) -> anyhow::Result<T> + Sync,
-) -> anyhow::Result<Vec<T>> {
-    let mut selected: Vec<&Object> = objects.iter().filter(|o| selects(binding, o)).collect();
-    sort(&mut selected);
-    let Some(code) = &binding.jq_filter else {
-        return selected.into_iter().map(Object::value).map(convert).collect();
-    };
-    let name = binding.name.as_deref().unwrap_or("?");
-    let run = |part: &[&Object]| -> anyhow::Result<Vec<T>> {
-        let filter = Filter::new(code).with_context(|| format!("binding {name}"))?;
-        part.iter().map(|o| filter.run_json(o.json().as_bytes()).and_then(&convert)).collect()
+    convert: impl Fn(usize, &Object, String) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<Vec<T>>> {
+    let mut sorted: Vec<&Object> = objects.iter().collect();
+    // Stable: each binding's selection of the sorted objects is its own selection sorted.
+    sort(&mut sorted);
+    let work: Vec<(&Object, Vec<usize>)> = sorted
+        .into_iter()
+        .filter_map(|o| {
+            let by: Vec<usize> = (0..bindings.len()).filter(|&b| selects(bindings[b], o)).collect();
+            (!by.is_empty()).then_some((o, by))
+        })
+        .collect();
+    let run = |part: &[(&Object, Vec<usize>)]| -> anyhow::Result<Vec<(usize, T)>> {
+        let mut filters: Vec<Option<Filter>> = bindings.iter().map(|_| None).collect();
+        let mut out = Vec::with_capacity(part.len());
+        for (object, by) in part {
+            let name = |b: usize| format!("binding {}", bindings[b].name.as_deref().unwrap_or("?"));
+            let parsed = match by.iter().find(|&&b| bindings[b].jq_filter.is_some()) {
+                Some(&b) => Some(parse(object.json().as_bytes()).with_context(|| name(b))?),
+                None => None,
+            };
+            for &b in by {
+                let text = match (&bindings[b].jq_filter, &parsed) {
+                    (Some(code), Some(val)) => {
+                        if filters[b].is_none() {
+                            filters[b] = Some(Filter::new(code).with_context(|| name(b))?);
+                        }
+                        let filter = filters[b].as_ref().context("compiled above")?;
+                        filter.run_val(val.clone()).with_context(|| name(b))?
+                    }
+                    _ => object.value().to_string(),
+                };
+                out.push((b, convert(b, object, text)?));
+            }
+        }
+        Ok(out)
     };
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
-    if threads < 2 || selected.len() < PARALLEL_OBJECTS {
-        return run(&selected);
+    let flat = if threads < 2 || work.len() < PARALLEL_OBJECTS {
+        run(&work)?
+    } else {
+        let chunk = work.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = work.chunks(chunk).map(|part| s.spawn(move || run(part))).collect();
+            let mut all = Vec::new();
+            for h in handles {
+                all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+            }
+            anyhow::Ok(all)
+        })?
+    };
+    let mut per_binding: Vec<Vec<T>> = bindings.iter().map(|_| Vec::new()).collect();
+    for (b, t) in flat {
+        per_binding[b].push(t);
     }
-    let chunk = selected.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = selected.chunks(chunk).map(|part| s.spawn(move || run(part))).collect();
-        let mut all = Vec::with_capacity(selected.len());
-        for h in handles {
-            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+    // A filter that does not compile is an error even when its binding selects nothing.
+    for (binding, results) in bindings.iter().zip(&per_binding) {
+        if let (Some(code), true) = (&binding.jq_filter, results.is_empty()) {
+            Filter::new(code).with_context(|| format!("binding {}", binding.name.as_deref().unwrap_or("?")))?;
         }
-        Ok(all)
-    })
+    }
+    Ok(per_binding)
 }
 
 /// Bindings selecting at least this many objects are filtered in parallel.
