@@ -369,9 +369,15 @@ fn prometheus_forwarder_relays_the_api_servers_service_proxy() {
     let status: Value = serde_json::from_str(body).unwrap();
     let code = status["code"].as_u64().unwrap();
     assert!(head.starts_with(&format!("HTTP/1.1 {code} ")), "{answer}");
-    assert!(head.contains("Content-Type: application/json"), "{answer}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{answer}");
     assert!(code >= 400 && direct.contains(status["message"].as_str().unwrap()), "{answer}\n{direct}");
     assert!(direct.contains(&format!("({})", status["reason"].as_str().unwrap())), "{answer}\n{direct}");
+    // Only GETs are forwarded (the hooks' queries); anything else is answered here.
+    let mut s = std::net::TcpStream::connect(f.url().trim_start_matches("http://")).unwrap();
+    write!(s, "POST /api/v1/query HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut posted = String::new();
+    s.read_to_string(&mut posted).unwrap();
+    assert!(posted.starts_with("HTTP/1.1 405 "), "{posted}");
     // A loopback endpoint for the Service: the API server refuses it.
     let eps = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "prometheus", "namespace": "live-prom"},
                      "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": 9090}]}]});

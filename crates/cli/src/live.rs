@@ -13,10 +13,7 @@
 //!   is named in [`Read::not_read`], with the permission that would give it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +26,7 @@ use kube::{Client, Config, Resource};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use shell_hook::{FieldOperator, HookConfig, KubernetesBinding, LabelOperator, LabelSelector};
+use shell_hook::{FieldOperator, HookConfig, KubernetesBinding, LabelSelector};
 
 use crate::objects::{self, Objects};
 
@@ -76,25 +73,22 @@ struct ListCall {
     fields: String,
 }
 
-/// A label selector as the API takes it (`key=value`, `key in (a,b)`, `!key`, …).
-#[must_use]
-pub fn label_selector(s: &LabelSelector) -> String {
-    let mut parts: Vec<String> = s.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    for e in &s.match_expressions {
-        parts.push(match e.operator {
-            LabelOperator::In => format!("{} in ({})", e.key, e.values.join(",")),
-            LabelOperator::NotIn => format!("{} notin ({})", e.key, e.values.join(",")),
-            LabelOperator::Exists => e.key.clone(),
-            LabelOperator::DoesNotExist => format!("!{}", e.key),
-        });
-    }
-    parts.join(",")
+/// A label selector as the API takes it (`key=value`, `key in (a,b)`, `!key`, …), rendered by
+/// kube-rs: the binding's selector (the Kubernetes `LabelSelector` JSON shape) becomes k8s-openapi's
+/// `LabelSelector`, and `kube::core::Selector`'s own conversion and `Display` write the query.
+///
+/// # Errors
+/// A requirement kube-rs refuses (`In`/`NotIn` without values).
+pub fn label_selector(s: &LabelSelector) -> anyhow::Result<String> {
+    let api: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector = serde_json::from_value(json!(s))?;
+    let selector = kube::core::Selector::try_from(api).map_err(|e| anyhow::anyhow!("invalid labelSelector: {e}"))?;
+    Ok(selector.to_string())
 }
 
 /// The list calls of one binding: per namespace of its `namespace.nameSelector` (all without
 /// one), per name of its `nameSelector` (a `metadata.name` field selector, as shell-operator
 /// watches a named object), with its label and field selectors.
-fn calls(b: &KubernetesBinding) -> Vec<ListCall> {
+fn calls(b: &KubernetesBinding) -> anyhow::Result<Vec<ListCall>> {
     let namespaces: Vec<Option<String>> = match b.namespace.as_ref().and_then(|n| n.name_selector.as_ref()) {
         Some(n) => n.match_names.iter().cloned().map(Some).collect(),
         None => vec![None],
@@ -112,7 +106,7 @@ fn calls(b: &KubernetesBinding) -> Vec<ListCall> {
         Some(n) => n.match_names.iter().map(Some).collect(),
         None => vec![None],
     };
-    let labels = b.label_selector.as_ref().map(label_selector).unwrap_or_default();
+    let labels = b.label_selector.as_ref().map(label_selector).transpose()?.unwrap_or_default();
     let mut out = Vec::new();
     for ns in &namespaces {
         for name in &names {
@@ -129,7 +123,7 @@ fn calls(b: &KubernetesBinding) -> Vec<ListCall> {
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// The bindings `configs` (hook `--config` texts) declare, plus `extra` (bindings as JSON).
@@ -228,7 +222,8 @@ impl Cluster {
 
     /// Lists what `bindings` select, keeping objects of `kinds` (the dump route's kinds).
     pub fn read(&self, bindings: &[KubernetesBinding], kinds: &[&str]) -> anyhow::Result<Read> {
-        let calls: BTreeSet<ListCall> = bindings.iter().flat_map(calls).collect();
+        let calls: BTreeSet<ListCall> =
+            bindings.iter().map(calls).collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten().collect();
         let mut read = Read::default();
         read.objects.kinds = kinds.iter().map(|k| (*k).to_string()).collect();
         let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
@@ -527,44 +522,27 @@ pub const PROMETHEUS_PROXY: &str = "/api/v1/namespaces/d8-monitoring/services/ht
 /// A loopback HTTP forwarder for the hooks' Prometheus queries: `GET /api/v1/query?…` on
 /// 127.0.0.1 is sent through the API server's service proxy ([`PROMETHEUS_PROXY`]) with the
 /// user's own credentials (whatever the kubeconfig holds: kube-rs adds them), and the answer's
-/// status, `Content-Type` and body are relayed. It lives as long as the value: dropping it stops
-/// the accepting thread and closes the port.
+/// status, `Content-Type` and body are relayed. hyper serves the loopback side (HTTP/1.1, one
+/// request per connection, 30 s for a request's head); a method other than GET is answered 405.
+/// It lives as long as the value: dropping it stops serving and closes the port.
 pub struct Forwarder {
     addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Forwarder {
     /// Listens on 127.0.0.1 (a free port) and forwards to `prefix` on the API server.
     pub fn start(cluster: &Cluster, prefix: &str) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("failed to listen on 127.0.0.1")?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("failed to listen on 127.0.0.1")?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (rt, client, prefix, stopped) =
-            (Arc::clone(&cluster.rt), cluster.client.clone(), prefix.to_string(), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(mut s) = conn {
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-                    let answer = match request_target(&mut s) {
-                        Some(target) => rt.block_on(forward(&client, &format!("{prefix}{target}"))),
-                        None => (400, "text/plain".into(), b"bad request".to_vec()),
-                    };
-                    let (code, kind, body) = answer;
-                    let head = format!(
-                        "HTTP/1.1 {code} {}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        http::StatusCode::from_u16(code).ok().and_then(|c| c.canonical_reason()).unwrap_or(""),
-                        body.len()
-                    );
-                    let _ = s.write_all(head.as_bytes()).and_then(|()| s.write_all(&body));
-                }
-            }
-        });
-        Ok(Self { addr, stop, thread: Some(thread) })
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let (rt, client, prefix) = (Arc::clone(&cluster.rt), cluster.client.clone(), Arc::<str>::from(prefix));
+        // The cluster's client lives on the cluster's current-thread runtime: this thread drives
+        // it (and the loopback connections) for as long as the forwarder serves.
+        let thread = std::thread::spawn(move || rt.block_on(serve_forwarder(listener, client, prefix, stopped)));
+        Ok(Self { addr, stop: Some(stop), thread: Some(thread) })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -576,30 +554,53 @@ impl Forwarder {
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr); // wakes the accepting thread
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// The target (`/path?query`) of a `GET` request read from `s` (`None`: not a GET, or no request
-/// head within 64 KiB).
-fn request_target(s: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 || head.len() > 64 << 10 {
-            return None;
-        }
-        head.extend_from_slice(&chunk[..n]);
+/// The forwarder's accept loop until `stopped`; connections still open then are dropped.
+async fn serve_forwarder(
+    listener: std::net::TcpListener,
+    client: Client,
+    prefix: Arc<str>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).keep_alive(false);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        while connections.try_join_next().is_some() {}
+        let (client, prefix) = (client.clone(), Arc::clone(&prefix));
+        let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let (client, prefix) = (client.clone(), Arc::clone(&prefix));
+            async move {
+                let (code, kind, body) = match (req.method(), req.uri().path_and_query()) {
+                    (&http::Method::GET, Some(target)) => forward(&client, &format!("{prefix}{target}")).await,
+                    _ => (405, "text/plain".into(), b"only GET is forwarded".to_vec()),
+                };
+                http::Response::builder()
+                    .status(code)
+                    .header(http::header::CONTENT_TYPE, kind)
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            }
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        connections.spawn(async move {
+            let _ = conn.await;
+        });
     }
-    let line = String::from_utf8_lossy(&head[..head.iter().position(|b| *b == b'\r')?]).into_owned();
-    let mut parts = line.split(' ');
-    (parts.next()? == "GET").then_some(())?;
-    parts.next().filter(|t| t.starts_with('/')).map(str::to_string)
 }
 
 /// One GET through the API server: status, content type, body (a transport error is a 502 with
@@ -715,17 +716,22 @@ mod tests {
     #[test]
     fn the_hooks_bindings_become_list_calls() {
         let b = bindings(&[crate::preview::MADISON_REGISTRATION_CONFIG], &[]).unwrap();
-        let c: Vec<ListCall> = b.iter().flat_map(calls).collect();
+        let c: Vec<ListCall> = b.iter().flat_map(|b| calls(b).unwrap()).collect();
         assert_eq!(c[0].namespace.as_deref(), Some("d8-monitoring"));
         assert_eq!(c[0].fields, "metadata.name=madison-proxy");
         let b = bindings(&[include_str!("../../../hooks/ingress-controller-metrics/config.yaml")], &[]).unwrap();
-        let c: Vec<ListCall> = b.iter().flat_map(calls).collect();
+        let c: Vec<ListCall> = b.iter().flat_map(|b| calls(b).unwrap()).collect();
         assert_eq!(
             c[1].labels,
             "heritage in (deckhouse),module in (ingress-nginx),app in (controller),!ingress-nginx-failover"
         );
         let logs = bindings(&[], &[logs_binding().unwrap()]).unwrap();
-        let c: Vec<ListCall> = logs.iter().flat_map(calls).collect();
+        let c: Vec<ListCall> = logs.iter().flat_map(|b| calls(b).unwrap()).collect();
         assert_eq!((c[0].namespace.as_deref(), c[0].labels.as_str()), (Some("d8-system"), "app=deckhouse"));
+        // A set requirement without values is refused (as the API server refuses it), not sent.
+        let bad: LabelSelector =
+            serde_json::from_value(json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}))
+                .unwrap();
+        assert!(label_selector(&bad).unwrap_err().to_string().contains("invalid labelSelector"));
     }
 }
