@@ -3,9 +3,12 @@
 //!
 //! The role of a NodeGroup comes only from its template taints (master > system > monitoring >
 //! frontend, else worker); capacities are summed exactly per role and converted to `f64` once
-//! ([`domain::capacity`]). One pass over borrowed strings, like `node-metrics`.
+//! ([`domain::capacity`]). One pass over borrowed strings, like `node-metrics`: the nodes are
+//! tallied as they are read ([`Tally`]: one entry per group and quantities), so 100 000 nodes
+//! take no per-node memory.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -13,7 +16,7 @@ use domain::capacity::{capacities, role, NodeCapacity, Role};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
-use shell_hook::{run_state, Hook, Input, Reads, Snapshot, Writes};
+use shell_hook::{run_state, Collect, Hook, Input, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -52,9 +55,46 @@ struct NodeGroup<'a> {
 #[serde(default)]
 struct State<'a> {
     #[serde(borrow)]
-    nodes: Snapshot<Node<'a>>,
+    nodes: Snapshot<Node<'a>, Tally<'a>>,
     #[serde(borrow)]
     ngs: Snapshot<NodeGroup<'a>>,
+}
+
+/// Nodes that sum alike: same group and the same quantity texts (as JSON).
+#[derive(PartialEq, Eq, Hash)]
+struct Kind<'a> {
+    node_group: Cow<'a, str>,
+    cpu: &'a str,
+    memory: &'a str,
+}
+
+/// The nodes of one [`Kind`]: how many, and the first [`LOG_NODE_NAMES`] names with their
+/// positions (the first is the node an error names: every node of a kind fails alike).
+struct Nodes<'a> {
+    count: usize,
+    names: Vec<(usize, Cow<'a, str>)>,
+}
+
+/// The `nodes` snapshot folded as it is read. The NodeGroups may come after the nodes in the file,
+/// so the roles wait for [`handle`].
+#[derive(Default)]
+struct Tally<'a> {
+    /// Nodes taken so far: the position of the next one.
+    seen: usize,
+    kinds: HashMap<Kind<'a>, Nodes<'a>, foldhash::fast::RandomState>,
+}
+
+impl<'a> Collect<Node<'a>> for Tally<'a> {
+    fn push(&mut self, node: Node<'a>) {
+        let position = self.seen;
+        self.seen += 1;
+        let kind = Kind { node_group: node.node_group, cpu: node.cpu.get(), memory: node.memory.get() };
+        let nodes = self.kinds.entry(kind).or_insert_with(|| Nodes { count: 0, names: Vec::new() });
+        nodes.count += 1;
+        if nodes.names.len() < LOG_NODE_NAMES {
+            nodes.names.push((position, node.name));
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,10 +105,9 @@ struct Taint<'a> {
     value: Cow<'a, str>,
 }
 
-/// A quantity field as text: a JSON string (how Kubernetes serialises quantities) or a JSON
-/// number read as its decimal text; anything else is a wrong shape naming node and field.
-fn quantity_text<'a>(node: &str, field: &str, raw: &'a RawValue) -> anyhow::Result<Cow<'a, str>> {
-    let text = raw.get();
+/// A quantity field (its JSON text) as text: a JSON string (how Kubernetes serialises quantities)
+/// or a JSON number read as its decimal text; anything else is a wrong shape naming node and field.
+fn quantity_text<'a>(node: &str, field: &str, text: &'a str) -> anyhow::Result<Cow<'a, str>> {
     if text.starts_with('"') {
         return serde_json::from_str::<Cow<'a, str>>(text)
             .map_err(|_| anyhow!("binding nodes: node {node:?}: field {field}: not a string"));
@@ -80,25 +119,35 @@ fn quantity_text<'a>(node: &str, field: &str, raw: &'a RawValue) -> anyhow::Resu
 }
 
 fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Result<()> {
-    let texts: Vec<(Cow<'_, str>, Cow<'_, str>)> = nodes
-        .items
+    // In the order of each kind's first node, so the first error is the first failing node's.
+    let mut kinds: Vec<(&Kind<'_>, &Nodes<'_>)> = nodes.items.kinds.iter().collect();
+    kinds.sort_unstable_by_key(|(_, n)| n.names[0].0);
+    let texts: Vec<(Cow<'_, str>, Cow<'_, str>)> = kinds
         .iter()
-        .map(|n| Ok((quantity_text(&n.name, "cpu", n.cpu)?, quantity_text(&n.name, "memory", n.memory)?)))
+        .map(|(k, n)| {
+            let name = &n.names[0].1;
+            Ok((quantity_text(name, "cpu", k.cpu)?, quantity_text(name, "memory", k.memory)?))
+        })
         .collect::<anyhow::Result<_>>()?;
     let groups =
         ngs.items.iter().map(|g| (g.name.as_ref(), role(g.taints.iter().map(|t| (t.key.as_ref(), t.value.as_ref())))));
-    let per_node = nodes.items.iter().zip(&texts).map(|(n, (cpu, memory))| NodeCapacity {
-        name: &n.name,
-        node_group: &n.node_group,
+    let per_kind = kinds.iter().zip(&texts).map(|((k, n), (cpu, memory))| NodeCapacity {
+        name: &n.names[0].1,
+        count: n.count,
+        node_group: &k.node_group,
         cpu,
         memory,
     });
-    let result = capacities(groups, per_node)?;
+    let result = capacities(groups, per_kind)?;
     if !result.uncounted.is_empty() {
-        let names: Vec<&str> = result.uncounted.iter().take(LOG_NODE_NAMES).map(String::as_str).collect();
+        let uncounted = result.uncounted.iter().map(|&i| kinds[i].1);
+        let count: usize = uncounted.clone().map(|n| n.count).sum();
+        let mut names: Vec<&(usize, Cow<'_, str>)> = uncounted.flat_map(|n| &n.names).collect();
+        names.sort_unstable_by_key(|(position, _)| *position);
+        let names: Vec<&str> = names.iter().take(LOG_NODE_NAMES).map(|(_, name)| name.as_ref()).collect();
         input.log.debug(
             "nodes whose NodeGroup does not exist are not counted",
-            &[("count", json!(result.uncounted.len())), ("nodes", json!(names.join(",")))],
+            &[("count", json!(count)), ("nodes", json!(names.join(",")))],
         );
     }
     let m = &mut input.metrics;
@@ -167,6 +216,17 @@ mod tests {
             .run_state(handle)
             .unwrap_err();
         assert_eq!(err, "node \"n1\": field cpu: invalid quantity \"abc\"");
+        // Nodes are tallied by group and quantities: the error still names the first failing node.
+        let nodes = ["8", "zzz", "abc", "zzz", "8", "abc"]
+            .iter()
+            .enumerate()
+            .map(|(i, cpu)| node(&format!("n{i}"), "w", json!(cpu), json!("1")))
+            .collect();
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", nodes), ("ngs", vec![ng("w", &[])])])
+            .run_state(handle)
+            .unwrap_err();
+        assert_eq!(err, "node \"n1\": field cpu: invalid quantity \"zzz\"");
         let none = TestRun::new(&HOOK).snapshots([("nodes", vec![]), ("ngs", vec![])]).run_state(handle).unwrap();
         assert_eq!(none.metrics.len(), 1, "only the expire line");
     }

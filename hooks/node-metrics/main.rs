@@ -2,7 +2,8 @@
 //!
 //! Level-triggered: every run recomputes the 16 series of `group_node_metrics` from the `nodes`
 //! and `ngs` snapshots. Strings are borrowed from the binding context buffer and the nodes are
-//! classified in one pass, so 100 000 nodes take milliseconds.
+//! tallied as they are read ([`Tally`]: one count per distinct group, annotation, virtualization and
+//! control-plane flags), so 100 000 nodes take milliseconds and no per-node memory.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 use domain::{classify, BillingType, NodeCounts};
 use serde::Deserialize;
 use serde_json::json;
-use shell_hook::{run_state, Hook, Input, Reads, Snapshot, Writes};
+use shell_hook::{run_state, Collect, Hook, Input, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -54,15 +55,98 @@ struct NodeGroup<'a> {
 #[serde(default)]
 struct State<'a> {
     #[serde(borrow)]
-    nodes: Snapshot<Node<'a>>,
+    nodes: Snapshot<Node<'a>, Tally<'a>>,
     #[serde(borrow)]
     ngs: Snapshot<NodeGroup<'a>>,
 }
 
+/// Nodes that count alike: same group, annotation, virtualization and control-plane flags.
+#[derive(PartialEq, Eq, Hash)]
+struct Kind<'a> {
+    node_group: Cow<'a, str>,
+    annotation: Cow<'a, str>,
+    virtualization: Cow<'a, str>,
+    controlplane: bool,
+    tainted: bool,
+}
+
+/// The `nodes` snapshot folded as it is read: the number of nodes of each [`Kind`], and for a kind
+/// with an unknown annotation its first [`WARN_NODE_NAMES`] names with their positions (the
+/// warning lists the first ones of each annotation value, over the groups that exist). The
+/// NodeGroups may come after the nodes in the file, so classifying waits for [`handle`].
 #[derive(Default)]
-struct BadAnnotation {
+struct Tally<'a> {
+    /// Nodes taken so far: the position of the next one.
+    seen: usize,
+    kinds: HashMap<Kind<'a>, Nodes<'a>, foldhash::fast::RandomState>,
+}
+
+/// The nodes of one [`Kind`]: how many, and (for an unknown annotation) the first names with
+/// their positions.
+#[derive(Default)]
+struct Nodes<'a> {
     count: usize,
-    nodes: Vec<String>,
+    names: Vec<(usize, Cow<'a, str>)>,
+}
+
+impl<'a> Collect<Node<'a>> for Tally<'a> {
+    fn push(&mut self, node: Node<'a>) {
+        let position = self.seen;
+        self.seen += 1;
+        // Whether an annotation is ignored does not depend on the NodeGroup's type.
+        let unknown = classify(&node.pricing_node_type, "", "").ignored_annotation;
+        let kind = Kind {
+            node_group: node.node_group,
+            annotation: node.pricing_node_type,
+            virtualization: node.virtualization,
+            controlplane: node.is_controlplane,
+            tainted: node.is_controlplane_tainted,
+        };
+        let nodes = self.kinds.entry(kind).or_default();
+        nodes.count += 1;
+        if unknown && nodes.names.len() < WARN_NODE_NAMES {
+            nodes.names.push((position, node.name));
+        }
+    }
+}
+
+/// Nodes of one unknown annotation value: how many, and the first names with their positions.
+#[derive(Default)]
+struct BadAnnotation<'a> {
+    count: usize,
+    nodes: Vec<(usize, &'a str)>,
+}
+
+/// The counts per billing type, the number of nodes whose NodeGroup does not exist, and the unknown
+/// annotation values with their first node names in snapshot order, over the nodes of groups
+/// that exist.
+fn count<'t>(
+    tally: &'t Tally<'_>,
+    node_types: &HashMap<&str, &str>,
+) -> (NodeCounts, usize, BTreeMap<&'t str, BadAnnotation<'t>>) {
+    let mut counts = NodeCounts::default();
+    let mut without_group = 0usize;
+    let mut bad: BTreeMap<&str, BadAnnotation<'_>> = BTreeMap::new();
+    for (kind, nodes) in &tally.kinds {
+        let Some(ng_type) = node_types.get(kind.node_group.as_ref()) else {
+            without_group += nodes.count;
+            continue;
+        };
+        let c = classify(&kind.annotation, ng_type, &kind.virtualization);
+        if c.ignored_annotation {
+            let entry = bad.entry(kind.annotation.as_ref()).or_default();
+            entry.count += nodes.count;
+            entry.nodes.extend(nodes.names.iter().map(|(position, name)| (*position, name.as_ref())));
+        }
+        for _ in 0..nodes.count {
+            counts.add(c.billing_type, kind.controlplane, kind.tainted);
+        }
+    }
+    for b in bad.values_mut() {
+        b.nodes.sort_unstable();
+        b.nodes.truncate(WARN_NODE_NAMES);
+    }
+    (counts, without_group, bad)
 }
 
 #[allow(clippy::unnecessary_wraps)] // every handler has the fallible `StateHandler` signature
@@ -70,28 +154,15 @@ fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Res
     let node_types: HashMap<&str, &str> =
         ngs.items.iter().map(|ng| (ng.name.as_ref(), ng.node_type.as_ref())).collect();
 
-    let mut counts = NodeCounts::default();
-    let mut without_group = 0usize;
-    let mut bad: BTreeMap<&str, BadAnnotation> = BTreeMap::new();
-    for node in &nodes.items {
-        let Some(ng_type) = node_types.get(node.node_group.as_ref()) else {
-            without_group += 1;
-            continue;
-        };
-        let c = classify(&node.pricing_node_type, ng_type, &node.virtualization);
-        if c.ignored_annotation {
-            let entry = bad.entry(node.pricing_node_type.as_ref()).or_default();
-            entry.count += 1;
-            if entry.nodes.len() < WARN_NODE_NAMES {
-                entry.nodes.push(node.name.to_string());
-            }
-        }
-        counts.add(c.billing_type, node.is_controlplane, node.is_controlplane_tainted);
-    }
+    let (counts, without_group, bad) = count(&nodes.items, &node_types);
     for (value, b) in &bad {
         input.log.warn(
             "ignoring unknown pricing.flant.com/nodeType annotation",
-            &[("value", json!(value)), ("nodes", json!(b.nodes.join(","))), ("count", json!(b.count))],
+            &[
+                ("value", json!(value)),
+                ("nodes", json!(b.nodes.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(","))),
+                ("count", json!(b.count)),
+            ],
         );
     }
     if without_group > 0 {
@@ -128,7 +199,8 @@ mod tests {
     use serde_json::{json, Value};
     use shell_hook::testing::TestRun;
 
-    use super::{handle, HOOK};
+    use super::{count, handle, Node, Tally, HOOK};
+    use shell_hook::Snapshot;
 
     fn node(name: &str, group: &str, annotation: &str, virt: &str, cp: bool, tainted: bool) -> Value {
         json!({"name": name, "node_group": group, "pricing_node_type": annotation, "virtualization": virt,
@@ -209,5 +281,29 @@ mod tests {
             .run_state(handle)
             .unwrap_err();
         assert!(err.contains("nodes") && err.contains("item 0"), "{err}");
+    }
+
+    /// The tally keeps what counting node by node gave: the warning names the first five nodes of
+    /// an unknown annotation in snapshot order, over every kind of node and only in groups that
+    /// exist, and counts them all.
+    #[test]
+    fn unknown_annotations_name_the_first_nodes_over_all_kinds() {
+        let kinds =
+            [("g1", "", false), ("ghost", "", false), ("g2", "kvm", false), ("g1", "", true), ("g2", "", false)];
+        let nodes: Vec<Value> = (0..12)
+            .map(|i| {
+                let (group, virt, cp) = kinds[i % kinds.len()];
+                json!({"filterResult": node(&format!("b{i}"), group, "Bogus", virt, cp, false)})
+            })
+            .collect();
+        let text = serde_json::to_string(&nodes).unwrap();
+        let tally: Snapshot<Node<'_>, Tally<'_>> = serde_json::from_str(&text).unwrap();
+        let types = [("g1", "Static"), ("g2", "Static")].into_iter().collect();
+        let (counts, without_group, bad) = count(&tally.items, &types);
+        assert_eq!(without_group, 3, "b1, b6 and b11");
+        assert_eq!(counts.all.iter().sum::<u64>(), 9);
+        let bogus = &bad["Bogus"];
+        assert_eq!(bogus.count, 9);
+        assert_eq!(bogus.nodes.iter().map(|(_, n)| *n).collect::<Vec<_>>(), ["b0", "b2", "b3", "b4", "b5"]);
     }
 }

@@ -120,11 +120,14 @@ fn from_nanos(n: i128) -> f64 {
     (n / NANO) as f64 + (n % NANO) as f64 / 1e9
 }
 
-/// One node as the hook sees it.
+/// One node as the hook sees it, or `count` nodes of one NodeGroup with the same quantities
+/// (they sum alike; `name` is the first of them, the one an error names).
 #[derive(Debug, Clone, Copy)]
 pub struct NodeCapacity<'a> {
     /// Node name (for errors).
     pub name: &'a str,
+    /// How many nodes this entry stands for.
+    pub count: usize,
     /// Its NodeGroup (label `node.deckhouse.io/group`).
     pub node_group: &'a str,
     /// `status.capacity.cpu` (`"0"` when absent).
@@ -138,8 +141,8 @@ pub struct NodeCapacity<'a> {
 pub struct RoleCapacities {
     /// One entry per role that at least one NodeGroup has, in [`Role::ORDER`].
     pub roles: Vec<(Role, Capacity)>,
-    /// Nodes whose NodeGroup is unknown (not counted).
-    pub uncounted: Vec<String>,
+    /// Positions (in the `nodes` given) of the entries whose NodeGroup is unknown (not counted).
+    pub uncounted: Vec<usize>,
 }
 
 /// Sums capacity per role: `groups` are (NodeGroup name, role) — a repeated name keeps the later
@@ -151,16 +154,17 @@ pub fn capacities<'a>(
     let by_group: HashMap<&str, Role> = groups.into_iter().collect();
     let mut sums: HashMap<Role, Capacity> = by_group.values().map(|r| (*r, Capacity::default())).collect();
     let mut uncounted = Vec::new();
-    for node in nodes {
+    for (position, node) in nodes.into_iter().enumerate() {
         let Some(role) = by_group.get(node.node_group) else {
-            uncounted.push(node.name.to_string());
+            uncounted.push(position);
             continue;
         };
+        let count = i128::try_from(node.count).unwrap_or(i128::MAX);
         let cpu = quantity(node.name, "cpu", node.cpu)?;
         let memory = quantity(node.name, "memory", node.memory)?;
         let sum = sums.entry(*role).or_default();
-        sum.cpu_nanos += cpu;
-        sum.memory_nanos += memory;
+        sum.cpu_nanos += cpu * count;
+        sum.memory_nanos += memory * count;
     }
     let roles = Role::ORDER.iter().filter_map(|r| sums.get(r).map(|c| (*r, *c))).collect();
     Ok(RoleCapacities { roles, uncounted })
@@ -209,7 +213,7 @@ mod tests {
     }
 
     fn node<'a>(name: &'a str, group: &'a str, cpu: &'a str, memory: &'a str) -> NodeCapacity<'a> {
-        NodeCapacity { name, node_group: group, cpu, memory }
+        NodeCapacity { name, count: 1, node_group: group, cpu, memory }
     }
 
     #[test]
@@ -219,7 +223,7 @@ mod tests {
             [node("a", "w", "8", "16Gi"), node("b", "w", "7500m", "16351048Ki"), node("ghost", "gone", "4", "8Gi")],
         )
         .unwrap();
-        assert_eq!(r.uncounted, ["ghost"]);
+        assert_eq!(r.uncounted, [2]);
         assert_eq!(r.roles.len(), 2);
         let (role, worker) = r.roles[0];
         assert_eq!((role, worker.cpu_cores(), worker.memory_bytes()), (Role::Worker, 15.5, 33_923_342_336.0));
@@ -227,6 +231,9 @@ mod tests {
         let small =
             capacities([("w", Role::Worker)], [node("a", "w", "250m", "1e9"), node("b", "w", "0", "129M")]).unwrap();
         assert_eq!((small.roles[0].1.cpu_cores(), small.roles[0].1.memory_bytes()), (0.25, 1_129_000_000.0));
+        let three = NodeCapacity { count: 3, ..node("a", "w", "250m", "1Gi") };
+        let many = capacities([("w", Role::Worker)], [three, node("b", "w", "1", "1Gi")]).unwrap();
+        assert_eq!((many.roles[0].1.cpu_cores(), many.roles[0].1.memory_bytes()), (1.75, 4.0 * 1_073_741_824.0));
     }
 
     #[test]

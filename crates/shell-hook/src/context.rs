@@ -121,30 +121,46 @@ pub struct BindingContexts<'a> {
 /// A typed snapshot: the items whose `filterResult` was not `null`, in snapshot order. It
 /// deserialises from a snapshot's item array, so a hook's state type
 /// ([`BindingContexts::parse_state`]) has one `Snapshot` field per binding.
+///
+/// The items go into `C`, a `Vec` unless the hook names a [`Collect`] of its own: a hook that only
+/// aggregates a large snapshot folds each item as it is read and keeps no per-item memory.
 #[derive(Debug)]
-pub struct Snapshot<T> {
+pub struct Snapshot<T, C = Vec<T>> {
     /// Deserialised filter results.
-    pub items: Vec<T>,
+    pub items: C,
     /// How many items had a `null` (or absent) `filterResult` and were skipped.
     pub skipped_null: usize,
+    item: PhantomData<fn() -> T>,
 }
 
-impl<T> Default for Snapshot<T> {
-    fn default() -> Self {
-        Self { items: Vec::new(), skipped_null: 0 }
+/// Where a [`Snapshot`]'s items go, in snapshot order.
+pub trait Collect<T>: Default {
+    /// Takes the next item.
+    fn push(&mut self, item: T);
+}
+
+impl<T> Collect<T> for Vec<T> {
+    fn push(&mut self, item: T) {
+        Vec::push(self, item);
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Snapshot<T> {
+impl<T, C: Default> Default for Snapshot<T, C> {
+    fn default() -> Self {
+        Self { items: C::default(), skipped_null: 0, item: PhantomData }
+    }
+}
+
+impl<'de, T: Deserialize<'de>, C: Collect<T>> Deserialize<'de> for Snapshot<T, C> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Items<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for Items<T> {
-            type Value = Snapshot<T>;
+        struct Items<T, C>(PhantomData<(T, C)>);
+        impl<'de, T: Deserialize<'de>, C: Collect<T>> Visitor<'de> for Items<T, C> {
+            type Value = Snapshot<T, C>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an array of snapshot items")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Snapshot<T>, A::Error> {
-                let mut snapshot = Snapshot::default();
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Snapshot<T, C>, A::Error> {
+                let mut snapshot: Snapshot<T, C> = Snapshot::default();
                 while let Some(item) = seq.next_element::<Item<T>>()? {
                     match item.filter_result {
                         Some(value) => snapshot.items.push(value),
