@@ -113,40 +113,96 @@ impl Logger {
     /// [`Logger::render`] with explicit limits.
     #[must_use]
     pub fn render_limited(limits: Limits, level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
+        let mut line = Vec::new();
+        Self::render_into(&mut line, limits, level, msg, fields);
+        String::from_utf8(line).unwrap_or_default()
+    }
+
+    /// Renders one line into `out` (cleared first), written straight from the fields: no map,
+    /// no copy of a value (madison-proxy renders an access line with up to 64 KiB of body per
+    /// request; `docs/internal/decisions.md`, "Performance round 3: madison-proxy"). The same
+    /// text as serialising the map `level`, `msg`, fields…, `truncated`: when a key repeats (or
+    /// is one of those three), the map itself is built, for its rule (the last value wins, at the
+    /// first key's place).
+    fn render_into(out: &mut Vec<u8>, limits: Limits, level: Level, msg: &str, fields: &[(&str, Value)]) {
+        out.clear();
         let max = limits.max_string;
         let mut cut = false;
-        let mut map = Map::with_capacity(fields.len() + 3);
-        map.insert("level".into(), Value::from(level.as_str()));
-        map.insert("msg".into(), Value::from(capped(msg, max, &mut cut)));
-        for (k, v) in fields {
-            map.insert((*k).to_string(), capped_value(v, max, &mut cut));
+        let plain = fields.iter().enumerate().all(|(i, (k, _))| {
+            !matches!(*k, "level" | "msg" | "truncated") && fields[..i].iter().all(|(other, _)| other != k)
+        });
+        if plain {
+            out.extend_from_slice(b"{\"level\":\"");
+            out.extend_from_slice(level.as_str().as_bytes());
+            out.extend_from_slice(b"\",\"msg\":");
+            write_capped(out, msg, max, &mut cut);
+            for (k, v) in fields {
+                out.push(b',');
+                write_str(out, k);
+                out.push(b':');
+                match v {
+                    Value::String(s) => write_capped(out, s, max, &mut cut),
+                    Value::Array(_) | Value::Object(_) => {
+                        let _ = serde_json::to_writer(&mut *out, &capped_value(v, max, &mut cut));
+                    }
+                    other => {
+                        let _ = serde_json::to_writer(&mut *out, other);
+                    }
+                }
+            }
+            if cut {
+                out.extend_from_slice(b",\"truncated\":true");
+            }
+            out.push(b'}');
+        } else {
+            let mut map = Map::with_capacity(fields.len() + 3);
+            map.insert("level".into(), Value::from(level.as_str()));
+            map.insert("msg".into(), Value::from(capped(msg, max, &mut cut)));
+            for (k, v) in fields {
+                map.insert((*k).to_string(), capped_value(v, max, &mut cut));
+            }
+            if cut {
+                map.insert("truncated".into(), Value::Bool(true));
+            }
+            let _ = serde_json::to_writer(&mut *out, &Value::Object(map));
         }
-        if cut {
-            map.insert("truncated".into(), Value::Bool(true));
+        if out.len() <= limits.max_line {
+            return;
         }
-        // `to_string` (Display) writes through `fmt::Formatter`, chunk by chunk; `serde_json::to_string`
-        // writes into the buffer directly (madison-proxy: ~2 % of its CPU per access line, measured).
-        let line = serde_json::to_string(&Value::Object(map)).unwrap_or_default();
-        if line.len() <= limits.max_line {
-            return line;
-        }
+        out.clear();
         let mut small = Map::new();
         small.insert("level".into(), Value::from(level.as_str()));
         small.insert("msg".into(), Value::from(capped(msg, max, &mut cut)));
         small.insert("fields".into(), fields.iter().map(|(k, _)| Value::from(*k)).collect());
         small.insert("truncated".into(), Value::Bool(true));
-        Value::Object(small).to_string()
+        let _ = serde_json::to_writer(&mut *out, &Value::Object(small));
     }
 
-    /// Writes a line at `level` if enabled. Write errors on stderr are ignored: there is nowhere
-    /// left to report them.
+    /// Writes a line at `level` if enabled: rendered into this thread's reused buffer, then one
+    /// `write` of the whole line to stderr, as nginx writes each access line (no lock between
+    /// threads: a single write of a line is not interleaved with another thread's). Write errors
+    /// on stderr are ignored: there is nowhere left to report them.
     pub fn log(&self, level: Level, msg: &str, fields: &[(&str, Value)]) {
         if !self.enabled(level) {
             return;
         }
-        let mut line = Self::render_limited(self.limits, level, msg, fields);
-        line.push('\n');
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        LINE.with(|line| {
+            let Ok(mut line) = line.try_borrow_mut() else { return };
+            Self::render_into(&mut line, self.limits, level, msg, fields);
+            line.push(b'\n');
+            match stderr_fd() {
+                Some(mut fd) => {
+                    let _ = fd.write_all(&line);
+                }
+                None => {
+                    let _ = std::io::stderr().lock().write_all(&line);
+                }
+            }
+            // An occasional long line does not keep its buffer.
+            if line.capacity() > KEPT_LINE_BUFFER {
+                *line = Vec::new();
+            }
+        });
     }
 
     /// Logs at `debug`.
@@ -177,6 +233,46 @@ pub const LOG_LEVEL: &str = "LOG_LEVEL";
 pub const MAX_STRING: usize = 1024;
 /// The longest log line, in bytes.
 pub const MAX_LINE: usize = 8192;
+
+thread_local! {
+    /// The line being rendered, reused by the next line of the same thread.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Capacity of [`LINE`] kept after a line (an access line with its body fits).
+const KEPT_LINE_BUFFER: usize = 16 * 1024;
+
+/// stderr as a file of its own (a duplicate of descriptor 2): written without std's lock on
+/// `Stderr`, which two threads logging at once contended for (`futex` calls on every other
+/// access line in madison-proxy). `None` if it cannot be duplicated.
+fn stderr_fd() -> Option<&'static std::fs::File> {
+    static FD: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    FD.get_or_init(|| {
+        use std::os::fd::AsFd;
+        std::io::stderr().as_fd().try_clone_to_owned().ok().map(std::fs::File::from)
+    })
+    .as_ref()
+}
+
+/// `s` as a JSON string.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// `s` as a JSON string, cut as [`capped`] cuts it, without copying it first.
+fn write_capped(out: &mut Vec<u8>, s: &str, max: usize, cut: &mut bool) {
+    if s.len() <= max {
+        return write_str(out, s);
+    }
+    *cut = true;
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    write_str(out, &s[..end]);
+    out.pop(); // the closing quote
+    out.extend_from_slice("…\"".as_bytes());
+}
 
 fn capped(s: &str, max: usize, cut: &mut bool) -> String {
     if s.len() <= max {
@@ -229,6 +325,34 @@ mod tests {
         assert!(Logger::render(Level::Info, "m", &many).len() <= MAX_LINE);
         let short = Logger::render(Level::Info, "ok", &[("k", json!("v"))]);
         assert!(!short.contains("truncated"));
+    }
+
+    /// The line written straight from the fields is the text of the map the logger built before:
+    /// cut strings, nested values, numbers, and repeated or reserved keys (the map's rule).
+    #[test]
+    fn renders_as_the_map_of_its_fields() {
+        let long = "é".repeat(MAX_STRING);
+        let cases: Vec<Vec<(&str, serde_json::Value)>> = vec![
+            vec![("a", json!(1.5)), ("b", json!(null)), ("c", json!("x\u{1}\"y")), ("d", json!(long))],
+            vec![("a", json!([long, 2])), ("b", json!({"k": long}))],
+            vec![("a", json!(1)), ("b", json!(2)), ("a", json!(3))],
+            vec![("msg", json!("other")), ("level", json!(7))],
+            vec![("truncated", json!(false)), ("c", json!(long))],
+        ];
+        for fields in cases {
+            let mut cut = false;
+            let mut map = serde_json::Map::new();
+            map.insert("level".into(), json!("info"));
+            map.insert("msg".into(), json!("m"));
+            for (k, v) in &fields {
+                map.insert((*k).to_string(), super::capped_value(v, MAX_STRING, &mut cut));
+            }
+            if cut {
+                map.insert("truncated".into(), json!(true));
+            }
+            let want = serde_json::Value::Object(map).to_string();
+            assert_eq!(Logger::render(Level::Info, "m", &fields), want);
+        }
     }
 
     #[test]
