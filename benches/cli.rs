@@ -8,6 +8,12 @@
 //!
 //! Without `OUT.md` the section is printed; with it, the section `## flant-integration bill and
 //! preview` of that file is replaced (or appended), the rest of the file is kept.
+//!
+//! While iterating: `CLI_BENCH_QUICK=1` measures only the 10 000-node JSON rows (jq, `bill`,
+//! `preview`; about half a minute) and skips the memory series; `FLANT_INTEGRATION_BIN=PATH`
+//! measures another build of the CLI (a previous commit's, or one with symbols for `perf`; its
+//! hooks are looked up beside it); `CLI_BENCH_DUMPS=DIR` writes the dumps there and keeps them
+//! (for `perf record` on the same input).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,7 +22,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const CLI: &str = env!("CARGO_BIN_EXE_flant-integration");
+/// The CLI measured: this package's build, or `FLANT_INTEGRATION_BIN` (another build of it).
+fn cli() -> String {
+    std::env::var("FLANT_INTEGRATION_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flant-integration").to_string())
+}
+
+/// `CLI_BENCH_QUICK`: the 10 000-node JSON rows only.
+fn quick() -> bool {
+    std::env::var_os("CLI_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
+}
 const RUNS: usize = 7;
 /// The peer: jq counting the dump's Nodes per NodeGroup (what `bill` groups them by).
 const JQ_GROUP: &str = r#"[.items[] | select(.kind == "Node") | .metadata.labels["node.deckhouse.io/group"] // ""]
@@ -233,11 +247,13 @@ fn section(dir: &Path) -> String {
          binaries (in parallel) and madison-registration against its loopback recorder. The peer, in the same run: \
          {} on the JSON dump counting the Nodes per NodeGroup (`{}`); the YAML rows compare with jq on the JSON \
          form of the same dump. Goals (issue 20): bill ≤ 0.25× jq, preview ≤ 0.5× jq, peak RSS ≤ 4× the input. \
-         Machine: {}; {}.\n",
+         Machine: {}; {}; load average before the run {}.{}\n",
         jq_version.unwrap_or_else(|_| "jq".into()),
         JQ_GROUP.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|"),
         test_support::machine(),
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        test_support::load_average(),
+        if quick() { " Quick run (`CLI_BENCH_QUICK`): the 10 000-node JSON rows only." } else { "" }
     );
     let _ = writeln!(
         report,
@@ -252,10 +268,13 @@ fn section(dir: &Path) -> String {
         .to_string(),
     )
     .expect("values");
-    for n in [1000, 10_000] {
+    let cli = cli();
+    let sizes: &[usize] = if quick() { &[10_000] } else { &[1000, 10_000] };
+    let formats: &[&str] = if quick() { &["json"] } else { &["json", "yaml"] };
+    for &n in sizes {
         let d = dump(n, 7);
         let mut jq_median = Duration::ZERO;
-        for format in ["json", "yaml"] {
+        for &format in formats {
             let path = dir.join(format!("cluster-{n}.{format}"));
             let text = if format == "json" { d.to_string() } else { serde_saphyr::to_string(&d).expect("yaml") };
             std::fs::write(&path, &text).expect("write dump");
@@ -279,9 +298,12 @@ fn section(dir: &Path) -> String {
                     ],
                 ),
             ] {
-                row(&mut report, command, n, format, text.len(), series(CLI, &args, RUNS), jq_median);
+                row(&mut report, command, n, format, text.len(), series(&cli, &args, RUNS), jq_median);
             }
         }
+    }
+    if quick() {
+        return report;
     }
     let _ = writeln!(
         report,
@@ -299,7 +321,7 @@ fn section(dir: &Path) -> String {
         let (files, total) = lean_dump(n, dir);
         let mut args = vec!["bill".to_string(), "--format".into(), "json".into()];
         args.extend(files.iter().cloned());
-        let (median, _, _, peak) = series(CLI, &args, if n >= 1_000_000 { 1 } else { 3 });
+        let (median, _, _, peak) = series(&cli, &args, if n >= 1_000_000 { 1 } else { 3 });
         for f in files {
             let _ = std::fs::remove_file(f);
         }
@@ -324,10 +346,14 @@ fn main() -> ExitCode {
     if !args.iter().any(|a| a == "--bench") {
         return ExitCode::SUCCESS;
     }
-    let dir = std::env::temp_dir().join(format!("flant-bench-cli-{}", std::process::id()));
+    let kept = std::env::var_os("CLI_BENCH_DUMPS").map(std::path::PathBuf::from);
+    let dir =
+        kept.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("flant-bench-cli-{}", std::process::id())));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let report = section(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     test_support::emit_section(&args, SECTION, &report);
     ExitCode::SUCCESS
 }
