@@ -19,6 +19,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use flant_integration_cli::{bill, hooks, input, live, objects, preview, prometheus};
 
+/// mimalloc (its v2, no transparent huge pages): jaq allocates a boxed iterator per step of a filter
+/// and a value per JSON node of each object, and glibc's malloc and free were a third of `bill`'s
+/// CPU time (docs/internal/decisions.md, "Performance round 3: the CLI"). v3 keeps freed pages
+/// for a second before returning them (peak RSS +15 %), v2 for 10 ms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// See what the flant-integration module will bill and send — read from the cluster of the current
 /// kubeconfig context, or from `kubectl get … -o yaml|json` dumps — before anything leaves it.
 #[derive(Parser)]
@@ -144,15 +151,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // The dump is not needed for the output: freed first, so it and the output are never
             // held together (peak RSS, issue 20).
             drop(read.objects);
-            let out = match format {
+            match format {
                 Format::Text => {
                     let mut t = b.text();
                     footer(&mut t, &read.skipped, "billing", &not_read);
-                    t
+                    std::io::Write::write_all(&mut std::io::stdout().lock(), t.as_bytes())?;
                 }
-                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped, &not_read)?,
-            };
-            std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+                Format::Json => {
+                    flant_integration_cli::write_json_with_skipped(
+                        std::io::stdout().lock(),
+                        &b,
+                        &read.skipped,
+                        &not_read,
+                    )?;
+                }
+            }
             Ok(())
         }
         Command::Preview {
@@ -208,15 +221,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 prometheus: prometheus.or_else(|| forwarder.as_ref().map(|(_, env)| env.clone())),
             };
             let p = preview::preview(&read.objects, &inputs)?;
-            let out = match format {
+            match format {
                 Format::Text => {
                     let mut t = p.text();
                     footer(&mut t, &read.skipped, "the preview", &not_read);
-                    t
+                    std::io::Write::write_all(&mut std::io::stdout().lock(), t.as_bytes())?;
                 }
-                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped, &not_read)?,
-            };
-            std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+                Format::Json => {
+                    flant_integration_cli::write_json_with_skipped(
+                        std::io::stdout().lock(),
+                        &p,
+                        &read.skipped,
+                        &not_read,
+                    )?;
+                }
+            }
             Ok(())
         }
     }
