@@ -128,20 +128,20 @@ pub fn filter_many<T: Send>(
     objects: &[Object],
     convert: impl Fn(usize, &Object, String) -> anyhow::Result<T> + Sync,
 ) -> anyhow::Result<Vec<Vec<T>>> {
-    let mut sorted: Vec<&Object> = objects.iter().collect();
+    // Only objects of a kind some binding watches; which bindings select each one (its labels
+    // read) is decided on the threads below.
+    let mut work: Vec<&Object> =
+        objects.iter().filter(|o| bindings.iter().any(|b| b.kind.eq_ignore_ascii_case(o.kind()))).collect();
     // Stable: each binding's selection of the sorted objects is its own selection sorted.
-    sort(&mut sorted);
-    let work: Vec<(&Object, Vec<usize>)> = sorted
-        .into_iter()
-        .filter_map(|o| {
-            let by: Vec<usize> = (0..bindings.len()).filter(|&b| selects(bindings[b], o)).collect();
-            (!by.is_empty()).then_some((o, by))
-        })
-        .collect();
-    let run = |part: &[(&Object, Vec<usize>)]| -> anyhow::Result<Vec<(usize, T)>> {
+    sort(&mut work);
+    let run = |part: &[&Object]| -> anyhow::Result<Vec<(usize, T)>> {
         let mut filters: Vec<Option<Filter>> = bindings.iter().map(|_| None).collect();
         let mut out = Vec::with_capacity(part.len());
-        for (object, by) in part {
+        let mut by = Vec::with_capacity(bindings.len());
+        for &object in part {
+            by.clear();
+            by.extend((0..bindings.len()).filter(|&b| selects(bindings[b], object)));
+            let by = &by;
             let name = |b: usize| format!("binding {}", bindings[b].name.as_deref().unwrap_or("?"));
             let parsed = match by.iter().find(|&&b| bindings[b].jq_filter.is_some()) {
                 Some(&b) => Some(parse(object.json().as_bytes()).with_context(|| name(b))?),
