@@ -147,10 +147,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 (objects::read(&inputs)?, Vec::new())
             };
-            let b = bill::bill(&read.objects)?;
-            // The dump is not needed for the output: freed first, so it and the output are never
-            // held together (peak RSS, issue 20).
-            drop(read.objects);
+            // The dump is freed inside, once read: it and the rows are never held together (peak
+            // RSS, issue 20).
+            let b = bill::bill(read.objects)?;
             match format {
                 Format::Text => {
                     let mut t = b.text();
