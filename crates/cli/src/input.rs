@@ -153,10 +153,11 @@ mod tests {
 
     #[test]
     fn a_files_size_is_one_reservation_and_never_more_than_the_limit() {
-        let b = read_sized(&[7u8; 100_000][..], "x", 1 << 20, 100_000).unwrap();
+        let input = vec![7u8; 100_000];
+        let b = read_sized(&input[..], "x", 1 << 20, 100_000).unwrap();
         assert_eq!((b.len(), b.capacity()), (100_000, 100_000));
         // A size that lies (a file that grew or shrank) changes nothing but the first reservation.
-        assert_eq!(read_sized(&[7u8; 100_000][..], "x", 1 << 20, 10).unwrap().len(), 100_000);
+        assert_eq!(read_sized(&input[..], "x", 1 << 20, 10).unwrap().len(), 100_000);
         let b = read_sized(&[7u8; 10][..], "x", 100, 1 << 40).unwrap();
         assert!(b.len() == 10 && b.capacity() <= 101, "{}", b.capacity());
         assert!(read_sized(&[7u8; 101][..], "x", 100, 1 << 40).is_err());

@@ -130,6 +130,27 @@ fn footer(t: &mut String, skipped: &std::collections::BTreeMap<String, usize>, b
     }
 }
 
+/// Writes the output to stdout: `text` of `body` with the [`footer`], or its JSON.
+fn print<T: serde::Serialize>(
+    format: Format,
+    body: &T,
+    text: fn(&T) -> String,
+    skipped: &std::collections::BTreeMap<String, usize>,
+    by: &str,
+    not_read: &[String],
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Text => {
+            let mut t = text(body);
+            footer(&mut t, skipped, by, not_read);
+            std::io::Write::write_all(&mut out, t.as_bytes())?;
+        }
+        Format::Json => flant_integration_cli::write_json_with_skipped(out, body, skipped, not_read)?,
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     /// A table for people.
@@ -150,22 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // The dump is freed inside, once read: it and the rows are never held together (peak
             // RSS, issue 20).
             let b = bill::bill(read.objects)?;
-            match format {
-                Format::Text => {
-                    let mut t = b.text();
-                    footer(&mut t, &read.skipped, "billing", &not_read);
-                    std::io::Write::write_all(&mut std::io::stdout().lock(), t.as_bytes())?;
-                }
-                Format::Json => {
-                    flant_integration_cli::write_json_with_skipped(
-                        std::io::stdout().lock(),
-                        &b,
-                        &read.skipped,
-                        &not_read,
-                    )?;
-                }
-            }
-            Ok(())
+            print(format, &b, bill::Bill::text, &read.skipped, "billing", &not_read)
         }
         Command::Preview {
             inputs,
@@ -220,22 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 prometheus: prometheus.or_else(|| forwarder.as_ref().map(|(_, env)| env.clone())),
             };
             let p = preview::preview(&read.objects, &inputs)?;
-            match format {
-                Format::Text => {
-                    let mut t = p.text();
-                    footer(&mut t, &read.skipped, "the preview", &not_read);
-                    std::io::Write::write_all(&mut std::io::stdout().lock(), t.as_bytes())?;
-                }
-                Format::Json => {
-                    flant_integration_cli::write_json_with_skipped(
-                        std::io::stdout().lock(),
-                        &p,
-                        &read.skipped,
-                        &not_read,
-                    )?;
-                }
-            }
-            Ok(())
+            print(format, &p, preview::Preview::text, &read.skipped, "the preview", &not_read)
         }
     }
 }

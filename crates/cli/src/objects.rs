@@ -579,6 +579,30 @@ mod tests {
         assert_eq!(out.skipped.get("(no kind)"), Some(&1));
     }
 
+    /// A list long enough to be read on several threads gives what short lists read one element
+    /// at a time give: the same objects in input order, the same skipped counts.
+    #[test]
+    fn a_large_list_read_in_parallel_keeps_the_input_order() {
+        let item = |i: usize| {
+            let kind = if i.is_multiple_of(7) { "ConfigMap" } else { "Node" };
+            format!(r#"{{"kind": "{kind}", "metadata": {{"name": "n{i}"}}}}"#)
+        };
+        let list = |r: std::ops::Range<usize>| {
+            format!(r#"{{"kind": "List", "items": [{}]}}"#, r.map(item).collect::<Vec<_>>().join(","))
+        };
+        let n = 3 * PARALLEL_ITEMS;
+        let mut whole = Objects::default();
+        add_text(&mut whole, &list(0..n), "whole").unwrap();
+        let mut parts = Objects::default();
+        for start in (0..n).step_by(PARALLEL_ITEMS / 2) {
+            add_text(&mut parts, &list(start..start + PARALLEL_ITEMS / 2), "part").unwrap();
+        }
+        let names = |o: &Objects| o.objects.iter().map(|o| o.name().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&whole), names(&parts));
+        assert_eq!(whole.objects.len(), n - n.div_ceil(7));
+        assert_eq!(whole.skipped, parts.skipped);
+    }
+
     #[test]
     fn a_large_yaml_dump_is_within_the_budget() {
         let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
