@@ -8,6 +8,12 @@
 //!
 //! Without `OUT.md` the section is printed; with it, the section `## flant-integration bill and
 //! preview` of that file is replaced (or appended), the rest of the file is kept.
+//!
+//! While iterating: `CLI_BENCH_QUICK=1` measures only the 10 000-node JSON rows (jq, `bill`,
+//! `preview`; about half a minute) and skips the memory series; `FLANT_INTEGRATION_BIN=PATH`
+//! measures another build of the CLI (a previous commit's, or one with symbols for `perf`; its
+//! hooks are looked up beside it); `CLI_BENCH_DUMPS=DIR` writes the dumps there and keeps them
+//! (for `perf record` on the same input).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,7 +22,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const CLI: &str = env!("CARGO_BIN_EXE_flant-integration");
+/// The CLI measured: this package's build, or `FLANT_INTEGRATION_BIN` (another build of it).
+fn cli() -> String {
+    std::env::var("FLANT_INTEGRATION_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_flant-integration").to_string())
+}
+
+/// `CLI_BENCH_QUICK`: the 10 000-node JSON rows only.
+fn quick() -> bool {
+    std::env::var_os("CLI_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
+}
 const RUNS: usize = 7;
 /// The peer: jq counting the dump's Nodes per NodeGroup (what `bill` groups them by).
 const JQ_GROUP: &str = r#"[.items[] | select(.kind == "Node") | .metadata.labels["node.deckhouse.io/group"] // ""]
@@ -94,7 +108,8 @@ fn dump(n: usize, seed: u64) -> Value {
     json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
 
-/// Runs `program` once with `args` (in this helper process) and prints `<wall ns> <peak rss KiB>`.
+/// Runs `program` once with `args` (in this helper process) and prints `<wall ns> <peak rss KiB>
+/// <cpu ns>` (CPU: user + system time of the program and of what it started).
 fn measure(program: &str, args: &[String]) -> ExitCode {
     let start = Instant::now();
     let out = Command::new(program).args(args).env_clear().output().expect("run the program");
@@ -107,14 +122,16 @@ fn measure(program: &str, args: &[String]) -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
+    let ns = |t: nix::sys::time::TimeVal| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_usec()) * 1000;
     #[allow(clippy::print_stdout)]
     {
-        println!("{} {}", wall.as_nanos(), usage.max_rss());
+        println!("{} {} {}", wall.as_nanos(), usage.max_rss(), ns(usage.user_time()) + ns(usage.system_time()));
     }
     ExitCode::SUCCESS
 }
 
-fn run_measured(program: &str, args: &[String]) -> (Duration, i64) {
+/// One measured run: wall time, peak RSS (KiB), CPU time.
+fn run_measured(program: &str, args: &[String]) -> (Duration, i64, Duration) {
     let out = Command::new(std::env::current_exe().expect("current exe"))
         .arg("--measure")
         .arg(program)
@@ -126,15 +143,45 @@ fn run_measured(program: &str, args: &[String]) -> (Duration, i64) {
     let mut parts = text.split_whitespace();
     let wall: u64 = parts.next().and_then(|s| s.parse().ok()).expect("wall");
     let rss: i64 = parts.next().and_then(|s| s.parse().ok()).expect("rss");
-    (Duration::from_nanos(wall), rss)
+    let cpu: u64 = parts.next().and_then(|s| s.parse().ok()).expect("cpu");
+    (Duration::from_nanos(wall), rss, Duration::from_nanos(cpu))
 }
 
-/// `runs` runs: (median, min, max wall time; the largest peak RSS in KiB).
-fn series(program: &str, args: &[String], runs: usize) -> (Duration, Duration, Duration, i64) {
-    let mut samples: Vec<(Duration, i64)> = (0..runs).map(|_| run_measured(program, args)).collect();
-    samples.sort_by_key(|s| s.0);
-    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
-    (samples[runs / 2].0, samples[0].0, samples[runs - 1].0, peak)
+/// What a series of runs gave: median, min and max wall time, the largest peak RSS (KiB), the
+/// median CPU time.
+#[derive(Clone, Copy)]
+struct Stats {
+    median: Duration,
+    min: Duration,
+    max: Duration,
+    peak: i64,
+    cpu: Duration,
+}
+
+/// `runs` runs of each command, **interleaved** (one run of each in turn), so a change in the
+/// shared machine's load hits every command alike and their ratios hold.
+fn series(commands: &[(&str, Vec<String>)], runs: usize) -> Vec<Stats> {
+    let mut samples: Vec<Vec<(Duration, i64, Duration)>> = commands.iter().map(|_| Vec::new()).collect();
+    for _ in 0..runs {
+        for ((program, args), s) in commands.iter().zip(&mut samples) {
+            s.push(run_measured(program, args));
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut s| {
+            let mut cpu: Vec<Duration> = s.iter().map(|x| x.2).collect();
+            cpu.sort();
+            s.sort_by_key(|x| x.0);
+            Stats {
+                median: s[runs / 2].0,
+                min: s[0].0,
+                max: s[runs - 1].0,
+                peak: s.iter().map(|x| x.1).max().unwrap_or(0),
+                cpu: cpu[runs / 2],
+            }
+        })
+        .collect()
 }
 
 /// The jq binary (Debian's `jq`, installed by `make deps`).
@@ -194,28 +241,22 @@ fn mib(bytes: f64) -> String {
     format!("{:.1}", bytes / 1_048_576.0)
 }
 
-/// One row of the time table: `(median, min, max, peak RSS KiB)` of `command`, and its ratios to
-/// jq's median and to the input size.
-fn row(
-    report: &mut String,
-    command: &str,
-    n: usize,
-    format: &str,
-    len: usize,
-    (median, min, max, peak): (Duration, Duration, Duration, i64),
-    jq_median: Duration,
-) {
+/// One row of the time table: `stats` of `command`, and its ratios to jq's (wall and CPU) and to
+/// the input size.
+fn row(report: &mut String, command: &str, n: usize, format: &str, len: usize, stats: Stats, jq: Stats) {
     let _ = writeln!(
         report,
-        "| {command} | {n} | {format} | {} | {} | {} | {} | {} | {:.2} | {} | {:.1} |",
+        "| {command} | {n} | {format} | {} | {} | {} | {} | {} | {:.2} | {} | {:.2} | {} | {:.1} |",
         mib(len as f64),
-        ms(median),
-        ms(min),
-        ms(max),
-        ms(jq_median),
-        median.as_secs_f64() / jq_median.as_secs_f64(),
-        mib(peak as f64 * 1024.0),
-        peak as f64 * 1024.0 / len as f64
+        ms(stats.median),
+        ms(stats.min),
+        ms(stats.max),
+        ms(jq.median),
+        stats.median.as_secs_f64() / jq.median.as_secs_f64(),
+        ms(stats.cpu),
+        stats.cpu.as_secs_f64() / jq.cpu.as_secs_f64(),
+        mib(stats.peak as f64 * 1024.0),
+        stats.peak as f64 * 1024.0 / len as f64
     );
 }
 
@@ -230,20 +271,25 @@ fn section(dir: &Path) -> String {
         "`benches/cli.rs` (`cargo bench --bench cli`): the release `flant-integration` on seeded kubectl dumps \
          (seed 7; Nodes with the status kubectl prints, 40 NodeGroups of every type, 3 masters, 2 ingress \
          controllers), {RUNS} runs each, one helper process per run; `preview` runs the five offline pricing hooks' \
-         binaries (in parallel) and madison-registration against its loopback recorder. The peer, in the same run: \
+         binaries (in parallel) and madison-registration against its loopback recorder; the runs of jq, `bill` and \
+         `preview` on one dump are interleaved, so the machine's load changes hit them alike; CPU is user + \
+         system time, the hooks `preview` starts included (less disturbed by other load than wall time). The \
+         peer, in the same run: \
          {} on the JSON dump counting the Nodes per NodeGroup (`{}`); the YAML rows compare with jq on the JSON \
          form of the same dump. Goals (issue 20): bill ≤ 0.25× jq, preview ≤ 0.5× jq, peak RSS ≤ 4× the input. \
-         Machine: {}; {}.\n",
+         Machine: {}; {}; load average before the run {}.{}\n",
         jq_version.unwrap_or_else(|_| "jq".into()),
         JQ_GROUP.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|"),
         test_support::machine(),
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        test_support::load_average(),
+        if quick() { " Quick run (`CLI_BENCH_QUICK`): the 10 000-node JSON rows only." } else { "" }
     );
     let _ = writeln!(
         report,
-        "| command | nodes | dump | input size (MiB) | wall median (ms) | wall min (ms) | wall max (ms) | jq median (ms) | time / jq | peak RSS (MiB) | RSS / input |"
+        "| command | nodes | dump | input size (MiB) | wall median (ms) | wall min (ms) | wall max (ms) | jq median (ms) | time / jq | CPU median (ms) | CPU / jq's | peak RSS (MiB) | RSS / input |"
     );
-    let _ = writeln!(report, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(report, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let values = dir.join("values.json");
     std::fs::write(
         &values,
@@ -252,36 +298,48 @@ fn section(dir: &Path) -> String {
         .to_string(),
     )
     .expect("values");
-    for n in [1000, 10_000] {
+    let cli = cli();
+    let sizes: &[usize] = if quick() { &[10_000] } else { &[1000, 10_000] };
+    let formats: &[&str] = if quick() { &["json"] } else { &["json", "yaml"] };
+    for &n in sizes {
         let d = dump(n, 7);
-        let mut jq_median = Duration::ZERO;
-        for format in ["json", "yaml"] {
+        let mut jq_stats = None;
+        for &format in formats {
             let path = dir.join(format!("cluster-{n}.{format}"));
             let text = if format == "json" { d.to_string() } else { serde_saphyr::to_string(&d).expect("yaml") };
             std::fs::write(&path, &text).expect("write dump");
             let p = path.to_string_lossy().into_owned();
+            let mut commands: Vec<(&str, Vec<String>)> = Vec::new();
             if format == "json" {
-                let measured = series(&jq, &["-c".to_string(), JQ_GROUP.into(), p.clone()], RUNS);
-                jq_median = measured.0;
-                row(&mut report, "jq (peer)", n, format, text.len(), measured, jq_median);
+                commands.push((&jq, vec!["-c".to_string(), JQ_GROUP.into(), p.clone()]));
             }
-            for (command, args) in [
-                ("bill", vec!["bill".to_string(), "--format".into(), "json".into(), p.clone()]),
-                (
-                    "preview",
-                    vec![
-                        "preview".to_string(),
-                        "--format".into(),
-                        "json".into(),
-                        "--values".into(),
-                        values.to_string_lossy().into_owned(),
-                        p.clone(),
-                    ],
-                ),
-            ] {
-                row(&mut report, command, n, format, text.len(), series(CLI, &args, RUNS), jq_median);
+            commands.push((&cli, vec!["bill".to_string(), "--format".into(), "json".into(), p.clone()]));
+            commands.push((
+                &cli,
+                vec![
+                    "preview".to_string(),
+                    "--format".into(),
+                    "json".into(),
+                    "--values".into(),
+                    values.to_string_lossy().into_owned(),
+                    p.clone(),
+                ],
+            ));
+            let mut stats = series(&commands, RUNS).into_iter();
+            if format == "json" {
+                jq_stats = stats.next();
+            }
+            let jq = jq_stats.expect("jq measured on the JSON form first");
+            if format == "json" {
+                row(&mut report, "jq (peer)", n, format, text.len(), jq, jq);
+            }
+            for (command, stats) in ["bill", "preview"].into_iter().zip(stats) {
+                row(&mut report, command, n, format, text.len(), stats, jq);
             }
         }
+    }
+    if quick() {
+        return report;
     }
     let _ = writeln!(
         report,
@@ -299,7 +357,7 @@ fn section(dir: &Path) -> String {
         let (files, total) = lean_dump(n, dir);
         let mut args = vec!["bill".to_string(), "--format".into(), "json".into()];
         args.extend(files.iter().cloned());
-        let (median, _, _, peak) = series(CLI, &args, if n >= 1_000_000 { 1 } else { 3 });
+        let Stats { median, peak, .. } = series(&[(&cli, args)], if n >= 1_000_000 { 1 } else { 3 })[0];
         for f in files {
             let _ = std::fs::remove_file(f);
         }
@@ -324,10 +382,14 @@ fn main() -> ExitCode {
     if !args.iter().any(|a| a == "--bench") {
         return ExitCode::SUCCESS;
     }
-    let dir = std::env::temp_dir().join(format!("flant-bench-cli-{}", std::process::id()));
+    let kept = std::env::var_os("CLI_BENCH_DUMPS").map(std::path::PathBuf::from);
+    let dir =
+        kept.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("flant-bench-cli-{}", std::process::id())));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let report = section(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     test_support::emit_section(&args, SECTION, &report);
     ExitCode::SUCCESS
 }

@@ -75,28 +75,28 @@ pub struct Bill {
     pub totals: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
 }
 
-/// Computes the bill.
-pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
+/// Computes the bill; the objects are freed as soon as their facts are read (peak RSS, issue 20).
+pub fn bill(objects: Vec<Object>) -> anyhow::Result<Bill> {
     let config = HookConfig::parse(NODE_METRICS_CONFIG).context("node-metrics config")?;
     let binding = |name: &str| config.kubernetes.iter().find(|k| k.name.as_deref() == Some(name)).context("binding");
     let watched = binding("nodes")?;
     // The hook's filter runs on every Node, so a node it does not watch still shows its facts;
     // whether it is counted is decided by the binding's own selectors.
     let every_node = KubernetesBinding { label_selector: None, ..watched.clone() };
-    let unwatched: HashMap<&str, String> = objects
-        .iter()
-        .filter(|o| selects(&every_node, o) && !selects(watched, o))
-        .map(|o| (o.name(), unmet(watched.label_selector.as_ref(), o)))
-        .collect();
-    let nodes: Vec<NodeFacts> = facts(&every_node, objects).context("node facts")?;
-    let groups: Vec<GroupFacts> = facts(binding("ngs")?, objects).context("NodeGroup facts")?;
-    let types: HashMap<&str, &str> = groups.iter().map(|g| (g.name.as_str(), g.node_type.as_str())).collect();
+    // With each Node's facts, on the same thread: the label requirements of the binding it does
+    // not meet (`None`: watched).
+    let nodes: Vec<(NodeFacts, Option<String>)> =
+        facts(&every_node, &objects, |o| (!selects(watched, o)).then(|| unmet(watched.label_selector.as_ref(), o)))
+            .context("node facts")?;
+    let groups: Vec<(GroupFacts, ())> = facts(binding("ngs")?, &objects, |_| ()).context("NodeGroup facts")?;
+    drop(objects);
+    let types: HashMap<&str, &str> = groups.iter().map(|(g, ())| (g.name.as_str(), g.node_type.as_str())).collect();
 
     let mut counts = NodeCounts::default();
     let mut rows = Vec::with_capacity(nodes.len());
-    for n in nodes {
+    for (n, unwatched) in nodes {
         let group_type = types.get(n.node_group.as_str()).copied();
-        let (billing_type, reason) = match (unwatched.get(n.name.as_str()), group_type) {
+        let (billing_type, reason) = match (&unwatched, group_type) {
             (Some(missing), _) => (None, format!("not counted: {missing} (node-metrics does not watch it)")),
             (None, None) => (None, format!("not counted: NodeGroup `{}` does not exist", n.node_group)),
             (None, Some(t)) => {
@@ -109,7 +109,7 @@ pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
                 (Some(c.billing_type.label()), reason)
             }
         };
-        let watched = !unwatched.contains_key(n.name.as_str());
+        let watched = unwatched.is_none();
         rows.push(Row {
             name: n.name,
             node_group: n.node_group,
@@ -135,12 +135,16 @@ pub fn bill(objects: &[Object]) -> anyhow::Result<Bill> {
     Ok(Bill { nodes: rows, totals })
 }
 
-/// The binding's non-null filter results as `T`, each converted as soon as its filter ran.
-fn facts<T: serde::de::DeserializeOwned + Send>(
+/// The binding's non-null filter results as `T`, each converted as soon as its filter ran, with
+/// what `also` reads of its object (on the same thread).
+fn facts<T: serde::de::DeserializeOwned + Send, A: Send>(
     binding: &KubernetesBinding,
     objects: &[Object],
-) -> anyhow::Result<Vec<T>> {
-    let mut results = filter_many(&[binding], objects, |_, _, text| Ok(serde_json::from_str::<Option<T>>(&text)?))?;
+    also: impl Fn(&Object) -> A + Sync,
+) -> anyhow::Result<Vec<(T, A)>> {
+    let mut results = filter_many(&[binding], objects, |_, object, text| {
+        Ok(serde_json::from_str::<Option<T>>(&text)?.map(|t| (t, also(object))))
+    })?;
     let results = results.pop().unwrap_or_default();
     Ok(results.into_iter().flatten().collect())
 }

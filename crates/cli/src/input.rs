@@ -51,7 +51,10 @@ pub fn read(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
         return read_from(std::io::stdin().lock(), &name, limit);
     }
     let file = std::fs::File::open(path).with_context(|| format!("failed to read {name}"))?;
-    read_from(file, &name, limit)
+    // The size a regular file reports is only the first reservation (a FIFO or a device reports
+    // 0, a growing file a stale size): what is read is still bounded by `limit` alone.
+    let size = file.metadata().map_or(0, |m| m.len());
+    read_sized(file, &name, limit, size)
 }
 
 /// [`read`], as UTF-8 text.
@@ -66,9 +69,20 @@ pub fn read_text(path: &Path, limit: u64) -> anyhow::Result<String> {
 /// Reads `r` to its end into a buffer of at most `limit + 1` bytes; one byte more than `limit`
 /// is an error.
 pub fn read_from(r: impl Read, name: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+    read_sized(r, name, limit, 0)
+}
+
+/// [`read_from`], the buffer reserved at once for `size` bytes (a regular file's size; never more
+/// than `limit + 1`), so a dump is read into one allocation instead of a doubling series of them
+/// and their copies (issue 20).
+fn read_sized(r: impl Read, name: &str, limit: u64, size: u64) -> anyhow::Result<Vec<u8>> {
     let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
     let mut r = r.take(limit.saturating_add(1));
     let mut buf: Vec<u8> = Vec::new();
+    if size > 0 {
+        let first = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
+        buf.try_reserve_exact(first).with_context(|| format!("failed to read {name}: out of memory"))?;
+    }
     let mut chunk = vec![0u8; CHUNK];
     loop {
         let n = match r.read(&mut chunk) {
@@ -135,6 +149,18 @@ mod tests {
         assert_eq!(e, "x: more than the 100 bytes accepted (0 MiB)");
         assert!(read_from(&[][..], "x", 0).unwrap().is_empty());
         assert!(read_from(&[1u8][..], "x", 0).is_err());
+    }
+
+    #[test]
+    fn a_files_size_is_one_reservation_and_never_more_than_the_limit() {
+        let input = vec![7u8; 100_000];
+        let b = read_sized(&input[..], "x", 1 << 20, 100_000).unwrap();
+        assert_eq!((b.len(), b.capacity()), (100_000, 100_000));
+        // A size that lies (a file that grew or shrank) changes nothing but the first reservation.
+        assert_eq!(read_sized(&input[..], "x", 1 << 20, 10).unwrap().len(), 100_000);
+        let b = read_sized(&[7u8; 10][..], "x", 100, 1 << 40).unwrap();
+        assert!(b.len() == 10 && b.capacity() <= 101, "{}", b.capacity());
+        assert!(read_sized(&[7u8; 101][..], "x", 100, 1 << 40).is_err());
     }
 
     #[test]

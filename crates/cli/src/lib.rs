@@ -37,13 +37,15 @@ pub mod snapshot;
 
 /// The JSON output of `bill` and `preview`: `body`'s fields, then `skipped` (objects skipped for
 /// their kind), then — live mode, only when something could not be read — `not_read`,
-/// pretty-printed with a final newline. Written straight from the structs: no tree of the output
-/// is built.
-pub fn json_with_skipped<T: serde::Serialize>(
+/// pretty-printed with a final newline. Written straight from the structs into `out` (buffered):
+/// neither a tree nor the whole text of the output is held (issue 20: the text of a million
+/// nodes' bill is hundreds of MiB, and a growing buffer is briefly twice that).
+pub fn write_json_with_skipped<T: serde::Serialize>(
+    out: impl std::io::Write,
     body: &T,
     skipped: &std::collections::BTreeMap<String, usize>,
     not_read: &[String],
-) -> serde_json::Result<String> {
+) -> std::io::Result<()> {
     #[derive(serde::Serialize)]
     struct WithSkipped<'a, T> {
         #[serde(flatten)]
@@ -52,7 +54,9 @@ pub fn json_with_skipped<T: serde::Serialize>(
         #[serde(skip_serializing_if = "<[String]>::is_empty")]
         not_read: &'a [String],
     }
-    let mut out = serde_json::to_string_pretty(&WithSkipped { body, skipped, not_read })?;
-    out.push('\n');
-    Ok(out)
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut out, &WithSkipped { body, skipped, not_read })?;
+    out.write_all(b"\n")?;
+    out.flush()
 }

@@ -19,6 +19,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use flant_integration_cli::{bill, hooks, input, live, objects, preview, prometheus};
 
+/// mimalloc (its v2, no transparent huge pages): jaq allocates a boxed iterator per step of a filter
+/// and a value per JSON node of each object, and glibc's malloc and free were a third of `bill`'s
+/// CPU time (docs/internal/decisions.md, "Performance round 3: the CLI"). v3 keeps freed pages
+/// for a second before returning them (peak RSS +15 %), v2 for 10 ms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// See what the flant-integration module will bill and send — read from the cluster of the current
 /// kubeconfig context, or from `kubectl get … -o yaml|json` dumps — before anything leaves it.
 #[derive(Parser)]
@@ -123,6 +130,27 @@ fn footer(t: &mut String, skipped: &std::collections::BTreeMap<String, usize>, b
     }
 }
 
+/// Writes the output to stdout: `text` of `body` with the [`footer`], or its JSON.
+fn print<T: serde::Serialize>(
+    format: Format,
+    body: &T,
+    text: fn(&T) -> String,
+    skipped: &std::collections::BTreeMap<String, usize>,
+    by: &str,
+    not_read: &[String],
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Text => {
+            let mut t = text(body);
+            footer(&mut t, skipped, by, not_read);
+            std::io::Write::write_all(&mut out, t.as_bytes())?;
+        }
+        Format::Json => flant_integration_cli::write_json_with_skipped(out, body, skipped, not_read)?,
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     /// A table for people.
@@ -140,20 +168,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 (objects::read(&inputs)?, Vec::new())
             };
-            let b = bill::bill(&read.objects)?;
-            // The dump is not needed for the output: freed first, so it and the output are never
-            // held together (peak RSS, issue 20).
-            drop(read.objects);
-            let out = match format {
-                Format::Text => {
-                    let mut t = b.text();
-                    footer(&mut t, &read.skipped, "billing", &not_read);
-                    t
-                }
-                Format::Json => flant_integration_cli::json_with_skipped(&b, &read.skipped, &not_read)?,
-            };
-            std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
-            Ok(())
+            // The dump is freed inside, once read: it and the rows are never held together (peak
+            // RSS, issue 20).
+            let b = bill::bill(read.objects)?;
+            print(format, &b, bill::Bill::text, &read.skipped, "billing", &not_read)
         }
         Command::Preview {
             inputs,
@@ -208,16 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 prometheus: prometheus.or_else(|| forwarder.as_ref().map(|(_, env)| env.clone())),
             };
             let p = preview::preview(&read.objects, &inputs)?;
-            let out = match format {
-                Format::Text => {
-                    let mut t = p.text();
-                    footer(&mut t, &read.skipped, "the preview", &not_read);
-                    t
-                }
-                Format::Json => flant_integration_cli::json_with_skipped(&p, &read.skipped, &not_read)?,
-            };
-            std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
-            Ok(())
+            print(format, &p, preview::Preview::text, &read.skipped, "the preview", &not_read)
         }
     }
 }

@@ -163,7 +163,7 @@ pub fn add_string(out: &mut Objects, text: String, name: &str) -> anyhow::Result
             |e: serde_json::Error| anyhow::anyhow!("{name}: not JSON: line {}, column {}", e.line(), e.column());
         if body.starts_with('[') {
             let items: Vec<&RawValue> = serde_json::from_str(body).map_err(not_json)?;
-            return items.into_iter().try_for_each(|i| add_raw(out, &text, i.get(), name));
+            return add_items(out, &text, &items, name);
         }
         let head: Head = serde_json::from_str(body).map_err(not_json)?;
         return add_head(out, &text, body, head, name);
@@ -209,7 +209,7 @@ fn add_raw(out: &mut Objects, text: &Arc<String>, raw: &str, name: &str) -> anyh
         Some(b'n') => Ok(()),
         Some(b'[') => {
             let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(invalid)?;
-            items.into_iter().try_for_each(|i| add_raw(out, text, i.get(), name))
+            add_items(out, text, &items, name)
         }
         Some(b'{') => {
             let head: Head = serde_json::from_str(raw).map_err(invalid)?;
@@ -224,7 +224,7 @@ fn add_raw(out: &mut Objects, text: &Arc<String>, raw: &str, name: &str) -> anyh
 
 fn add_head(out: &mut Objects, text: &Arc<String>, raw: &str, head: Head<'_>, name: &str) -> anyhow::Result<()> {
     if let Some(items) = head.items {
-        return items.into_iter().try_for_each(|i| add_raw(out, text, i.get(), name));
+        return add_items(out, text, &items, name);
     }
     // A document that is not a Kubernetes object (no kind) is skipped and counted, so a folder
     // with other YAML beside the dump still reads.
@@ -246,6 +246,41 @@ fn add_head(out: &mut Objects, text: &Arc<String>, raw: &str, head: Head<'_>, na
     out.objects.push(object);
     Ok(())
 }
+
+/// A list's elements (validated JSON, slices of `text`), in order. A large list's elements are read
+/// on every core, one slice of them per thread (what selection reads of each element is a second
+/// scan of its text: 20 % of `bill`'s serial time on a 10 000-node dump), and put back in order.
+fn add_items(out: &mut Objects, text: &Arc<String>, items: &[&RawValue], name: &str) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
+    if threads < 2 || items.len() < PARALLEL_ITEMS {
+        return items.iter().try_for_each(|i| add_raw(out, text, i.get(), name));
+    }
+    let kinds = &out.kinds;
+    let parts: Vec<anyhow::Result<Objects>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|part| {
+                s.spawn(move || {
+                    let mut o = Objects { kinds: kinds.clone(), ..Objects::default() };
+                    part.iter().try_for_each(|i| add_raw(&mut o, text, i.get(), name)).map(|()| o)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    // The first error in input order, as one thread would have met it.
+    for part in parts {
+        let part = part?;
+        out.objects.extend(part.objects);
+        for (kind, n) in part.skipped {
+            *out.skipped.entry(kind).or_default() += n;
+        }
+    }
+    Ok(())
+}
+
+/// Lists of at least this many elements are read in parallel.
+const PARALLEL_ITEMS: usize = 1024;
 
 /// Where `part`, a slice of `text`, is in it: its offset is the distance between their starts.
 fn span(text: &str, part: &str) -> Range<usize> {
@@ -542,6 +577,30 @@ mod tests {
         assert_eq!(out.skipped.get("ConfigMap"), Some(&1));
         add_text(&mut out, "FP_X: \"1\"\n", "env").unwrap();
         assert_eq!(out.skipped.get("(no kind)"), Some(&1));
+    }
+
+    /// A list long enough to be read on several threads gives what short lists read one element
+    /// at a time give: the same objects in input order, the same skipped counts.
+    #[test]
+    fn a_large_list_read_in_parallel_keeps_the_input_order() {
+        let item = |i: usize| {
+            let kind = if i.is_multiple_of(7) { "ConfigMap" } else { "Node" };
+            format!(r#"{{"kind": "{kind}", "metadata": {{"name": "n{i}"}}}}"#)
+        };
+        let list = |r: std::ops::Range<usize>| {
+            format!(r#"{{"kind": "List", "items": [{}]}}"#, r.map(item).collect::<Vec<_>>().join(","))
+        };
+        let n = 3 * PARALLEL_ITEMS;
+        let mut whole = Objects::default();
+        add_text(&mut whole, &list(0..n), "whole").unwrap();
+        let mut parts = Objects::default();
+        for start in (0..n).step_by(PARALLEL_ITEMS / 2) {
+            add_text(&mut parts, &list(start..start + PARALLEL_ITEMS / 2), "part").unwrap();
+        }
+        let names = |o: &Objects| o.objects.iter().map(|o| o.name().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&whole), names(&parts));
+        assert_eq!(whole.objects.len(), n - n.div_ceil(7));
+        assert_eq!(whole.skipped, parts.skipped);
     }
 
     #[test]

@@ -194,56 +194,15 @@ pub fn preview(objects: &[Object], inputs: &Inputs<'_>) -> anyhow::Result<Previe
         }
         Agent::rendered(&Settings { cluster_uuid: uuid, license: license.is_some(), url, proxy })?
     };
-    let mut samples = Vec::new();
-    let mut not_previewed = BTreeMap::new();
-    let mut hook_warnings = Vec::new();
-    if metrics_enabled {
-        let mut storage = Storage::default();
-        let mut previewed = Vec::new();
-        for (hook, config, offline) in &PRICING_HOOKS {
-            if *offline == Offline::Yes || inputs.prometheus.is_some() {
-                previewed.push((*hook, HookConfig::parse(config).with_context(|| format!("{hook} config"))?, *offline));
-            } else {
-                not_previewed.insert(*hook, NEEDS_PROMETHEUS);
-            }
-        }
-        // Every hook's snapshots in one pass over the objects: node-metrics and
-        // node-group-resources-metrics select the same Nodes, each is parsed by jaq once.
-        let configs: Vec<&HookConfig> = previewed.iter().map(|(_, c, _)| c).collect();
-        let contexts = hooks::binding_contexts(&configs, objects).context("the pricing hooks' snapshots")?;
-        let runs: Vec<(&str, anyhow::Result<hooks::Run>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = previewed
-                .iter()
-                .zip(&contexts)
-                .map(|((hook, _, offline), bc)| {
-                    let env = match (&inputs.prometheus, offline) {
-                        (Some(prometheus), Offline::NeedsPrometheus) => {
-                            Cow::Owned(inputs.env.clone().into_iter().chain(prometheus.clone()).collect())
-                        }
-                        _ => Cow::Borrowed(&inputs.env),
-                    };
-                    (*hook, s.spawn(move || hooks::run(inputs.hooks_dir, hook, bc, &env, None, None)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(h, j)| (h, j.join().unwrap_or_else(|_| Err(anyhow::anyhow!("{h}: the runner panicked")))))
-                .collect()
-        });
-        for (hook, run) in runs {
-            let run = run?;
-            storage.apply(hook, &run.metrics)?;
-            for line in run.stderr.lines() {
-                let Ok(Value::Object(mut entry)) = serde_json::from_str::<Value>(line) else { continue };
-                if matches!(entry.get("level").and_then(Value::as_str), Some("warn" | "error")) {
-                    entry.insert("hook".into(), hook.into());
-                    hook_warnings.push(Value::Object(entry));
-                }
-            }
-        }
-        let env = |k: &str| inputs.agent_env.get(k).cloned();
-        samples = agent.samples(&storage.series(), &env);
-    }
+    // madison-registration's run does not depend on the pricing hooks': both run at once (an error
+    // of theirs still comes first).
+    let (hooks_ran, madison) = std::thread::scope(|s| {
+        let madison = s.spawn(|| madison(objects, inputs, license));
+        let hooks_ran = if metrics_enabled { pricing_hooks(objects, inputs, &agent) } else { Ok(Hooks::default()) };
+        (hooks_ran, madison.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    });
+    let Hooks { samples, not_previewed, hook_warnings } = hooks_ran?;
+    let madison = madison?;
     let metrics = Metrics {
         enabled: metrics_enabled,
         url: metrics_enabled.then(|| agent.url.clone()),
@@ -260,12 +219,68 @@ pub fn preview(objects: &[Object], inputs: &Inputs<'_>) -> anyhow::Result<Previe
             "Deckhouse's own d8_telemetry_* series (scraped from deckhouse.d8-system:8080/metrics/hooks), not previewed",
         switch_off: METRICS_OFF,
     };
-    Ok(Preview {
-        samples,
-        metrics,
-        madison: madison(objects, inputs, license)?,
-        logs: logs(objects, values, off("logs"), uuid)?,
-    })
+    Ok(Preview { samples, metrics, madison, logs: logs(objects, values, off("logs"), uuid)? })
+}
+
+/// What the pricing hooks' runs give the metrics section.
+#[derive(Default)]
+struct Hooks {
+    samples: Vec<Sample>,
+    not_previewed: BTreeMap<&'static str, &'static str>,
+    hook_warnings: Vec<Value>,
+}
+
+/// The pricing hooks run on the objects (in parallel), their metrics served as shell-operator
+/// serves them, through the agent's relabelling.
+fn pricing_hooks(objects: &[Object], inputs: &Inputs<'_>, agent: &Agent) -> anyhow::Result<Hooks> {
+    let mut not_previewed = BTreeMap::new();
+    let mut hook_warnings = Vec::new();
+    let mut storage = Storage::default();
+    let mut previewed = Vec::new();
+    for (hook, config, offline) in &PRICING_HOOKS {
+        if *offline == Offline::Yes || inputs.prometheus.is_some() {
+            previewed.push((*hook, HookConfig::parse(config).with_context(|| format!("{hook} config"))?, *offline));
+        } else {
+            not_previewed.insert(*hook, NEEDS_PROMETHEUS);
+        }
+    }
+    // Every hook's snapshots in one pass over the objects: node-metrics and
+    // node-group-resources-metrics select the same Nodes, each is parsed by jaq once.
+    let configs: Vec<&HookConfig> = previewed.iter().map(|(_, c, _)| c).collect();
+    let contexts = hooks::binding_contexts(&configs, objects).context("the pricing hooks' snapshots")?;
+    let runs: Vec<(&str, anyhow::Result<hooks::Run>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = previewed
+            .iter()
+            .zip(&contexts)
+            .map(|((hook, _, offline), bc)| {
+                let env = match (&inputs.prometheus, offline) {
+                    (Some(prometheus), Offline::NeedsPrometheus) => {
+                        Cow::Owned(inputs.env.clone().into_iter().chain(prometheus.clone()).collect())
+                    }
+                    _ => Cow::Borrowed(&inputs.env),
+                };
+                (*hook, s.spawn(move || hooks::run(inputs.hooks_dir, hook, bc, &env, None, None)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(h, j)| (h, j.join().unwrap_or_else(|_| Err(anyhow::anyhow!("{h}: the runner panicked")))))
+            .collect()
+    });
+    for (hook, run) in runs {
+        let run = run?;
+        storage.apply(hook, &run.metrics)?;
+        for line in run.stderr.lines() {
+            let Ok(Value::Object(mut entry)) = serde_json::from_str::<Value>(line) else { continue };
+            if matches!(entry.get("level").and_then(Value::as_str), Some("warn" | "error")) {
+                entry.insert("hook".into(), hook.into());
+                hook_warnings.push(Value::Object(entry));
+            }
+        }
+    }
+    let env = |k: &str| inputs.agent_env.get(k).cloned();
+    let samples = agent.samples(&storage.series(), &env);
+    Ok(Hooks { samples, not_previewed, hook_warnings })
 }
 
 fn madison(objects: &[Object], inputs: &Inputs<'_>, license: Option<&str>) -> anyhow::Result<Madison> {

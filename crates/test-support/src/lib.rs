@@ -59,6 +59,14 @@ pub fn tls_server_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The load average (1, 5, 15 minutes) from `/proc/loadavg`, for a benchmark's machine line: the
+/// machine is shared, so a figure is read beside it.
+#[must_use]
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".into(), |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
 /// The machine line of every benchmark section in BENCHMARKS.md: CPU model, cores, RAM, OS.
 #[must_use]
 pub fn machine() -> String {
