@@ -234,11 +234,6 @@ fn median(mut runs: Vec<Run>) -> Run {
     runs[runs.len() / 2]
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map_or_else(|_| "?".into(), |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-}
-
 /// One comparison: every side measured `ROUNDS` times, alternating; the median of each.
 fn compare(script: &Path, sides: &[(&str, u16)], connections: usize) -> Vec<Run> {
     let path = "/api/v2/alerts";
@@ -282,7 +277,7 @@ fn section(dir: &Path) -> String {
         ),
     )
     .expect("wrk script");
-    let load_before = load_average();
+    let load_before = test_support::load_average();
     let backend = backend(dir);
     let peer = nginx_proxy(dir, backend.port);
     let ours = madison_proxy(dir, backend.port, &[]);

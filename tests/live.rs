@@ -377,7 +377,10 @@ fn prometheus_forwarder_relays_the_api_servers_service_proxy() {
     write!(s, "POST /api/v1/query HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").unwrap();
     let mut posted = String::new();
     s.read_to_string(&mut posted).unwrap();
-    assert!(posted.starts_with("HTTP/1.1 405 "), "{posted}");
+    assert!(
+        posted.starts_with("HTTP/1.1 405 ") && posted.to_ascii_lowercase().contains("\r\nallow: get\r\n"),
+        "{posted}"
+    );
     // A loopback endpoint for the Service: the API server refuses it.
     let eps = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "prometheus", "namespace": "live-prom"},
                      "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": 9090}]}]});

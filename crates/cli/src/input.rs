@@ -76,6 +76,10 @@ pub fn read_from(r: impl Read, name: &str, limit: u64) -> anyhow::Result<Vec<u8>
 /// than `limit + 1`), so a dump is read into one allocation instead of a doubling series of them
 /// and their copies (issue 20).
 fn read_sized(r: impl Read, name: &str, limit: u64, size: u64) -> anyhow::Result<Vec<u8>> {
+    // A file already known to be too large is refused before any memory is reserved for it.
+    if size > limit {
+        bail!("{name}: more than the {limit} bytes accepted ({})", human(limit));
+    }
     let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
     let mut r = r.take(limit.saturating_add(1));
     let mut buf: Vec<u8> = Vec::new();
@@ -158,9 +162,12 @@ mod tests {
         assert_eq!((b.len(), b.capacity()), (100_000, 100_000));
         // A size that lies (a file that grew or shrank) changes nothing but the first reservation.
         assert_eq!(read_sized(&input[..], "x", 1 << 20, 10).unwrap().len(), 100_000);
-        let b = read_sized(&[7u8; 10][..], "x", 100, 1 << 40).unwrap();
+        let b = read_sized(&[7u8; 10][..], "x", 100, 100).unwrap();
         assert!(b.len() == 10 && b.capacity() <= 101, "{}", b.capacity());
-        assert!(read_sized(&[7u8; 101][..], "x", 100, 1 << 40).is_err());
+        // A file whose size is over the limit is refused at once: nothing reserved, nothing read.
+        let e = read_sized(std::io::repeat(b'x'), "x", 100, 1 << 40).unwrap_err().to_string();
+        assert!(e.starts_with("x: more than the 100 bytes accepted"), "{e}");
+        assert!(read_sized(&[7u8; 101][..], "x", 100, 0).is_err());
     }
 
     #[test]

@@ -537,6 +537,10 @@ impl Forwarder {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").context("failed to listen on 127.0.0.1")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let listener = {
+            let _runtime = cluster.rt.enter();
+            tokio::net::TcpListener::from_std(listener).context("failed to listen on 127.0.0.1")?
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let (rt, client, prefix) = (Arc::clone(&cluster.rt), cluster.client.clone(), Arc::<str>::from(prefix));
         // The cluster's client lives on the cluster's current-thread runtime: this thread drives
@@ -561,36 +565,51 @@ impl Drop for Forwarder {
     }
 }
 
-/// The forwarder's accept loop until `stopped`; connections still open then are dropped.
+/// The forwarder's accept loop until `stopped`, then its connections are closed. At most
+/// [`FORWARDER_CONNECTIONS`] are served at once (the hooks run one at a time, each with at most 8
+/// queries in flight); more wait in the listen backlog.
 async fn serve_forwarder(
-    listener: std::net::TcpListener,
+    listener: tokio::net::TcpListener,
     client: Client,
     prefix: Arc<str>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).keep_alive(false);
     let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
+        if connections.len() >= FORWARDER_CONNECTIONS {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = connections.join_next() => continue,
+            }
+        }
         let stream = tokio::select! {
             _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
+            accepted = listener.accept() => accepted,
         };
-        while connections.try_join_next().is_some() {}
+        let Ok((stream, _)) = stream else {
+            // Out of descriptors, say: try again shortly rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
         let (client, prefix) = (client.clone(), Arc::clone(&prefix));
         let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let (client, prefix) = (client.clone(), Arc::clone(&prefix));
             async move {
-                let (code, kind, body) = match (req.method(), req.uri().path_and_query()) {
-                    (&http::Method::GET, Some(target)) => forward(&client, &format!("{prefix}{target}")).await,
-                    _ => (405, "text/plain".into(), b"only GET is forwarded".to_vec()),
+                let answer = http::Response::builder();
+                let (answer, (code, kind, body)) = match (req.method(), req.uri().path_and_query()) {
+                    (&http::Method::GET, Some(target)) => {
+                        (answer, forward(&client, &format!("{prefix}{target}")).await)
+                    }
+                    _ => (
+                        answer.header(http::header::ALLOW, "GET"),
+                        (405, "text/plain".into(), b"only GET is forwarded".to_vec()),
+                    ),
                 };
-                http::Response::builder()
+                answer
                     .status(code)
                     .header(http::header::CONTENT_TYPE, kind)
                     .body(http_body_util::Full::new(bytes::Bytes::from(body)))
@@ -601,7 +620,13 @@ async fn serve_forwarder(
             let _ = conn.await;
         });
     }
+    // Aborted and awaited here, while this thread still drives the runtime: their sockets are
+    // closed before the forwarder's drop returns.
+    connections.shutdown().await;
 }
+
+/// Loopback connections the forwarder serves at once.
+const FORWARDER_CONNECTIONS: usize = 16;
 
 /// One GET through the API server: status, content type, body (a transport error is a 502 with
 /// its message).

@@ -180,7 +180,7 @@ pub fn add_string(out: &mut Objects, text: String, name: &str) -> anyhow::Result
                     add_raw(out, &t, t.as_str(), name)?;
                 }
             }
-            YamlDoc::Other(v) => bail!("{name}: expected Kubernetes objects, found a {}", shell_hook::type_name(&v)),
+            YamlDoc::Other(v) => bail!("{name}: expected Kubernetes objects, found {}", shell_hook::type_name(&v)),
         }
     }
     Ok(())
@@ -217,7 +217,7 @@ fn add_raw(out: &mut Objects, text: &Arc<String>, raw: &str, name: &str) -> anyh
         }
         _ => {
             let v: Value = serde_json::from_str(raw).map_err(invalid)?;
-            bail!("{name}: expected Kubernetes objects, found a {}", shell_hook::type_name(&v))
+            bail!("{name}: expected Kubernetes objects, found {}", shell_hook::type_name(&v))
         }
     }
 }
@@ -248,11 +248,12 @@ fn add_head(out: &mut Objects, text: &Arc<String>, raw: &str, head: Head<'_>, na
 }
 
 /// A list's elements (validated JSON, slices of `text`), in order. A large list's elements are read
-/// on every core, one slice of them per thread (what selection reads of each element is a second
+/// on the cores (at most 8 threads; a list inside a list being read so is read on its thread alone),
+/// one slice of them per thread (what selection reads of each element is a second
 /// scan of its text: 20 % of `bill`'s serial time on a 10 000-node dump), and put back in order.
 fn add_items(out: &mut Objects, text: &Arc<String>, items: &[&RawValue], name: &str) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
-    if threads < 2 || items.len() < PARALLEL_ITEMS {
+    if threads < 2 || items.len() < PARALLEL_ITEMS || IN_PART.get() {
         return items.iter().try_for_each(|i| add_raw(out, text, i.get(), name));
     }
     let kinds = &out.kinds;
@@ -261,6 +262,7 @@ fn add_items(out: &mut Objects, text: &Arc<String>, items: &[&RawValue], name: &
             .chunks(items.len().div_ceil(threads))
             .map(|part| {
                 s.spawn(move || {
+                    IN_PART.set(true);
                     let mut o = Objects { kinds: kinds.clone(), ..Objects::default() };
                     part.iter().try_for_each(|i| add_raw(&mut o, text, i.get(), name)).map(|()| o)
                 })
@@ -277,6 +279,11 @@ fn add_items(out: &mut Objects, text: &Arc<String>, items: &[&RawValue], name: &
         }
     }
     Ok(())
+}
+
+thread_local! {
+    /// Set on the threads reading a part of a list: lists inside it are read serially there.
+    static IN_PART: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Lists of at least this many elements are read in parallel.
@@ -601,6 +608,13 @@ mod tests {
         assert_eq!(names(&whole), names(&parts));
         assert_eq!(whole.objects.len(), n - n.div_ceil(7));
         assert_eq!(whole.skipped, parts.skipped);
+        // The error is the first in input order, as one thread reading them all meets it, though
+        // a later part (a string near the end) fails too.
+        let mut items: Vec<String> = (0..n).map(item).collect();
+        items[n - 10] = r#""late""#.into();
+        items[10] = "7".into();
+        let e = add_text(&mut Objects::default(), &format!("[{}]", items.join(",")), "mixed").unwrap_err();
+        assert_eq!(e.to_string(), "mixed: expected Kubernetes objects, found a number");
     }
 
     #[test]

@@ -178,31 +178,35 @@ impl Logger {
         let _ = serde_json::to_writer(&mut *out, &Value::Object(small));
     }
 
-    /// Writes a line at `level` if enabled: rendered into this thread's reused buffer, then one
-    /// `write` of the whole line to stderr, as nginx writes each access line (no lock between
-    /// threads: a single write of a line is not interleaved with another thread's). Write errors
-    /// on stderr are ignored: there is nowhere left to report them.
+    /// Writes a line at `level` if enabled: rendered into this thread's reused buffer, then
+    /// written whole to stderr with one `write` (as nginx writes each access line). A line of at
+    /// most `PIPE_BUF` bytes is one atomic write even on a pipe (pipe(7)), so such lines take no
+    /// lock between threads; a longer line can be split by the kernel, so it is written alone
+    /// ([`WRITING`]). Write errors on stderr are ignored: there is nowhere left to report them.
     pub fn log(&self, level: Level, msg: &str, fields: &[(&str, Value)]) {
         if !self.enabled(level) {
             return;
         }
-        LINE.with(|line| {
-            let Ok(mut line) = line.try_borrow_mut() else { return };
-            Self::render_into(&mut line, self.limits, level, msg, fields);
+        let write = |line: &mut Vec<u8>| {
+            Self::render_into(line, self.limits, level, msg, fields);
             line.push(b'\n');
-            match stderr_fd() {
-                Some(mut fd) => {
-                    let _ = fd.write_all(&line);
+            emit(line);
+        };
+        let reused = LINE
+            .try_with(|line| {
+                let Ok(mut line) = line.try_borrow_mut() else { return false };
+                write(&mut line);
+                // An occasional long line does not keep its buffer.
+                if line.capacity() > KEPT_LINE_BUFFER {
+                    *line = Vec::new();
                 }
-                None => {
-                    let _ = std::io::stderr().lock().write_all(&line);
-                }
-            }
-            // An occasional long line does not keep its buffer.
-            if line.capacity() > KEPT_LINE_BUFFER {
-                *line = Vec::new();
-            }
-        });
+                true
+            })
+            .unwrap_or(false);
+        // The thread's buffer is gone (thread exit) or in use: a buffer of this line's own.
+        if !reused {
+            write(&mut Vec::new());
+        }
     }
 
     /// Logs at `debug`.
@@ -241,6 +245,33 @@ thread_local! {
 
 /// Capacity of [`LINE`] kept after a line (an access line with its body fits).
 const KEPT_LINE_BUFFER: usize = 16 * 1024;
+
+/// The most bytes one `write` to a pipe puts in it whole, never interleaved with another writer
+/// (`PIPE_BUF`, pipe(7); 4096 on Linux).
+const PIPE_BUF: usize = 4096;
+
+/// Held shared while a line of at most [`PIPE_BUF`] bytes is written (such writers never wait on
+/// each other) and exclusively while a longer one is, so no line is ever spliced into another.
+static WRITING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Writes one whole line to stderr.
+fn emit(line: &[u8]) {
+    let write = || match stderr_fd() {
+        Some(mut fd) => {
+            let _ = fd.write_all(line);
+        }
+        None => {
+            let _ = std::io::stderr().lock().write_all(line);
+        }
+    };
+    if line.len() <= PIPE_BUF {
+        let _shared = WRITING.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        write();
+    } else {
+        let _alone = WRITING.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        write();
+    }
+}
 
 /// stderr as a file of its own (a duplicate of descriptor 2): written without std's lock on
 /// `Stderr`, which two threads logging at once contended for (`futex` calls on every other
@@ -353,6 +384,43 @@ mod tests {
             let want = serde_json::Value::Object(map).to_string();
             assert_eq!(Logger::render(Level::Info, "m", &fields), want);
         }
+    }
+
+    /// Lines longer than `PIPE_BUF` from two threads reach a pipe whole: each line read back is
+    /// one JSON object (the test binary re-runs itself as the logging child, its stderr a pipe).
+    #[test]
+    fn long_lines_from_two_threads_reach_a_pipe_whole() {
+        const CHILD: &str = "SECRET_LOG_PIPE_CHILD";
+        let logger = Logger::new(Level::Info).with_limits(super::Limits { max_string: 1 << 16, max_line: 1 << 18 });
+        if std::env::var_os(CHILD).is_some() {
+            std::thread::scope(|s| {
+                for t in ["a", "b"] {
+                    s.spawn(move || {
+                        for i in 0..200 {
+                            // Long lines and short ones, as madison-proxy's access and warning lines.
+                            let body = t.repeat(if i % 2 == 0 { 20_000 } else { 100 });
+                            logger.info("line", &[("thread", json!(t)), ("i", json!(i)), ("body", json!(body))]);
+                        }
+                    });
+                }
+            });
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "log::tests::long_lines_from_two_threads_reach_a_pipe_whole", "--nocapture"])
+            .env(CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let lines: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a spliced line ({e}): {l:.200}")))
+            .collect();
+        assert_eq!(lines.len(), 400);
     }
 
     #[test]
