@@ -72,9 +72,9 @@ pub fn read_from(r: impl Read, name: &str, limit: u64) -> anyhow::Result<Vec<u8>
     read_sized(r, name, limit, 0)
 }
 
-/// [`read_from`], the buffer reserved at once for `size` bytes (a regular file's size; never more
-/// than `limit + 1`), so a dump is read into one allocation instead of a doubling series of them
-/// and their copies (issue 20).
+/// [`read_from`], the buffer reserved at once for `size` bytes (a regular file's size; 0 for a
+/// source of unknown size: the limit), never more than `limit + 1`, so a dump is read into one
+/// allocation instead of a doubling series of them and their copies (issue 20).
 fn read_sized(r: impl Read, name: &str, limit: u64, size: u64) -> anyhow::Result<Vec<u8>> {
     // A file already known to be too large is refused before any memory is reserved for it.
     if size > limit {
@@ -82,11 +82,14 @@ fn read_sized(r: impl Read, name: &str, limit: u64, size: u64) -> anyhow::Result
     }
     let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
     let mut r = r.take(limit.saturating_add(1));
+    // One reservation, never grown by reallocation: of the file's size, or, for a source of unknown
+    // size (a pipe, a device, stdin), of the limit. A reservation is address space, not memory:
+    // pages are used only as bytes arrive. Growing by doubling instead would copy: mimalloc (the
+    // CLI's allocator) reallocates a large block by allocating the new one beside the old, so
+    // 128 MiB → 256 MiB would hold 384 MiB at once (issue 20; tests/hardening.rs's memory cap).
+    let first = if size > 0 { usize::try_from(size).unwrap_or(usize::MAX).min(cap) } else { cap };
     let mut buf: Vec<u8> = Vec::new();
-    if size > 0 {
-        let first = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
-        buf.try_reserve_exact(first).with_context(|| format!("failed to read {name}: out of memory"))?;
-    }
+    buf.try_reserve_exact(first).with_context(|| format!("failed to read {name}: out of memory"))?;
     let mut chunk = vec![0u8; CHUNK];
     loop {
         let n = match r.read(&mut chunk) {
