@@ -115,9 +115,7 @@ fn count<'t>(
         if c.ignored_annotation {
             bad.entry(kind.annotation.as_ref()).or_default().push(nodes);
         }
-        for _ in 0..nodes.count() {
-            counts.add(c.billing_type, kind.controlplane, kind.tainted);
-        }
+        counts.add(c.billing_type, kind.controlplane, kind.tainted, nodes.count());
     }
     let bad = bad
         .into_iter()
