@@ -4,12 +4,10 @@
 //! The role of a NodeGroup comes only from its template taints (master > system > monitoring >
 //! frontend, else worker); capacities are summed exactly per role and converted to `f64` once
 //! ([`domain::capacity`]). One pass over borrowed strings, like `node-metrics`: the nodes are
-//! tallied as they are read ([`Tally`]: one entry per group and quantities), so 100 000 nodes
-//! take no per-node memory.
+//! tallied as they are read ([`Tally`], a [`shell_hook::Tally`]: one entry per group and
+//! quantities), so 100 000 nodes take no per-node memory.
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -17,7 +15,7 @@ use domain::capacity::{capacities, role, NodeCapacity, Role};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
-use shell_hook::{run_state, Collect, Hook, Input, Reads, Snapshot, Writes};
+use shell_hook::{run_state, Collect, Hook, Input, Members, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -69,42 +67,15 @@ struct Kind<'a> {
     memory: &'a str,
 }
 
-/// The nodes of one [`Kind`]: how many, and the first [`LOG_NODE_NAMES`] names with their
-/// positions (`first` is the node an error names: every node of a kind fails alike). The first
-/// name is held inline: where every node reports its own memory figure (`16351048Ki`,
-/// `16351040Ki`, …) each kind is one node, and it costs no allocation of its own.
-struct Nodes<'a> {
-    count: usize,
-    first: (usize, Cow<'a, str>),
-    more: Vec<(usize, Cow<'a, str>)>,
-}
-
-/// The `nodes` snapshot folded as it is read. The NodeGroups may come after the nodes in the file,
-/// so the roles wait for [`handle`].
-#[derive(Default)]
-struct Tally<'a> {
-    /// Nodes taken so far: the position of the next one.
-    seen: usize,
-    kinds: HashMap<Kind<'a>, Nodes<'a>, foldhash::fast::RandomState>,
-}
+/// The `nodes` snapshot folded as it is read: the number of nodes of each [`Kind`] and the first
+/// [`LOG_NODE_NAMES`] names of each (a kind's first node is the one an error names: every node of
+/// a kind fails alike). The NodeGroups may come after the nodes in the file, so the roles wait for
+/// [`handle`].
+type Tally<'a> = shell_hook::Tally<Kind<'a>, Cow<'a, str>, LOG_NODE_NAMES>;
 
 impl<'a> Collect<Node<'a>> for Tally<'a> {
     fn push(&mut self, node: Node<'a>) {
-        let position = self.seen;
-        self.seen += 1;
-        let kind = Kind { node_group: node.node_group, cpu: node.cpu.get(), memory: node.memory.get() };
-        match self.kinds.entry(kind) {
-            Entry::Occupied(mut e) => {
-                let nodes = e.get_mut();
-                nodes.count += 1;
-                if nodes.more.len() + 1 < LOG_NODE_NAMES {
-                    nodes.more.push((position, node.name));
-                }
-            }
-            Entry::Vacant(e) => {
-                e.insert(Nodes { count: 1, first: (position, node.name), more: Vec::new() });
-            }
-        }
+        self.add(Kind { node_group: node.node_group, cpu: node.cpu.get(), memory: node.memory.get() }, node.name);
     }
 }
 
@@ -131,20 +102,19 @@ fn quantity_text<'a>(node: &str, field: &str, text: &'a str) -> anyhow::Result<C
 
 fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Result<()> {
     // In the order of each kind's first node, so the first error is the first failing node's.
-    let mut kinds: Vec<(&Kind<'_>, &Nodes<'_>)> = nodes.items.kinds.iter().collect();
-    kinds.sort_unstable_by_key(|(_, n)| n.first.0);
+    let kinds = nodes.items.in_order();
     let texts: Vec<(Cow<'_, str>, Cow<'_, str>)> = kinds
         .iter()
         .map(|(k, n)| {
-            let name = &n.first.1;
+            let name = n.first();
             Ok((quantity_text(name, "cpu", k.cpu)?, quantity_text(name, "memory", k.memory)?))
         })
         .collect::<anyhow::Result<_>>()?;
     let groups =
         ngs.items.iter().map(|g| (g.name.as_ref(), role(g.taints.iter().map(|t| (t.key.as_ref(), t.value.as_ref())))));
     let per_kind = kinds.iter().zip(&texts).map(|((k, n), (cpu, memory))| NodeCapacity {
-        name: &n.first.1,
-        count: n.count,
+        name: n.first(),
+        count: n.count(),
         node_group: &k.node_group,
         cpu,
         memory,
@@ -152,11 +122,8 @@ fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Res
     let result = capacities(groups, per_kind)?;
     if !result.uncounted.is_empty() {
         let uncounted = result.uncounted.iter().map(|&i| kinds[i].1);
-        let count: usize = uncounted.clone().map(|n| n.count).sum();
-        let mut names: Vec<&(usize, Cow<'_, str>)> =
-            uncounted.flat_map(|n| std::iter::once(&n.first).chain(&n.more)).collect();
-        names.sort_unstable_by_key(|(position, _)| *position);
-        let names: Vec<&str> = names.iter().take(LOG_NODE_NAMES).map(|(_, name)| name.as_ref()).collect();
+        let count: usize = uncounted.clone().map(Members::count).sum();
+        let names: Vec<&str> = Tally::first_names(uncounted).into_iter().map(AsRef::as_ref).collect();
         input.log.debug(
             "nodes whose NodeGroup does not exist are not counted",
             &[("count", json!(count)), ("nodes", json!(names.join(",")))],

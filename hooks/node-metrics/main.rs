@@ -2,8 +2,9 @@
 //!
 //! Level-triggered: every run recomputes the 16 series of `group_node_metrics` from the `nodes`
 //! and `ngs` snapshots. Strings are borrowed from the binding context buffer and the nodes are
-//! tallied as they are read ([`Tally`]: one count per distinct group, annotation, virtualization and
-//! control-plane flags), so 100 000 nodes take milliseconds and no per-node memory.
+//! tallied as they are read ([`Tally`], a [`shell_hook::Tally`]: one count per distinct group,
+//! annotation, virtualization and control-plane flags), so 100 000 nodes take milliseconds and no
+//! per-node memory.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use domain::{classify, BillingType, NodeCounts};
 use serde::Deserialize;
 use serde_json::json;
-use shell_hook::{run_state, Collect, Hook, Input, Reads, Snapshot, Writes};
+use shell_hook::{run_state, Collect, Hook, Input, Members, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -70,31 +71,14 @@ struct Kind<'a> {
     tainted: bool,
 }
 
-/// The `nodes` snapshot folded as it is read: the number of nodes of each [`Kind`], and for a kind
-/// with an unknown annotation its first [`WARN_NODE_NAMES`] names with their positions (the
-/// warning lists the first ones of each annotation value, over the groups that exist). The
-/// NodeGroups may come after the nodes in the file, so classifying waits for [`handle`].
-#[derive(Default)]
-struct Tally<'a> {
-    /// Nodes taken so far: the position of the next one.
-    seen: usize,
-    kinds: HashMap<Kind<'a>, Nodes<'a>, foldhash::fast::RandomState>,
-}
-
-/// The nodes of one [`Kind`]: how many, and (for an unknown annotation) the first names with
-/// their positions.
-#[derive(Default)]
-struct Nodes<'a> {
-    count: usize,
-    names: Vec<(usize, Cow<'a, str>)>,
-}
+/// The `nodes` snapshot folded as it is read: the number of nodes of each [`Kind`] and the first
+/// [`WARN_NODE_NAMES`] names of each (the warning lists the first ones of an unknown annotation
+/// value, over the groups that exist). The NodeGroups may come after the nodes in the file, so
+/// classifying waits for [`handle`].
+type Tally<'a> = shell_hook::Tally<Kind<'a>, Cow<'a, str>, WARN_NODE_NAMES>;
 
 impl<'a> Collect<Node<'a>> for Tally<'a> {
     fn push(&mut self, node: Node<'a>) {
-        let position = self.seen;
-        self.seen += 1;
-        // Whether an annotation is ignored does not depend on the NodeGroup's type.
-        let unknown = classify(&node.pricing_node_type, "", "").ignored_annotation;
         let kind = Kind {
             node_group: node.node_group,
             annotation: node.pricing_node_type,
@@ -102,19 +86,14 @@ impl<'a> Collect<Node<'a>> for Tally<'a> {
             controlplane: node.is_controlplane,
             tainted: node.is_controlplane_tainted,
         };
-        let nodes = self.kinds.entry(kind).or_default();
-        nodes.count += 1;
-        if unknown && nodes.names.len() < WARN_NODE_NAMES {
-            nodes.names.push((position, node.name));
-        }
+        self.add(kind, node.name);
     }
 }
 
-/// Nodes of one unknown annotation value: how many, and the first names with their positions.
-#[derive(Default)]
+/// Nodes of one unknown annotation value: how many, and the first names in snapshot order.
 struct BadAnnotation<'a> {
     count: usize,
-    nodes: Vec<(usize, &'a str)>,
+    nodes: Vec<&'a str>,
 }
 
 /// The counts per billing type, the number of nodes whose NodeGroup does not exist, and the unknown
@@ -126,26 +105,26 @@ fn count<'t>(
 ) -> (NodeCounts, usize, BTreeMap<&'t str, BadAnnotation<'t>>) {
     let mut counts = NodeCounts::default();
     let mut without_group = 0usize;
-    let mut bad: BTreeMap<&str, BadAnnotation<'_>> = BTreeMap::new();
-    for (kind, nodes) in &tally.kinds {
+    let mut bad: BTreeMap<&str, Vec<&Members<Cow<'_, str>>>> = BTreeMap::new();
+    for (kind, nodes) in tally.iter() {
         let Some(ng_type) = node_types.get(kind.node_group.as_ref()) else {
-            without_group += nodes.count;
+            without_group += nodes.count();
             continue;
         };
         let c = classify(&kind.annotation, ng_type, &kind.virtualization);
         if c.ignored_annotation {
-            let entry = bad.entry(kind.annotation.as_ref()).or_default();
-            entry.count += nodes.count;
-            entry.nodes.extend(nodes.names.iter().map(|(position, name)| (*position, name.as_ref())));
+            bad.entry(kind.annotation.as_ref()).or_default().push(nodes);
         }
-        for _ in 0..nodes.count {
-            counts.add(c.billing_type, kind.controlplane, kind.tainted);
-        }
+        counts.add(c.billing_type, kind.controlplane, kind.tainted, nodes.count());
     }
-    for b in bad.values_mut() {
-        b.nodes.sort_unstable();
-        b.nodes.truncate(WARN_NODE_NAMES);
-    }
+    let bad = bad
+        .into_iter()
+        .map(|(value, kinds)| {
+            let count = kinds.iter().map(|nodes| nodes.count()).sum();
+            let nodes = Tally::first_names(kinds).into_iter().map(AsRef::as_ref).collect();
+            (value, BadAnnotation { count, nodes })
+        })
+        .collect();
     (counts, without_group, bad)
 }
 
@@ -158,11 +137,7 @@ fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Res
     for (value, b) in &bad {
         input.log.warn(
             "ignoring unknown pricing.flant.com/nodeType annotation",
-            &[
-                ("value", json!(value)),
-                ("nodes", json!(b.nodes.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(","))),
-                ("count", json!(b.count)),
-            ],
+            &[("value", json!(value)), ("nodes", json!(b.nodes.join(","))), ("count", json!(b.count))],
         );
     }
     if without_group > 0 {
@@ -304,6 +279,6 @@ mod tests {
         assert_eq!(counts.all.iter().sum::<u64>(), 9);
         let bogus = &bad["Bogus"];
         assert_eq!(bogus.count, 9);
-        assert_eq!(bogus.nodes.iter().map(|(_, n)| *n).collect::<Vec<_>>(), ["b0", "b2", "b3", "b4", "b5"]);
+        assert_eq!(bogus.nodes, ["b0", "b2", "b3", "b4", "b5"]);
     }
 }

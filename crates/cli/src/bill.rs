@@ -101,7 +101,7 @@ pub fn bill(objects: Vec<Object>) -> anyhow::Result<Bill> {
             (None, None) => (None, format!("not counted: NodeGroup `{}` does not exist", n.node_group)),
             (None, Some(t)) => {
                 let c = classify(&n.pricing_node_type, t, &n.virtualization);
-                counts.add(c.billing_type, n.is_controlplane, n.is_controlplane_tainted);
+                counts.add(c.billing_type, n.is_controlplane, n.is_controlplane_tainted, 1);
                 let mut reason = explain(c.rule, t, &n.pricing_node_type, &n.virtualization, c.billing_type);
                 if c.ignored_annotation {
                     reason = format!("annotation `{}` ignored; {reason}", n.pricing_node_type);

@@ -30,9 +30,18 @@ fn labels_match<'a>(selector: &LabelSelector, get: impl Fn(&str) -> Option<&'a s
 /// Whether the binding watches `object`.
 #[must_use]
 pub fn selects(binding: &KubernetesBinding, object: &Object) -> bool {
-    let kind_ok = binding.kind.eq_ignore_ascii_case(object.kind());
-    let api_ok = binding.api_version.as_deref().is_none_or(|a| a == object.api_version());
-    if !(kind_ok && api_ok) {
+    same_kind(&binding.kind, object.kind()) && selects_of_its_kind(binding, object)
+}
+
+/// Whether a binding's `kind` and an object's `kind` name the same kind (ASCII case ignored).
+fn same_kind(kind: &str, other: &str) -> bool {
+    kind.eq_ignore_ascii_case(other)
+}
+
+/// Whether the binding watches `object`, an object of the binding's kind: its apiVersion, name,
+/// namespace and label selectors.
+fn selects_of_its_kind(binding: &KubernetesBinding, object: &Object) -> bool {
+    if binding.api_version.as_deref().is_some_and(|a| a != object.api_version()) {
         return false;
     }
     if binding.name_selector.as_ref().is_some_and(|s| !s.match_names.iter().any(|n| n == object.name())) {
@@ -100,7 +109,12 @@ fn parse(input: &[u8]) -> anyhow::Result<Val> {
 
 /// Sorts objects in shell-operator's snapshot order (namespace, then name).
 pub fn sort(objects: &mut [&Object]) {
-    objects.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+    objects.sort_by(|a, b| order(a, b));
+}
+
+/// Shell-operator's snapshot order: namespace, then name.
+fn order(a: &Object, b: &Object) -> std::cmp::Ordering {
+    (a.namespace(), a.name()).cmp(&(b.namespace(), b.name()))
 }
 
 /// Whether `selector` matches the labels of `object` (a Kubernetes label selector).
@@ -128,19 +142,29 @@ pub fn filter_many<T: Send>(
     objects: &[Object],
     convert: impl Fn(usize, &Object, String) -> anyhow::Result<T> + Sync,
 ) -> anyhow::Result<Vec<Vec<T>>> {
-    // Only objects of a kind some binding watches; which bindings select each one (its labels
-    // read) is decided on the threads below.
-    let mut work: Vec<&Object> =
-        objects.iter().filter(|o| bindings.iter().any(|b| b.kind.eq_ignore_ascii_case(o.kind()))).collect();
+    // The bindings of each kind some binding watches, and each object of one of those kinds with
+    // them: the only kind check. Which of them select the object (its labels read) is decided on
+    // the threads below.
+    let mut kinds: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (b, binding) in bindings.iter().enumerate() {
+        match kinds.iter_mut().find(|(kind, _)| same_kind(kind, &binding.kind)) {
+            Some((_, of_kind)) => of_kind.push(b),
+            None => kinds.push((&binding.kind, vec![b])),
+        }
+    }
+    let mut work: Vec<(&Object, &[usize])> = objects
+        .iter()
+        .filter_map(|o| kinds.iter().find(|(kind, _)| same_kind(kind, o.kind())).map(|(_, of_kind)| (o, &of_kind[..])))
+        .collect();
     // Stable: each binding's selection of the sorted objects is its own selection sorted.
-    sort(&mut work);
-    let run = |part: &[&Object]| -> anyhow::Result<Vec<(usize, T)>> {
+    work.sort_by(|(a, _), (b, _)| order(a, b));
+    let run = |part: &[(&Object, &[usize])]| -> anyhow::Result<Vec<(usize, T)>> {
         let mut filters: Vec<Option<Filter>> = bindings.iter().map(|_| None).collect();
         let mut out = Vec::with_capacity(part.len());
         let mut by = Vec::with_capacity(bindings.len());
-        for &object in part {
+        for &(object, of_kind) in part {
             by.clear();
-            by.extend((0..bindings.len()).filter(|&b| selects(bindings[b], object)));
+            by.extend(of_kind.iter().copied().filter(|&b| selects_of_its_kind(bindings[b], object)));
             let by = &by;
             let name = |b: usize| format!("binding {}", bindings[b].name.as_deref().unwrap_or("?"));
             let parsed = match by.iter().find(|&&b| bindings[b].jq_filter.is_some()) {
@@ -179,9 +203,11 @@ pub fn filter_many<T: Send>(
     };
     // Each binding's results reserved at their final size and each thread's part freed once moved:
     // the results are held about once, not three times over (peak RSS, issue 20).
-    let mut per_binding: Vec<Vec<T>> = (0..bindings.len())
-        .map(|b| Vec::with_capacity(parts.iter().flatten().filter(|(x, _)| *x == b).count()))
-        .collect();
+    let mut sizes = vec![0; bindings.len()];
+    for (b, _) in parts.iter().flatten() {
+        sizes[*b] += 1;
+    }
+    let mut per_binding: Vec<Vec<T>> = sizes.into_iter().map(Vec::with_capacity).collect();
     for part in parts {
         for (b, t) in part {
             per_binding[b].push(t);
@@ -201,8 +227,60 @@ const PARALLEL_OBJECTS: usize = 256;
 
 #[cfg(test)]
 mod tests {
-    use super::Filter;
+    use super::{filter_many, selects, sort, Filter, PARALLEL_OBJECTS};
+    use crate::objects::{add_text, Object, Objects};
     use serde_json::json;
+    use shell_hook::HookConfig;
+
+    /// Each binding's results are the objects [`selects`] says it watches, in snapshot order, with
+    /// its filter's output: whatever the other bindings watch (two bindings of one kind spelt in
+    /// two cases, one whose apiVersion no object has, others of other kinds), on enough objects to
+    /// be filtered on several threads.
+    #[test]
+    fn many_bindings_get_what_each_selects() {
+        let config = HookConfig::parse(
+            "
+configVersion: v1
+kubernetes:
+- {name: tier-a, kind: Node, labelSelector: {matchLabels: {tier: a}}, jqFilter: .metadata.name}
+- {name: all-nodes, kind: node}
+- {name: v2-nodes, kind: Node, apiVersion: v2, jqFilter: .metadata.name}
+- {name: ngs, kind: NodeGroup, jqFilter: .metadata.uid}
+- {name: pods, kind: Pod, namespace: {nameSelector: {matchNames: [ns-1]}}, jqFilter: .metadata.name}
+",
+        )
+        .unwrap();
+        let items: Vec<_> = (0..PARALLEL_OBJECTS + 50)
+            .map(|i| {
+                let kind = ["Node", "NodeGroup", "Pod", "Deployment"][i % 4];
+                let labels = if i % 3 == 0 { json!({"tier": "a"}) } else { json!({"tier": "b"}) };
+                json!({"apiVersion": "v1", "kind": kind,
+                       "metadata": {"name": format!("o-{}", (i * 37) % 101), "namespace": format!("ns-{}", i % 3),
+                                    "uid": format!("u{i}"), "labels": labels}})
+            })
+            .collect();
+        let mut objects = Objects::default();
+        add_text(&mut objects, &json!({"kind": "List", "items": items}).to_string(), "list").unwrap();
+        let bindings: Vec<_> = config.kubernetes.iter().collect();
+        let got =
+            filter_many(&bindings, &objects.objects, |_, object, text| Ok((object.name().to_string(), text))).unwrap();
+        for (binding, got) in bindings.iter().zip(got) {
+            let mut want: Vec<&Object> = objects.objects.iter().filter(|o| selects(binding, o)).collect();
+            sort(&mut want);
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|o| {
+                    let text = match &binding.jq_filter {
+                        Some(code) => Filter::new(code).unwrap().run(&o.value()).unwrap().to_string(),
+                        None => o.value().to_string(),
+                    };
+                    (o.name().to_string(), text)
+                })
+                .collect();
+            assert_eq!(want.is_empty(), binding.api_version.is_some(), "only v2-nodes selects nothing");
+            assert_eq!(got, want, "binding {:?}", binding.name);
+        }
+    }
 
     #[test]
     fn output_rule_and_jq_library() {

@@ -112,18 +112,22 @@ pub struct NodeCounts {
 }
 
 impl NodeCounts {
-    /// Adds one counted node. `tainted` only counts together with `controlplane`.
-    pub fn add(&mut self, t: BillingType, controlplane: bool, tainted: bool) {
+    /// Adds `count` counted nodes of one billing type and the same control-plane flags (one call
+    /// for a whole tally entry; the same as adding them one at a time). `tainted` only counts
+    /// together with `controlplane`. Each count saturates at `u64::MAX` rather than wrapping.
+    pub fn add(&mut self, t: BillingType, controlplane: bool, tainted: bool, count: usize) {
         let i = t.index();
+        let count = u64::try_from(count).unwrap_or(u64::MAX);
         let tainted = controlplane && tainted;
-        self.all[i] += 1;
+        let bump = |counts: &mut [u64; 4]| counts[i] = counts[i].saturating_add(count);
+        bump(&mut self.all);
         if controlplane {
-            self.controlplane[i] += 1;
+            bump(&mut self.controlplane);
         }
         if tainted {
-            self.controlplane_tainted[i] += 1;
+            bump(&mut self.controlplane_tainted);
         } else {
-            self.not_tainted_controlplane[i] += 1;
+            bump(&mut self.not_tainted_controlplane);
         }
     }
 }
@@ -165,12 +169,36 @@ mod tests {
     #[test]
     fn counts_keep_tainted_only_for_control_plane() {
         let mut c = NodeCounts::default();
-        c.add(Vm, true, true);
-        c.add(Ephemeral, false, true);
-        c.add(Hard, true, false);
+        c.add(Vm, true, true, 1);
+        c.add(Ephemeral, false, true, 1);
+        c.add(Hard, true, false, 1);
         assert_eq!(c.all, [1, 1, 0, 1]);
         assert_eq!(c.controlplane, [0, 1, 0, 1]);
         assert_eq!(c.controlplane_tainted, [0, 0, 0, 1]);
         assert_eq!(c.not_tainted_controlplane, [1, 1, 0, 0]);
+    }
+
+    /// `n` nodes added in one call count as adding them one at a time, from any start, up to and
+    /// past the point where a count saturates.
+    #[test]
+    fn adding_n_nodes_at_once_equals_adding_them_one_by_one() {
+        let near_max = NodeCounts { all: [u64::MAX - 2; 4], controlplane: [u64::MAX - 1; 4], ..NodeCounts::default() };
+        for start in [NodeCounts::default(), near_max] {
+            for (t, cp, tainted) in
+                [(Vm, true, true), (Ephemeral, false, true), (Hard, true, false), (Special, false, false)]
+            {
+                for n in [0, 1, 2, 3, 7] {
+                    let (mut one_by_one, mut at_once) = (start, start);
+                    for _ in 0..n {
+                        one_by_one.add(t, cp, tainted, 1);
+                    }
+                    at_once.add(t, cp, tainted, n);
+                    assert_eq!(at_once, one_by_one, "{n} × {t:?} cp={cp} tainted={tainted} from {start:?}");
+                }
+            }
+        }
+        let mut saturated = near_max;
+        saturated.add(Vm, true, false, 5);
+        assert_eq!(saturated.all[Vm.index()], u64::MAX, "saturates, never wraps");
     }
 }

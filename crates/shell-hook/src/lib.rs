@@ -10,7 +10,8 @@
 //! state-carrying context; [`BindingContexts::snapshot`] deserialises `filterResult`s into a typed
 //! struct, naming the binding, the item and the field on error. A hook that reads large snapshots
 //! runs with [`run_state`] instead of [`run`]: its state type (one [`Snapshot`] field per binding)
-//! is read in the same single pass that validates the file ([`BindingContexts::parse_state`]).
+//! is read in the same single pass that validates the file ([`BindingContexts::parse_state`]);
+//! a snapshot that is only counted is folded into a [`Tally`] as it is read.
 //!
 //! # Outputs
 //! [`Metrics`] (canonical JSON lines, groups, `expire`/`set`), [`KubeOperations`] (the nine
@@ -44,6 +45,7 @@ pub mod env;
 mod output;
 mod run;
 mod shape;
+mod tally;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod values;
@@ -60,4 +62,5 @@ pub use output::values::{escape as escape_pointer_token, PatchError, ValuesOpera
 pub use run::{run, run_state, Handler, Hook, Input, Reads, StateHandler, Writes};
 pub use secret_log::Secret;
 pub use secret_log::{Level, Logger};
+pub use tally::{Members, Tally};
 pub use values::{parse_document, type_name, DocumentError, Values, ValuesError};
