@@ -112,6 +112,10 @@ pub type Handler = for<'a, 'b> fn(&'b mut Input<'a>) -> anyhow::Result<()>;
 
 struct Paths {
     binding_context: PathBuf,
+    /// The operator wrote the binding context for this run and removes it only after the hook
+    /// has exited (`BINDING_CONTEXT_PATH`), so it may be mapped; a file named by
+    /// `--binding-context` may be rewritten while the hook runs, so it is read.
+    handed_over: bool,
     values: Option<PathBuf>,
     config_values: Option<PathBuf>,
     metrics: Option<PathBuf>,
@@ -242,6 +246,7 @@ fn parse_args(hook: &Hook, args: impl Iterator<Item = std::ffi::OsString>) -> an
         let w = hook.writes;
         return Ok(Mode::Run(Paths {
             binding_context: bc,
+            handed_over: false,
             values: values.filter(|_| hook.reads.values),
             config_values: config_values.filter(|_| hook.reads.config_values),
             metrics: w.metrics.then(|| dir.join("metrics.json")),
@@ -262,45 +267,13 @@ fn parse_args(hook: &Hook, args: impl Iterator<Item = std::ffi::OsString>) -> an
     let r = hook.reads;
     Ok(Mode::Run(Paths {
         binding_context: need(env::BINDING_CONTEXT_PATH)?,
+        handed_over: true,
         values: if r.values { Some(need(env::VALUES_PATH)?) } else { None },
         config_values: if r.config_values { Some(need(env::CONFIG_VALUES_PATH)?) } else { None },
         metrics: if w.metrics { Some(need(env::METRICS_PATH)?) } else { None },
         kubernetes: if w.kubernetes { Some(need(env::KUBERNETES_PATCH_PATH)?) } else { None },
         values_patch: if w.values { Some(need(env::VALUES_JSON_PATCH_PATH)?) } else { None },
     }))
-}
-
-/// The binding context file's text, kept until the process exits.
-///
-/// A regular file is mapped rather than read: reading 16 MB into fresh memory costs ≈ 17 ms of
-/// CPU on a VM (≈ 4 µs per new page, `docs/internal/decisions.md`, "Performance round 4: the
-/// hooks' binding context"), mapping the page cache ≈ 2 ms. Anything that cannot be mapped (a
-/// pipe, an empty file) is read as before. Invalid UTF-8 fails as `read_to_string` fails.
-fn read_context(path: &Path) -> std::io::Result<&'static str> {
-    let file = fs::File::open(path)?;
-    let Some(map) = map_unchanging(&file) else {
-        return Ok(std::io::read_to_string(file)?.leak());
-    };
-    let map: &'static memmap2::Mmap = Box::leak(Box::new(map));
-    std::str::from_utf8(map)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
-}
-
-/// A read-only private mapping of `file`, or `None` where it cannot be mapped (not a regular
-/// file, empty) and must be read.
-#[allow(unsafe_code)]
-fn map_unchanging(file: &fs::File) -> Option<memmap2::Mmap> {
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() == 0 {
-        return None;
-    }
-    // SAFETY: `Mmap::map` is unsafe because another process could truncate or rewrite the file
-    // while it is mapped (a SIGBUS, or text that changes under a `&str`). The binding context
-    // file is written whole by shell-operator / addon-operator (or the CLI) before the hook
-    // starts and is not touched again until the hook has exited (the operators remove it
-    // afterwards; removal does not affect a mapping): the contract in
-    // `docs/internal/decisions.md`, "Performance round 4: the hooks' binding context".
-    unsafe { memmap2::Mmap::map(file) }.ok()
 }
 
 fn read_json_object(path: &Path, what: &str) -> anyhow::Result<Value> {
@@ -321,8 +294,15 @@ where
     F: FnOnce(&mut Input<'static>) -> anyhow::Result<()>,
 {
     // Read once, kept until the process exits: the contexts and a typed state borrow from it.
-    let text = read_context(&paths.binding_context)
-        .with_context(|| format!("failed to read binding context {}", paths.binding_context.display()))?;
+    let text = if paths.handed_over {
+        // shell-operator v1.20.2 and addon-operator v1.24.4 write a new file per run and remove
+        // it after the hook has exited: `mapped_file`'s precondition
+        // (`docs/internal/decisions.md`, "Performance round 4: the hooks' binding context").
+        mapped_file::read_unchanging(&paths.binding_context)
+    } else {
+        fs::read_to_string(&paths.binding_context).map(|t| &*t.leak())
+    }
+    .with_context(|| format!("failed to read binding context {}", paths.binding_context.display()))?;
     let (contexts, handler) = start(text)?;
     let values = match &paths.values {
         Some(p) => read_json_object(p, "values file")?,
@@ -512,28 +492,6 @@ mod tests {
         assert_eq!(left, vec![std::ffi::OsString::from("metrics.json")], "no temporary file is left");
         write_all([(metrics.as_path(), "{\"x\":1}\n")].into_iter()).unwrap();
         assert_eq!(fs::read_to_string(&metrics).unwrap(), "{\"x\":1}\n");
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// A regular file is mapped, anything else (a device, an empty file) read; both give the
-    /// file's text, and text that is not UTF-8 fails as `read_to_string` does.
-    #[test]
-    fn the_binding_context_is_mapped_or_read_alike() {
-        let dir = std::env::temp_dir().join(format!("shell-hook-read-context-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let (text, empty, latin1) = (dir.join("bc.json"), dir.join("empty.json"), dir.join("latin1.json"));
-        fs::write(&text, "[{\"binding\":\"nodes\",\"type\":\"Group\"}]").unwrap();
-        fs::write(&empty, "").unwrap();
-        fs::write(&latin1, b"[\"caf\xe9\"]").unwrap();
-        let mapped = |p: &Path| map_unchanging(&fs::File::open(p).unwrap()).is_some();
-        assert!(mapped(&text));
-        assert!(!mapped(&empty) && !mapped(Path::new("/dev/null")));
-        assert_eq!(read_context(&text).unwrap(), fs::read_to_string(&text).unwrap());
-        assert_eq!(read_context(&empty).unwrap(), "");
-        assert_eq!(read_context(Path::new("/dev/null")).unwrap(), "");
-        let (ours, std) = (read_context(&latin1).unwrap_err(), fs::read_to_string(&latin1).unwrap_err());
-        assert_eq!((ours.kind(), ours.to_string()), (std.kind(), std.to_string()));
-        assert_eq!(read_context(&dir.join("missing")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
         fs::remove_dir_all(&dir).unwrap();
     }
 
