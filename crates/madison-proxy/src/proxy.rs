@@ -21,8 +21,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, CONTROLS};
-use secret_log::{Logger, Secret};
-use serde_json::{json, Value};
+use secret_log::{Field, Level, Logger, Secret};
+use serde_json::json;
 
 use crate::config::{human, Config, Limits};
 use crate::upstream::{causes, Upstream};
@@ -276,18 +276,22 @@ impl AppState {
     /// survives. What is logged is the decoded form, so decoding it again cannot give the key
     /// back; a path that still holds the key after all this, or that keeps changing, is
     /// logged as [`REDACTED`] whole.
-    fn loggable(&self, path: &str) -> String {
+    fn loggable<'p>(&self, path: &'p str) -> Cow<'p, str> {
         let key = self.key.expose();
+        if !path.contains('%') && !key.is_empty() && !path.contains(key.as_str()) {
+            // Nothing to decode and no key: the rounds below would give `path` back unchanged.
+            return Cow::Borrowed(path);
+        }
         let mut text = redact(path.as_bytes(), key.as_bytes());
         for _ in 0..DECODE_ROUNDS {
             let Cow::Owned(decoded) = Cow::from(percent_decode(&text)) else {
                 // Nothing left to decode: this form decodes to itself.
                 let shown = String::from_utf8_lossy(&text).into_owned();
-                return if key.is_empty() || !shown.contains(key.as_str()) { shown } else { REDACTED.to_string() };
+                return if key.is_empty() || !shown.contains(key.as_str()) { shown.into() } else { REDACTED.into() };
             };
             text = redact(&decoded, key.as_bytes());
         }
-        REDACTED.to_string()
+        REDACTED.into()
     }
 }
 
@@ -454,10 +458,10 @@ async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote:
         return text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
     }
     let started = Instant::now();
-    let remote = Some(remote);
-    let (method, path) = (req.method().clone(), state.loggable(req.uri().path()));
-    let headers = forward_headers(req.headers(), remote, &state.host);
-    let body = match read_body(state, req.into_body()).await {
+    let (client, body) = req.into_parts();
+    let (method, path) = (&client.method, state.loggable(client.uri.path()));
+    let headers = forward_headers(&client.headers, Some(remote), &state.host);
+    let body = match read_body(state, body).await {
         Ok(b) => b,
         Err(e) => {
             let (status, reason, answer) = e.answer();
@@ -485,40 +489,53 @@ async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote:
     let outcome = state.exchange(req, "no response headers within").await;
     let truncated = body.len() > LOGGED_BODY_LIMIT;
     // `from_utf8` first: its ASCII fast path checks a push several times faster than the lossy
-    // decoder's chunk iterator, which only a body that is not UTF-8 needs.
+    // decoder's chunk iterator, which only a body that is not UTF-8 needs. Either way the line
+    // borrows the text (`Field`): no copy of the body, no `Value` per field.
     let logged = &body[..body.len().min(LOGGED_BODY_LIMIT)];
-    let logged =
-        std::str::from_utf8(logged).map_or_else(|_| String::from_utf8_lossy(logged).into_owned(), str::to_string);
-    let mut fields: Vec<(&str, Value)> = vec![
-        ("method", json!(method.as_str())),
-        ("path", json!(path)),
-        ("upstream", json!(REDACTED_UPSTREAM)),
-        ("backend", json!(state.backend)),
-    ];
-    let response = match outcome {
+    let logged = std::str::from_utf8(logged).map_or_else(|_| String::from_utf8_lossy(logged), Cow::Borrowed);
+    let (status, error, response) = match outcome {
         Ok((status, resp_headers, resp_body)) => {
-            fields.push(("status", json!(status.as_u16())));
             let mut out = answer(status, None, resp_body);
             copy_end_to_end(&resp_headers, out.headers_mut(), &[header::CONTENT_LENGTH]);
-            out
+            (status.as_u16(), None, out)
         }
-        Err(error) => {
-            fields.push(("status", json!(502)));
-            fields.push(("error", json!(error)));
-            bad_gateway()
-        }
+        Err(error) => (502, Some(error), bad_gateway()),
     };
+    let mut remote_text = [0u8; 64]; // the longest socket address, `[v6%scope]:port`, fits
+    let remote_text = shown(&mut remote_text, remote);
+    let mut fields: Vec<(&str, Field)> = Vec::with_capacity(11);
     fields.extend([
-        ("duration_ms", json!(started.elapsed().as_secs_f64() * 1000.0)),
-        ("request_bytes", json!(body.len())),
-        ("remote", json!(remote.map(|r| r.to_string()))),
-        ("body", json!(logged)),
+        ("method", Field::Str(method.as_str())),
+        ("path", Field::Str(&path)),
+        ("upstream", Field::Str(REDACTED_UPSTREAM)),
+        ("backend", Field::Str(&state.backend)),
+        ("status", Field::U64(status.into())),
+    ]);
+    if let Some(error) = &error {
+        fields.push(("error", Field::Str(error)));
+    }
+    fields.extend([
+        ("duration_ms", Field::F64(started.elapsed().as_secs_f64() * 1000.0)),
+        ("request_bytes", Field::U64(body.len() as u64)),
+        ("remote", Field::Str(remote_text)),
+        ("body", Field::Str(&logged)),
     ]);
     if truncated {
-        fields.push(("body_truncated", json!(true)));
+        fields.push(("body_truncated", Field::Bool(true)));
     }
-    state.log.info("forwarded request", &fields);
+    state.log.log_fields(Level::Info, "forwarded request", &fields);
     response
+}
+
+/// `value` as text in `buf`, without an allocation; empty if it does not fit.
+fn shown(buf: &mut [u8], value: impl std::fmt::Display) -> &str {
+    let mut cursor = std::io::Cursor::new(&mut *buf);
+    let end = if std::io::Write::write_fmt(&mut cursor, format_args!("{value}")).is_ok() {
+        usize::try_from(cursor.position()).unwrap_or(0)
+    } else {
+        0
+    };
+    std::str::from_utf8(&buf[..end]).unwrap_or_default()
 }
 
 #[cfg(test)]
