@@ -11,7 +11,6 @@
 //! never holds more than the limit plus one frame, whatever the peer sends.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -377,25 +376,12 @@ fn forward_headers(incoming: &HeaderMap, remote: Option<SocketAddr>, host: &Head
     let mut out = HeaderMap::new();
     copy_end_to_end(incoming, &mut out, &[header::HOST, header::CONTENT_LENGTH, X_FORWARDED_FOR]);
     // The client's `X-Forwarded-For` values, then its address, joined by ", " (as nginx's
-    // `$proxy_add_x_forwarded_for`).
-    let mut xff = String::new();
-    let mut parts = 0;
-    for v in incoming.get_all(X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()) {
-        if parts > 0 {
-            xff.push_str(", ");
-        }
-        xff.push_str(v);
-        parts += 1;
-    }
-    if let Some(r) = remote {
-        if parts > 0 {
-            xff.push_str(", ");
-        }
-        let _ = write!(xff, "{}", r.ip());
-        parts += 1;
-    }
-    if parts > 0 {
-        if let Ok(v) = HeaderValue::from_str(&xff) {
+    // `$proxy_add_x_forwarded_for`); an empty value is a part too (`, 127.0.0.1`).
+    let mut parts: Vec<Cow<str>> =
+        incoming.get_all(X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).map(Cow::Borrowed).collect();
+    parts.extend(remote.map(|r| Cow::Owned(r.ip().to_string())));
+    if !parts.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&parts.join(", ")) {
             out.insert(X_FORWARDED_FOR, v);
         }
     }
@@ -562,6 +548,32 @@ mod tests {
         assert_eq!(out.get("x-forwarded-for").unwrap(), "192.0.2.1, 127.0.0.1");
         for gone in ["connection", "x-custom-hop", "keep-alive", "content-length"] {
             assert!(out.get(gone).is_none(), "{gone}");
+        }
+    }
+
+    /// `X-Forwarded-For`: the client's values in order, then its address, joined by ", " — an
+    /// empty value is a part too (nginx's `$proxy_add_x_forwarded_for`); no header without parts.
+    #[test]
+    fn x_forwarded_for_appends_the_address_to_every_client_value() {
+        let host = HeaderValue::from_static("madison.flant.com");
+        let remote: SocketAddr = "[::1]:5555".parse().unwrap();
+        for (values, remote, want) in [
+            (vec![], Some(remote), Some("::1")),
+            (
+                vec!["192.0.2.1", "198.51.100.7, 203.0.113.9"],
+                Some(remote),
+                Some("192.0.2.1, 198.51.100.7, 203.0.113.9, ::1"),
+            ),
+            (vec![""], Some(remote), Some(", ::1")),
+            (vec!["", "192.0.2.1"], None, Some(", 192.0.2.1")),
+            (vec![], None, None),
+        ] {
+            let mut h = HeaderMap::new();
+            for v in &values {
+                h.append(X_FORWARDED_FOR, HeaderValue::from_str(v).unwrap());
+            }
+            let out = forward_headers(&h, remote, &host);
+            assert_eq!(out.get(X_FORWARDED_FOR).map(|v| v.to_str().unwrap()), want, "{values:?}");
         }
     }
 
