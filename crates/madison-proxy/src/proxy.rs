@@ -11,7 +11,6 @@
 //! never holds more than the limit plus one frame, whatever the peer sends.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,8 +20,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, CONTROLS};
-use secret_log::{Logger, Secret};
-use serde_json::{json, Value};
+use secret_log::{Field, Level, Logger, Secret};
+use serde_json::json;
 
 use crate::config::{human, Config, Limits};
 use crate::upstream::{causes, Upstream};
@@ -276,18 +275,22 @@ impl AppState {
     /// survives. What is logged is the decoded form, so decoding it again cannot give the key
     /// back; a path that still holds the key after all this, or that keeps changing, is
     /// logged as [`REDACTED`] whole.
-    fn loggable(&self, path: &str) -> String {
+    fn loggable<'p>(&self, path: &'p str) -> Cow<'p, str> {
         let key = self.key.expose();
+        if !path.contains('%') && !key.is_empty() && !path.contains(key.as_str()) {
+            // Nothing to decode and no key: the rounds below would give `path` back unchanged.
+            return Cow::Borrowed(path);
+        }
         let mut text = redact(path.as_bytes(), key.as_bytes());
         for _ in 0..DECODE_ROUNDS {
             let Cow::Owned(decoded) = Cow::from(percent_decode(&text)) else {
                 // Nothing left to decode: this form decodes to itself.
                 let shown = String::from_utf8_lossy(&text).into_owned();
-                return if key.is_empty() || !shown.contains(key.as_str()) { shown } else { REDACTED.to_string() };
+                return if key.is_empty() || !shown.contains(key.as_str()) { shown.into() } else { REDACTED.into() };
             };
             text = redact(&decoded, key.as_bytes());
         }
-        REDACTED.to_string()
+        REDACTED.into()
     }
 }
 
@@ -373,25 +376,12 @@ fn forward_headers(incoming: &HeaderMap, remote: Option<SocketAddr>, host: &Head
     let mut out = HeaderMap::new();
     copy_end_to_end(incoming, &mut out, &[header::HOST, header::CONTENT_LENGTH, X_FORWARDED_FOR]);
     // The client's `X-Forwarded-For` values, then its address, joined by ", " (as nginx's
-    // `$proxy_add_x_forwarded_for`).
-    let mut xff = String::new();
-    let mut parts = 0;
-    for v in incoming.get_all(X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()) {
-        if parts > 0 {
-            xff.push_str(", ");
-        }
-        xff.push_str(v);
-        parts += 1;
-    }
-    if let Some(r) = remote {
-        if parts > 0 {
-            xff.push_str(", ");
-        }
-        let _ = write!(xff, "{}", r.ip());
-        parts += 1;
-    }
-    if parts > 0 {
-        if let Ok(v) = HeaderValue::from_str(&xff) {
+    // `$proxy_add_x_forwarded_for`); an empty value is a part too (`, 127.0.0.1`).
+    let mut parts: Vec<Cow<str>> =
+        incoming.get_all(X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).map(Cow::Borrowed).collect();
+    parts.extend(remote.map(|r| Cow::Owned(r.ip().to_string())));
+    if !parts.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&parts.join(", ")) {
             out.insert(X_FORWARDED_FOR, v);
         }
     }
@@ -454,10 +444,10 @@ async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote:
         return text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
     }
     let started = Instant::now();
-    let remote = Some(remote);
-    let (method, path) = (req.method().clone(), state.loggable(req.uri().path()));
-    let headers = forward_headers(req.headers(), remote, &state.host);
-    let body = match read_body(state, req.into_body()).await {
+    let (client, body) = req.into_parts();
+    let (method, path) = (&client.method, state.loggable(client.uri.path()));
+    let headers = forward_headers(&client.headers, Some(remote), &state.host);
+    let body = match read_body(state, body).await {
         Ok(b) => b,
         Err(e) => {
             let (status, reason, answer) = e.answer();
@@ -485,40 +475,53 @@ async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote:
     let outcome = state.exchange(req, "no response headers within").await;
     let truncated = body.len() > LOGGED_BODY_LIMIT;
     // `from_utf8` first: its ASCII fast path checks a push several times faster than the lossy
-    // decoder's chunk iterator, which only a body that is not UTF-8 needs.
+    // decoder's chunk iterator, which only a body that is not UTF-8 needs. Either way the line
+    // borrows the text (`Field`): no copy of the body, no `Value` per field.
     let logged = &body[..body.len().min(LOGGED_BODY_LIMIT)];
-    let logged =
-        std::str::from_utf8(logged).map_or_else(|_| String::from_utf8_lossy(logged).into_owned(), str::to_string);
-    let mut fields: Vec<(&str, Value)> = vec![
-        ("method", json!(method.as_str())),
-        ("path", json!(path)),
-        ("upstream", json!(REDACTED_UPSTREAM)),
-        ("backend", json!(state.backend)),
-    ];
-    let response = match outcome {
+    let logged = std::str::from_utf8(logged).map_or_else(|_| String::from_utf8_lossy(logged), Cow::Borrowed);
+    let (status, error, response) = match outcome {
         Ok((status, resp_headers, resp_body)) => {
-            fields.push(("status", json!(status.as_u16())));
             let mut out = answer(status, None, resp_body);
             copy_end_to_end(&resp_headers, out.headers_mut(), &[header::CONTENT_LENGTH]);
-            out
+            (status.as_u16(), None, out)
         }
-        Err(error) => {
-            fields.push(("status", json!(502)));
-            fields.push(("error", json!(error)));
-            bad_gateway()
-        }
+        Err(error) => (502, Some(error), bad_gateway()),
     };
+    let mut remote_text = [0u8; 64]; // the longest socket address, `[v6%scope]:port`, fits
+    let remote_text = shown(&mut remote_text, remote);
+    let mut fields: Vec<(&str, Field)> = Vec::with_capacity(11);
     fields.extend([
-        ("duration_ms", json!(started.elapsed().as_secs_f64() * 1000.0)),
-        ("request_bytes", json!(body.len())),
-        ("remote", json!(remote.map(|r| r.to_string()))),
-        ("body", json!(logged)),
+        ("method", Field::Str(method.as_str())),
+        ("path", Field::Str(&path)),
+        ("upstream", Field::Str(REDACTED_UPSTREAM)),
+        ("backend", Field::Str(&state.backend)),
+        ("status", Field::U64(status.into())),
+    ]);
+    if let Some(error) = &error {
+        fields.push(("error", Field::Str(error)));
+    }
+    fields.extend([
+        ("duration_ms", Field::F64(started.elapsed().as_secs_f64() * 1000.0)),
+        ("request_bytes", Field::U64(body.len() as u64)),
+        ("remote", Field::Str(remote_text)),
+        ("body", Field::Str(&logged)),
     ]);
     if truncated {
-        fields.push(("body_truncated", json!(true)));
+        fields.push(("body_truncated", Field::Bool(true)));
     }
-    state.log.info("forwarded request", &fields);
+    state.log.log_fields(Level::Info, "forwarded request", &fields);
     response
+}
+
+/// `value` as text in `buf`, without an allocation; empty if it does not fit.
+fn shown(buf: &mut [u8], value: impl std::fmt::Display) -> &str {
+    let mut cursor = std::io::Cursor::new(&mut *buf);
+    let end = if std::io::Write::write_fmt(&mut cursor, format_args!("{value}")).is_ok() {
+        usize::try_from(cursor.position()).unwrap_or(0)
+    } else {
+        0
+    };
+    std::str::from_utf8(&buf[..end]).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -545,6 +548,32 @@ mod tests {
         assert_eq!(out.get("x-forwarded-for").unwrap(), "192.0.2.1, 127.0.0.1");
         for gone in ["connection", "x-custom-hop", "keep-alive", "content-length"] {
             assert!(out.get(gone).is_none(), "{gone}");
+        }
+    }
+
+    /// `X-Forwarded-For`: the client's values in order, then its address, joined by ", " — an
+    /// empty value is a part too (nginx's `$proxy_add_x_forwarded_for`); no header without parts.
+    #[test]
+    fn x_forwarded_for_appends_the_address_to_every_client_value() {
+        let host = HeaderValue::from_static("madison.flant.com");
+        let remote: SocketAddr = "[::1]:5555".parse().unwrap();
+        for (values, remote, want) in [
+            (vec![], Some(remote), Some("::1")),
+            (
+                vec!["192.0.2.1", "198.51.100.7, 203.0.113.9"],
+                Some(remote),
+                Some("192.0.2.1, 198.51.100.7, 203.0.113.9, ::1"),
+            ),
+            (vec![""], Some(remote), Some(", ::1")),
+            (vec!["", "192.0.2.1"], None, Some(", 192.0.2.1")),
+            (vec![], None, None),
+        ] {
+            let mut h = HeaderMap::new();
+            for v in &values {
+                h.append(X_FORWARDED_FOR, HeaderValue::from_str(v).unwrap());
+            }
+            let out = forward_headers(&h, remote, &host);
+            assert_eq!(out.get(X_FORWARDED_FOR).map(|v| v.to_str().unwrap()), want, "{values:?}");
         }
     }
 

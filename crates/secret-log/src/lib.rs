@@ -17,5 +17,5 @@
 mod log;
 mod secret;
 
-pub use log::{Level, Limits, Logger, LOG_LEVEL, MAX_LINE, MAX_STRING};
+pub use log::{Field, Level, Limits, Logger, LOG_LEVEL, MAX_LINE, MAX_STRING};
 pub use secret::Secret;
