@@ -142,6 +142,7 @@ impl Logger {
                 out.push(b':');
                 match v.as_field() {
                     Field::Str(s) => write_capped(out, s, max, &mut cut),
+                    Field::Json(Value::String(s)) => write_capped(out, s, max, &mut cut),
                     Field::U64(n) => {
                         let _ = serde_json::to_writer(&mut *out, &n);
                     }
@@ -460,6 +461,7 @@ mod tests {
         use super::Field;
         let long = "é".repeat(MAX_STRING);
         let nested = json!({"k": [long, 1]});
+        let long_value = json!(long);
         let cases: Vec<Vec<(&str, Field)>> = vec![
             vec![("a", Field::Str("x\u{1}\"y")), ("b", Field::U64(u64::MAX)), ("c", Field::F64(0.1))],
             vec![
@@ -470,6 +472,7 @@ mod tests {
             ],
             vec![("a", Field::Json(&nested)), ("b", Field::Json(&serde_json::Value::Null))],
             vec![("a", Field::U64(1)), ("a", Field::Str(&long)), ("msg", Field::Bool(true))],
+            vec![("e", Field::Json(&long_value))],
         ];
         for fields in cases {
             let values: Vec<(&str, serde_json::Value)> = fields.iter().map(|(k, f)| (*k, f.to_value())).collect();
@@ -477,6 +480,24 @@ mod tests {
             Logger::render_into(&mut line, super::Limits::HOOK, Level::Info, "m", &fields);
             assert_eq!(String::from_utf8(line).unwrap(), Logger::render(Level::Info, "m", &values));
         }
+        // And two lines written out, independent of either renderer.
+        let line = |fields: &[(&str, Field)]| {
+            let mut line = Vec::new();
+            Logger::render_into(&mut line, super::Limits::HOOK, Level::Info, "m", fields);
+            String::from_utf8(line).unwrap()
+        };
+        let numbers = [
+            ("a", Field::U64(u64::MAX)),
+            ("b", Field::F64(0.1)),
+            ("c", Field::F64(f64::NAN)),
+            ("d", Field::Bool(true)),
+        ];
+        assert_eq!(line(&numbers), r#"{"level":"info","msg":"m","a":18446744073709551615,"b":0.1,"c":null,"d":true}"#);
+        let kept = "é".repeat(MAX_STRING / 2);
+        assert_eq!(
+            line(&[("a", Field::Json(&nested)), ("e", Field::Json(&long_value))]),
+            format!(r#"{{"level":"info","msg":"m","a":{{"k":["{kept}…",1]}},"e":"{kept}…","truncated":true}}"#)
+        );
     }
 
     /// Lines longer than `PIPE_BUF` from two threads reach a pipe whole: each line read back is
