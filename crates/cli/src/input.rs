@@ -9,7 +9,7 @@
 //!
 //! Errors name the input (its path, or `stdin`) and never quote its content.
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,9 +20,6 @@ pub const MAX_DUMP: u64 = 256 * 1024 * 1024;
 /// The largest settings file accepted (`--values`, `--config-values`, `--env`,
 /// `--agent-config`): 16 MiB — addon-operator's values of a large cluster are a few MiB.
 pub const MAX_SETTINGS: u64 = 16 * 1024 * 1024;
-
-/// One read's size; the buffer starts at this much room and doubles, capped at the limit + 1.
-const CHUNK: usize = 64 * 1024;
 
 /// Set once stdin was read: a second `-` would silently read nothing.
 static STDIN_READ: AtomicBool = AtomicBool::new(false);
@@ -90,21 +87,9 @@ fn read_sized(r: impl Read, name: &str, limit: u64, size: u64) -> anyhow::Result
     let first = if size > 0 { usize::try_from(size).unwrap_or(usize::MAX).min(cap) } else { cap };
     let mut buf: Vec<u8> = Vec::new();
     buf.try_reserve_exact(first).with_context(|| format!("failed to read {name}: out of memory"))?;
-    let mut chunk = vec![0u8; CHUNK];
-    loop {
-        let n = match r.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("failed to read {name}")),
-        };
-        if buf.capacity() - buf.len() < n {
-            // Doubling, capped: `take` never yields more than `cap` bytes in all.
-            let grow = buf.capacity().max(CHUNK).min(cap - buf.len()).max(n);
-            buf.try_reserve_exact(grow).with_context(|| format!("failed to read {name}: out of memory"))?;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    // std reads straight into the reservation, a bounded slice at a time, and grows the buffer
+    // only past it (a file that grew while read); `take` yields at most `cap` bytes in all.
+    r.read_to_end(&mut buf).with_context(|| format!("failed to read {name}"))?;
     if buf.len() as u64 > limit {
         bail!("{name}: more than the {limit} bytes accepted ({})", human(limit));
     }
@@ -175,7 +160,7 @@ mod tests {
 
     #[test]
     fn an_endless_source_costs_at_most_the_limit() {
-        let limit = 3 * CHUNK as u64 + 5;
+        let limit = 3 * 64 * 1024 + 5;
         // std::io::repeat never ends, like /dev/zero.
         let e = read_from(std::io::repeat(b'x'), "endless", limit).unwrap_err().to_string();
         assert!(e.starts_with("endless: more than the"), "{e}");

@@ -29,6 +29,7 @@ pub mod hooks;
 pub mod input;
 pub mod live;
 pub mod objects;
+mod parallel;
 pub mod preview;
 pub mod prometheus;
 pub mod redact;

@@ -252,23 +252,18 @@ fn add_head(out: &mut Objects, text: &Arc<String>, raw: &str, head: Head<'_>, na
 /// one slice of them per thread (what selection reads of each element is a second
 /// scan of its text: 20 % of `bill`'s serial time on a 10 000-node dump), and put back in order.
 fn add_items(out: &mut Objects, text: &Arc<String>, items: &[&RawValue], name: &str) -> anyhow::Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
-    if threads < 2 || items.len() < PARALLEL_ITEMS || IN_PART.get() {
+    if IN_PART.get() {
         return items.iter().try_for_each(|i| add_raw(out, text, i.get(), name));
     }
     let kinds = &out.kinds;
-    let parts: Vec<anyhow::Result<Objects>> = std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|part| {
-                s.spawn(move || {
-                    IN_PART.set(true);
-                    let mut o = Objects { kinds: kinds.clone(), ..Objects::default() };
-                    part.iter().try_for_each(|i| add_raw(&mut o, text, i.get(), name)).map(|()| o)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    let parts = crate::parallel::map_chunks(items, PARALLEL_ITEMS, |part| {
+        // Lists inside this part are read on this thread alone; restored after, as the part may
+        // be read on the calling thread.
+        let was = IN_PART.replace(true);
+        let mut o = Objects { kinds: kinds.clone(), ..Objects::default() };
+        let read = part.iter().try_for_each(|i| add_raw(&mut o, text, i.get(), name)).map(|()| o);
+        IN_PART.set(was);
+        read
     });
     // The first error in input order, as one thread would have met it.
     for part in parts {

@@ -108,7 +108,8 @@ fn parse(input: &[u8]) -> anyhow::Result<Val> {
 }
 
 /// Sorts objects in shell-operator's snapshot order (namespace, then name).
-pub fn sort(objects: &mut [&Object]) {
+#[cfg(test)]
+pub(crate) fn sort(objects: &mut [&Object]) {
     objects.sort_by(|a, b| order(a, b));
 }
 
@@ -187,20 +188,9 @@ pub fn filter_many<T: Send>(
         }
         Ok(out)
     };
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
-    let parts = if threads < 2 || work.len() < PARALLEL_OBJECTS {
-        vec![run(&work)?]
-    } else {
-        let chunk = work.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = work.chunks(chunk).map(|part| s.spawn(move || run(part))).collect();
-            // The first error in snapshot order, as one thread would have met it.
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<anyhow::Result<Vec<_>>>()
-        })?
-    };
+    // The first error in snapshot order, as one thread would have met it.
+    let parts =
+        crate::parallel::map_chunks(&work, PARALLEL_OBJECTS, run).into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     // Each binding's results reserved at their final size and each thread's part freed once moved:
     // the results are held about once, not three times over (peak RSS, issue 20).
     let mut sizes = vec![0; bindings.len()];
@@ -222,7 +212,7 @@ pub fn filter_many<T: Send>(
     Ok(per_binding)
 }
 
-/// Bindings selecting at least this many objects are filtered in parallel.
+/// At least this many objects of a watched kind are filtered in parallel.
 const PARALLEL_OBJECTS: usize = 256;
 
 #[cfg(test)]

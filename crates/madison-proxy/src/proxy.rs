@@ -277,7 +277,7 @@ impl AppState {
     /// logged as [`REDACTED`] whole.
     fn loggable<'p>(&self, path: &'p str) -> Cow<'p, str> {
         let key = self.key.expose();
-        if !path.contains('%') && !key.is_empty() && !path.contains(key.as_str()) {
+        if !path.contains('%') && !path.contains(key.as_str()) {
             // Nothing to decode and no key: the rounds below would give `path` back unchanged.
             return Cow::Borrowed(path);
         }
@@ -487,8 +487,7 @@ async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote:
         }
         Err(error) => (502, Some(error), bad_gateway()),
     };
-    let mut remote_text = [0u8; 64]; // the longest socket address, `[v6%scope]:port`, fits
-    let remote_text = shown(&mut remote_text, remote);
+    let remote_text = remote.to_string();
     let mut fields: Vec<(&str, Field)> = Vec::with_capacity(11);
     fields.extend([
         ("method", Field::Str(method.as_str())),
@@ -503,7 +502,7 @@ async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote:
     fields.extend([
         ("duration_ms", Field::F64(started.elapsed().as_secs_f64() * 1000.0)),
         ("request_bytes", Field::U64(body.len() as u64)),
-        ("remote", Field::Str(remote_text)),
+        ("remote", Field::Str(&remote_text)),
         ("body", Field::Str(&logged)),
     ]);
     if truncated {
@@ -511,17 +510,6 @@ async fn alerts<B: ClientBody>(state: &AppState, req: hyper::Request<B>, remote:
     }
     state.log.log_fields(Level::Info, "forwarded request", &fields);
     response
-}
-
-/// `value` as text in `buf`, without an allocation; empty if it does not fit.
-fn shown(buf: &mut [u8], value: impl std::fmt::Display) -> &str {
-    let mut cursor = std::io::Cursor::new(&mut *buf);
-    let end = if std::io::Write::write_fmt(&mut cursor, format_args!("{value}")).is_ok() {
-        usize::try_from(cursor.position()).unwrap_or(0)
-    } else {
-        0
-    };
-    std::str::from_utf8(&buf[..end]).unwrap_or_default()
 }
 
 #[cfg(test)]

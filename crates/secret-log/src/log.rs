@@ -360,29 +360,28 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// `s` as a JSON string, cut as [`capped`] cuts it, without copying it first.
 fn write_capped(out: &mut Vec<u8>, s: &str, max: usize, cut: &mut bool) {
-    if s.len() <= max {
-        return write_str(out, s);
-    }
-    *cut = true;
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    write_str(out, &s[..end]);
+    let Some(kept) = kept(s, max, cut) else { return write_str(out, s) };
+    write_str(out, kept);
     out.pop(); // the closing quote
     out.extend_from_slice("…\"".as_bytes());
 }
 
 fn capped(s: &str, max: usize, cut: &mut bool) -> String {
+    kept(s, max, cut).map_or_else(|| s.to_string(), |kept| format!("{kept}…"))
+}
+
+/// What is kept of `s` when it is longer than `max` bytes (its start up to a character boundary;
+/// `cut` set), or `None` when it fits.
+fn kept<'s>(s: &'s str, max: usize, cut: &mut bool) -> Option<&'s str> {
     if s.len() <= max {
-        return s.to_string();
+        return None;
     }
     *cut = true;
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    Some(&s[..end])
 }
 
 fn capped_value(v: &Value, max: usize, cut: &mut bool) -> Value {
