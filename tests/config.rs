@@ -108,3 +108,51 @@ fn jq_filters_give_the_documented_results_with_real_jq() {
     }
     assert!(checked > 0);
 }
+
+/// node-metrics' `nodes` filter is a faster form of the spec's (`tests/jq/node-metrics/spec-filter.jq`,
+/// pricing-hooks.md §7: no path updates): real jq gives the same result, or fails alike, with both
+/// on every documented case, every Node of the generated fixtures and objects Kubernetes would
+/// refuse (fields null, of the wrong type, or missing).
+#[test]
+fn node_metrics_filter_gives_the_specs_results_with_real_jq() {
+    let config =
+        HookConfig::parse(&std::fs::read_to_string(root().join("hooks/node-metrics/config.yaml")).unwrap()).unwrap();
+    let shipped = config.jq_filters().into_iter().find(|(binding, _)| *binding == "nodes").expect("nodes filter").1;
+    let spec = std::fs::read_to_string(root().join("tests/jq/node-metrics/spec-filter.jq")).unwrap();
+    let cases: Vec<JqCase> =
+        serde_saphyr::from_str(&std::fs::read_to_string(root().join("tests/jq/node-metrics/nodes.yaml")).unwrap())
+            .unwrap();
+    let mut objects: Vec<serde_json::Value> = cases.into_iter().map(|c| c.object).collect();
+    for case in std::fs::read_dir(root().join("tests/fixtures/node-metrics")).unwrap() {
+        let Ok(text) = std::fs::read_to_string(case.unwrap().path().join("objects.yaml")) else { continue };
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+        objects.extend(docs.into_iter().filter(|o| o["kind"] == "Node"));
+    }
+    let fixture_nodes = objects.len();
+    objects.extend([
+        json!({}),
+        json!({"metadata": null}),
+        json!({"metadata": {"name": null, "labels": {"node.deckhouse.io/group": null}}}),
+        json!({"metadata": {"name": "g", "labels": {"node.deckhouse.io/group": false}}}),
+        json!({"metadata": {"name": "m", "labels": {"node.deckhouse.io/group": "master"}}, "spec": {"taints": null}}),
+        json!({"metadata": {"name": "t", "labels": {"node-role.kubernetes.io/control-plane": ""}},
+               "spec": {"taints": [{"key": "a"}, {"key": "node-role.kubernetes.io/master"}]}}),
+        json!({"metadata": {"name": "w", "labels": {"node.deckhouse.io/group": "w"}},
+               "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane"}]}}),
+        json!({"metadata": {"name": "o"}, "spec": {"taints": {}}}),
+        json!({"metadata": {"name": "s"}, "spec": {"taints": "x"}}),
+        // A taint that is not an object fails both filters, control-plane node or not.
+        json!({"metadata": {"name": "n"}, "spec": {"taints": ["x"]}}),
+        json!({"metadata": {"name": "c", "labels": {"node.deckhouse.io/group": "master"}}, "spec": {"taints": ["x"]}}),
+        json!({"metadata": "x"}),
+        json!([]),
+    ]);
+    for (i, object) in objects.iter().enumerate() {
+        // Both fail, or both give the same result (a failure's text may name another field: the
+        // shipped filter reads the labels before the name).
+        let want = test_support::operator::jq(&spec, object).ok();
+        let got = test_support::operator::jq(shipped, object).ok();
+        assert_eq!(got, want, "object {i}: {object}");
+    }
+    assert!(fixture_nodes > 10, "only {fixture_nodes} documented and generated Nodes");
+}
