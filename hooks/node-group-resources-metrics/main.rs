@@ -212,6 +212,16 @@ mod tests {
         assert_eq!(values, [sums(0), sums(1)].concat(), "worker cpu and memory, then master");
     }
 
+    /// A quantity of the wrong shape fails the run before any bad quantity, even in a group that
+    /// does not exist (whose bad quantities never fail).
+    #[test]
+    fn a_wrong_shape_fails_first_whatever_its_group() {
+        let nodes = vec![node("n0", "w", json!("abc"), json!("1")), node("n1", "ghost", json!("1"), json!([1]))];
+        let err =
+            TestRun::new(&HOOK).snapshots([("nodes", nodes), ("ngs", vec![ng("w", &[])])]).run_state(handle).unwrap_err();
+        assert_eq!(err, "binding nodes: node \"n1\": field memory: expected a quantity string or a number");
+    }
+
     #[test]
     fn wrong_shapes_and_bad_quantities_fail_naming_the_node() {
         let ngs = ("ngs", vec![ng("w", &[])]);
@@ -225,7 +235,7 @@ mod tests {
             .run_state(handle)
             .unwrap_err();
         assert_eq!(err, "node \"n1\": field cpu: invalid quantity \"abc\"");
-        // Nodes are tallied by group and quantities: the error still names the first failing node.
+        // Nodes are folded per group: the error still names the first failing node.
         let nodes = ["8", "zzz", "abc", "zzz", "8", "abc"]
             .iter()
             .enumerate()
