@@ -217,8 +217,10 @@ mod tests {
     #[test]
     fn a_wrong_shape_fails_first_whatever_its_group() {
         let nodes = vec![node("n0", "w", json!("abc"), json!("1")), node("n1", "ghost", json!("1"), json!([1]))];
-        let err =
-            TestRun::new(&HOOK).snapshots([("nodes", nodes), ("ngs", vec![ng("w", &[])])]).run_state(handle).unwrap_err();
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", nodes), ("ngs", vec![ng("w", &[])])])
+            .run_state(handle)
+            .unwrap_err();
         assert_eq!(err, "binding nodes: node \"n1\": field memory: expected a quantity string or a number");
     }
 
