@@ -18,9 +18,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
+
+// One measured run in a fresh helper process, as benches/hooks.rs measures.
+mod measure;
 
 /// The CLI measured: this package's build, or `FLANT_INTEGRATION_BIN` (another build of it).
 fn cli() -> String {
@@ -108,43 +111,15 @@ fn dump(n: usize, seed: u64) -> Value {
     json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
 
-/// Runs `program` once with `args` (in this helper process) and prints `<wall ns> <peak rss KiB>
-/// <cpu ns>` (CPU: user + system time of the program and of what it started).
+/// Runs `program` once with `args` (in this helper process, [`measure::report`]).
 fn measure(program: &str, args: &[String]) -> ExitCode {
-    let start = Instant::now();
-    let out = Command::new(program).args(args).env_clear().output().expect("run the program");
-    let wall = start.elapsed();
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    if !out.status.success() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-        }
-        return ExitCode::FAILURE;
-    }
-    let ns = |t: nix::sys::time::TimeVal| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_usec()) * 1000;
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{} {} {}", wall.as_nanos(), usage.max_rss(), ns(usage.user_time()) + ns(usage.system_time()));
-    }
-    ExitCode::SUCCESS
+    measure::report(Command::new(program).args(args).env_clear(), |status| status.success())
 }
 
 /// One measured run: wall time, peak RSS (KiB), CPU time.
 fn run_measured(program: &str, args: &[String]) -> (Duration, i64, Duration) {
-    let out = Command::new(std::env::current_exe().expect("current exe"))
-        .arg("--measure")
-        .arg(program)
-        .args(args)
-        .output()
-        .expect("run helper");
-    assert!(out.status.success(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("utf8");
-    let mut parts = text.split_whitespace();
-    let wall: u64 = parts.next().and_then(|s| s.parse().ok()).expect("wall");
-    let rss: i64 = parts.next().and_then(|s| s.parse().ok()).expect("rss");
-    let cpu: u64 = parts.next().and_then(|s| s.parse().ok()).expect("cpu");
-    (Duration::from_nanos(wall), rss, Duration::from_nanos(cpu))
+    let s = measure::sample(["--measure", program].into_iter().chain(args.iter().map(String::as_str)));
+    (s.wall, s.rss_kib, s.cpu)
 }
 
 /// What a series of runs gave: median, min and max wall time, the largest peak RSS (KiB), the

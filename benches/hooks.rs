@@ -6,17 +6,25 @@
 //! fresh helper process per run (this benchmark re-executes itself with `--measure`), so every
 //! figure belongs to one hook run only.
 //!
-//! Usage: `cargo bench --bench hooks [-- OUT.md]` (default `BENCHMARKS.md` at the repository root).
+//! Usage: `cargo bench --bench hooks [-- [SECTION] [OUT.md]]`: every section into `OUT.md` (default
+//! `BENCHMARKS.md` at the repository root), or only `SECTION` (`node-metrics`,
+//! `node-group-resources-metrics`, `prometheus-metrics`, `controller-metrics`, `datapath`,
+//! `worst-cases`), printed, and written only into an `OUT.md` named.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use measure::Sample;
+
 use test_support::prometheus::Prometheus;
 
 // What the agent sends per scrape, on the real data path (issue 12).
 mod datapath;
+// One measured run in a fresh helper process, as benches/cli.rs measures.
+mod measure;
 
 const NODE_METRICS: &str = env!("CARGO_BIN_EXE_node-metrics");
 const NODE_GROUP_RESOURCES: &str = env!("CARGO_BIN_EXE_node-group-resources-metrics");
@@ -62,7 +70,7 @@ fn synthetic_cluster(n: usize, seed: u64) -> String {
     )
 }
 
-/// Runs one hook once (in this helper process) and prints `<wall ns> <peak rss KiB>`.
+/// Runs one hook once (in this helper process, [`measure::report`]), as the operator does.
 fn measure(bin: &str, bc: &Path, prometheus_url: Option<&str>) -> ExitCode {
     let dir = bc.parent().unwrap_or(Path::new("."));
     let metrics = dir.join("metrics.json");
@@ -72,42 +80,16 @@ fn measure(bin: &str, bc: &Path, prometheus_url: Option<&str>) -> ExitCode {
     if let Some(url) = prometheus_url {
         cmd.env("PROMETHEUS_URL", url).env("FP_TERRAFORM_MANAGER_ENABLED", "true").env("FP_CLUSTER_TYPE", "Cloud");
     }
-    let start = Instant::now();
-    let status = cmd.status().expect("run hook");
-    let wall = start.elapsed();
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    if !status.success() {
-        return ExitCode::FAILURE;
-    }
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{} {}", wall.as_nanos(), usage.max_rss());
-    }
-    ExitCode::SUCCESS
-}
-
-struct Sample {
-    wall: Duration,
-    rss_kib: i64,
+    measure::report(&mut cmd, |status| status.success())
 }
 
 fn run_measured(bin: &str, bc: &Path, prometheus_url: Option<&str>) -> Sample {
-    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
-    cmd.arg("--measure").arg(bin).arg(bc);
-    if let Some(url) = prometheus_url {
-        cmd.arg(url);
-    }
-    let out = cmd.output().expect("run helper");
-    assert!(out.status.success(), "hook run failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("utf8");
-    let mut parts = text.split_whitespace();
-    let wall: u64 = parts.next().and_then(|s| s.parse().ok()).expect("wall");
-    let rss_kib: i64 = parts.next().and_then(|s| s.parse().ok()).expect("rss");
-    Sample { wall: Duration::from_nanos(wall), rss_kib }
+    let bc = bc.as_os_str();
+    measure::sample(["--measure".as_ref(), bin.as_ref(), bc].into_iter().chain(prometheus_url.map(OsStr::new)))
 }
 
-/// Runs `bin` once (in this helper process) with exactly the `KEY=VALUE` variables given and
-/// prints `<wall ns> <peak rss KiB>`; the hook may exit 0 or not (worst cases log errors).
+/// Runs `bin` once (in this helper process) with exactly the `KEY=VALUE` variables given; the hook
+/// may exit 0 or not (worst cases log errors), but not by a signal.
 fn measure_env(bin: &str, vars: &[String]) -> ExitCode {
     let mut cmd = Command::new(bin);
     cmd.env_clear().env("LOG_LEVEL", "error").stderr(std::process::Stdio::null());
@@ -116,38 +98,18 @@ fn measure_env(bin: &str, vars: &[String]) -> ExitCode {
             cmd.env(k, val);
         }
     }
-    let start = Instant::now();
-    let status = cmd.status().expect("run hook");
-    let wall = start.elapsed();
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    if status.code().is_none() {
-        return ExitCode::FAILURE;
-    }
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{} {}", wall.as_nanos(), usage.max_rss());
-    }
-    ExitCode::SUCCESS
+    measure::report(&mut cmd, |status| status.code().is_some())
 }
 
 /// One `measure_env` run in a fresh helper process.
 fn run_measured_env(bin: &str, vars: &[(&str, &Path)], extra: &[(&str, &str)]) -> Sample {
-    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
-    cmd.arg("--measure-env").arg(bin);
+    let mut args = vec!["--measure-env".to_string(), bin.to_string()];
     for (k, p) in vars {
         let _ = std::fs::OpenOptions::new().create(true).append(true).open(p);
-        cmd.arg(format!("{k}={}", p.display()));
+        args.push(format!("{k}={}", p.display()));
     }
-    for (k, v) in extra {
-        cmd.arg(format!("{k}={v}"));
-    }
-    let out = cmd.output().expect("run helper");
-    assert!(out.status.success(), "hook run failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("utf8");
-    let mut parts = text.split_whitespace();
-    let wall: u64 = parts.next().and_then(|s| s.parse().ok()).expect("wall");
-    let rss_kib: i64 = parts.next().and_then(|s| s.parse().ok()).expect("rss");
-    Sample { wall: Duration::from_nanos(wall), rss_kib }
+    args.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+    measure::sample(args)
 }
 
 /// A loopback server that answers every request with `200`, chunked, and an endless body (until
@@ -183,7 +145,7 @@ fn bench_worst_cases(dir: &Path, report: &mut String) {
         let mut samples: Vec<Sample> = (0..runs).map(|_| run_measured_env(bin, vars, extra)).collect();
         samples.sort_by_key(|s| s.wall);
         let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
-        Sample { wall: samples[runs / 2].wall, rss_kib: peak }
+        Sample { rss_kib: peak, ..samples[runs / 2] }
     };
     let b64 = |bytes: &[u8]| {
         use base64::Engine as _;
@@ -412,7 +374,13 @@ fn synthetic_capacity_cluster(n: usize, seed: u64) -> String {
         .map(|i| {
             let g = rng.next() % 41; // 40 = a group that does not exist
             let cpu = rng.pick(&["2", "4", "8", "7500m", "16"]);
-            let mem = rng.pick(&["4Gi", "16351048Ki", "8105804Ki", "32Gi", "129M"]);
+            // As kubelets report it: each node its own figure in Ki (a 4 to 64 GiB machine less what
+            // firmware and kernel keep), one in eight in another form.
+            let mem = if rng.next() % 8 == 0 {
+                rng.pick(&["4Gi", "32Gi", "129M"]).to_string()
+            } else {
+                format!("{}Ki", (4_026_532_u64 << (rng.next() % 5)) - rng.next() % 65_536)
+            };
             format!(r#"{{"filterResult":{{"name":"node-{i}","node_group":"ng-{g}","cpu":"{cpu}","memory":"{mem}"}}}}"#)
         })
         .collect();
@@ -428,14 +396,15 @@ fn bench_node_group_resources(dir: &Path, report: &mut String) {
     let _ = writeln!(
         report,
         "Synthetic Group context (seed 7): N nodes in 40 NodeGroups of every role, quantities in every \
-         form (cores, millicores, Ki, Gi, M); {RUNS} runs each of the release binary.\n"
+         form (cores, millicores, Ki, Gi, M), each node with its own memory figure as on a real cluster \
+         (7 in 8 distinct `…Ki` values); {RUNS} runs each of the release binary.\n"
     );
     size_table(report, dir, NODE_GROUP_RESOURCES, &[10_000, 100_000], |n| synthetic_capacity_cluster(n, 7));
     let _ = writeln!(
         report,
         "\nTarget (issue 20, as node-metrics): at most 0.1× Python's `json.load` of the same file, 64 MiB. \
-         One typed pass as node-metrics'; the nodes are tallied as they are read (one sum per distinct group \
-         and quantities), not kept.\n"
+         One typed pass as node-metrics'; the nodes are folded per NodeGroup as they are read (count, \
+         first names, exact sums of their quantities), not kept.\n"
     );
 }
 
@@ -572,6 +541,9 @@ fn bench_controller_metrics(dir: &Path, report: &mut String) {
     );
 }
 
+/// One section of the report: it measures in the temporary folder given and appends to the report.
+type Section = fn(&Path, &mut String);
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--measure-env") {
@@ -584,11 +556,21 @@ fn main() -> ExitCode {
     if !args.iter().any(|a| a == "--bench") {
         return ExitCode::SUCCESS;
     }
-    // Anything ending in .md is the output file.
-    let out = args
-        .iter()
-        .find(|a| Path::new(a).extension().is_some_and(|e| e == "md"))
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"), PathBuf::from);
+    // Anything ending in .md is the output file; another word that is not an option names the one
+    // section to run (printed, and written only to an output file named).
+    let is_md = |a: &&String| Path::new(a).extension().is_some_and(|e| e == "md");
+    let only = args.iter().find(|a| !a.starts_with("--") && !is_md(a));
+    let out = args.iter().find(is_md).map(PathBuf::from);
+    let out = out.or_else(|| only.is_none().then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md")));
+    let sections: [(&str, Section); 6] = [
+        ("node-metrics", bench_node_metrics),
+        ("node-group-resources-metrics", bench_node_group_resources),
+        ("prometheus-metrics", bench_prometheus_metrics),
+        ("controller-metrics", bench_controller_metrics),
+        ("datapath", |_, report| datapath::bench_data_path(report)),
+        ("worst-cases", bench_worst_cases),
+    ];
+    assert!(only.is_none_or(|o| sections.iter().any(|(name, _)| name == o)), "sections: {:?}", sections.map(|s| s.0));
     let dir = std::env::temp_dir().join(format!("flant-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut report = String::new();
@@ -600,14 +582,15 @@ fn main() -> ExitCode {
     let _ = writeln!(report, "- machine: {}", test_support::machine());
     let _ = writeln!(report, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(report, "- build: release profile (opt-level 3, no cross-crate LTO, stripped; see Cargo.toml)\n");
-    bench_node_metrics(&dir, &mut report);
-    bench_node_group_resources(&dir, &mut report);
-    bench_prometheus_metrics(&dir, &mut report);
-    bench_controller_metrics(&dir, &mut report);
-    datapath::bench_data_path(&mut report);
-    bench_worst_cases(&dir, &mut report);
+    for (name, bench) in sections {
+        if only.is_none_or(|o| o == name) {
+            bench(&dir, &mut report);
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::write(&out, &report).expect("write report");
+    if let Some(out) = out {
+        std::fs::write(&out, &report).expect("write report");
+    }
     #[allow(clippy::print_stdout)]
     {
         print!("{report}");

@@ -4,18 +4,18 @@
 //! The role of a NodeGroup comes only from its template taints (master > system > monitoring >
 //! frontend, else worker); capacities are summed exactly per role and converted to `f64` once
 //! ([`domain::capacity`]). One pass over borrowed strings, like `node-metrics`: the nodes are
-//! tallied as they are read ([`Tally`], a [`shell_hook::Tally`]: one entry per group and
-//! quantities), so 100 000 nodes take no per-node memory.
+//! folded per NodeGroup as they are read ([`Nodes`]: a [`Tally`] of the groups with their
+//! capacities summed), so 100 000 nodes take no per-node memory, whatever their quantities.
 
 use std::borrow::Cow;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use domain::capacity::{capacities, role, NodeCapacity, Role};
+use domain::capacity::{self, capacities, role, GroupCapacity, Role};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
-use shell_hook::{run_state, Collect, Hook, Input, Members, Reads, Snapshot, Writes};
+use shell_hook::{run_state, Hook, Input, Reads, Snapshot, Tally, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -54,28 +54,37 @@ struct NodeGroup<'a> {
 #[serde(default)]
 struct State<'a> {
     #[serde(borrow)]
-    nodes: Snapshot<Node<'a>, Tally<'a>>,
+    nodes: Snapshot<Node<'a>, Nodes<'a>>,
     #[serde(borrow)]
     ngs: Snapshot<NodeGroup<'a>>,
 }
 
-/// Nodes that sum alike: same group and the same quantity texts (as JSON).
-#[derive(PartialEq, Eq, Hash)]
-struct Kind<'a> {
-    node_group: Cow<'a, str>,
-    cpu: &'a str,
-    memory: &'a str,
+/// The `nodes` snapshot folded as it is read: per NodeGroup, how many nodes, the first
+/// [`LOG_NODE_NAMES`] names and the sums of their capacities, parsed as each node is read
+/// ([`GroupCapacity`]: whether the group exists, so whether a bad quantity fails the run, is known
+/// only with the NodeGroups, which may come after the nodes in the file); and the first node whose
+/// quantity field has a wrong shape, which fails the run whatever its group.
+#[derive(Default)]
+struct Nodes<'a> {
+    groups: Tally<Cow<'a, str>, Cow<'a, str>, LOG_NODE_NAMES, GroupCapacity>,
+    wrong_shape: Option<anyhow::Error>,
 }
 
-/// The `nodes` snapshot folded as it is read: the number of nodes of each [`Kind`] and the first
-/// [`LOG_NODE_NAMES`] names of each (a kind's first node is the one an error names: every node of
-/// a kind fails alike). The NodeGroups may come after the nodes in the file, so the roles wait for
-/// [`handle`].
-type Tally<'a> = shell_hook::Tally<Kind<'a>, Cow<'a, str>, LOG_NODE_NAMES>;
-
-impl<'a> Collect<Node<'a>> for Tally<'a> {
-    fn push(&mut self, node: Node<'a>) {
-        self.add(Kind { node_group: node.node_group, cpu: node.cpu.get(), memory: node.memory.get() }, node.name);
+impl<'a> Extend<Node<'a>> for Nodes<'a> {
+    fn extend<I: IntoIterator<Item = Node<'a>>>(&mut self, nodes: I) {
+        for node in nodes {
+            let cpu = quantity_text(&node.name, "cpu", node.cpu.get());
+            let texts = cpu.and_then(|cpu| Ok((cpu, quantity_text(&node.name, "memory", node.memory.get())?)));
+            let capacity = match texts {
+                Ok((cpu, memory)) => capacity::node(&node.name, &cpu, &memory),
+                Err(e) => {
+                    self.wrong_shape.get_or_insert(e);
+                    continue;
+                }
+            };
+            let (position, group) = self.groups.add(node.node_group, node.name);
+            group.add(position, capacity);
+        }
     }
 }
 
@@ -90,6 +99,10 @@ struct Taint<'a> {
 /// A quantity field (its JSON text) as text: a JSON string (how Kubernetes serialises quantities)
 /// or a JSON number read as its decimal text; anything else is a wrong shape naming node and field.
 fn quantity_text<'a>(node: &str, field: &str, text: &'a str) -> anyhow::Result<Cow<'a, str>> {
+    // The text is one valid JSON value: a string without escapes is the text between its quotes.
+    if let Some(plain) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).filter(|t| !t.contains('\\')) {
+        return Ok(Cow::Borrowed(plain));
+    }
     if text.starts_with('"') {
         return serde_json::from_str::<Cow<'a, str>>(text)
             .map_err(|_| anyhow!("binding nodes: node {node:?}: field {field}: not a string"));
@@ -101,29 +114,18 @@ fn quantity_text<'a>(node: &str, field: &str, text: &'a str) -> anyhow::Result<C
 }
 
 fn handle(input: &mut Input<'_>, State { nodes, ngs }: State<'_>) -> anyhow::Result<()> {
-    // In the order of each kind's first node, so the first error is the first failing node's.
-    let kinds = nodes.items.in_order();
-    let texts: Vec<(Cow<'_, str>, Cow<'_, str>)> = kinds
-        .iter()
-        .map(|(k, n)| {
-            let name = n.first();
-            Ok((quantity_text(name, "cpu", k.cpu)?, quantity_text(name, "memory", k.memory)?))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let groups =
+    let Nodes { groups: tally, wrong_shape } = nodes.items;
+    if let Some(e) = wrong_shape {
+        return Err(e);
+    }
+    let groups: Vec<_> = tally.iter().collect();
+    let roles =
         ngs.items.iter().map(|g| (g.name.as_ref(), role(g.taints.iter().map(|t| (t.key.as_ref(), t.value.as_ref())))));
-    let per_kind = kinds.iter().zip(&texts).map(|((k, n), (cpu, memory))| NodeCapacity {
-        name: n.first(),
-        count: n.count(),
-        node_group: &k.node_group,
-        cpu,
-        memory,
-    });
-    let result = capacities(groups, per_kind)?;
+    let result = capacities(roles, groups.iter().map(|(g, nodes)| (g.as_ref(), nodes.folded())))?;
     if !result.uncounted.is_empty() {
-        let uncounted = result.uncounted.iter().map(|&i| kinds[i].1);
-        let count: usize = uncounted.clone().map(Members::count).sum();
-        let names: Vec<&str> = Tally::first_names(uncounted).into_iter().map(AsRef::as_ref).collect();
+        let count: usize = result.uncounted.iter().map(|&i| groups[i].1.count()).sum();
+        let names = tally.first_names(result.uncounted.iter().map(|&i| groups[i].0));
+        let names: Vec<&str> = names.into_iter().map(AsRef::as_ref).collect();
         input.log.debug(
             "nodes whose NodeGroup does not exist are not counted",
             &[("count", json!(count)), ("nodes", json!(names.join(",")))],
@@ -182,6 +184,46 @@ mod tests {
         );
     }
 
+    /// As on a real cluster, every node reports its own memory figure (`16393216Ki`, `16393217Ki`,
+    /// …): each one counts, exactly, in its group's role; a group that does not exist counts none.
+    #[test]
+    fn every_nodes_own_quantities_are_summed() {
+        let groups = ["w", "master", "ghost"];
+        let quantities = |i: u64| (500 * (1 + i % 16), 16_393_216 + i);
+        let nodes = (0..3000_u64)
+            .map(|i| {
+                let (cpu, memory) = quantities(i);
+                #[allow(clippy::cast_possible_truncation)] // i % 3
+                let group = groups[(i % 3) as usize];
+                node(&format!("n{i}"), group, json!(format!("{cpu}m")), json!(format!("{memory}Ki")))
+            })
+            .collect();
+        let ngs = vec![ng("w", &[]), ng("master", &[("node-role.kubernetes.io/control-plane", "")])];
+        let out = TestRun::new(&HOOK).snapshots([("nodes", nodes), ("ngs", ngs)]).run_state(handle).unwrap();
+        let values: Vec<f64> = out.metrics[1..].iter().map(|m| m["value"].as_f64().unwrap()).collect();
+        #[allow(clippy::cast_precision_loss)] // exact: below 2^53
+        let sums = |group: u64| {
+            let (cpu, memory) = (0..3000)
+                .filter(|i| i % 3 == group)
+                .map(quantities)
+                .fold((0, 0), |(c, m), (cpu, memory)| (c + cpu, m + memory));
+            [cpu as f64 / 1000.0, (memory * 1024) as f64]
+        };
+        assert_eq!(values, [sums(0), sums(1)].concat(), "worker cpu and memory, then master");
+    }
+
+    /// A quantity of the wrong shape fails the run before any bad quantity, even in a group that
+    /// does not exist (whose bad quantities never fail).
+    #[test]
+    fn a_wrong_shape_fails_first_whatever_its_group() {
+        let nodes = vec![node("n0", "w", json!("abc"), json!("1")), node("n1", "ghost", json!("1"), json!([1]))];
+        let err = TestRun::new(&HOOK)
+            .snapshots([("nodes", nodes), ("ngs", vec![ng("w", &[])])])
+            .run_state(handle)
+            .unwrap_err();
+        assert_eq!(err, "binding nodes: node \"n1\": field memory: expected a quantity string or a number");
+    }
+
     #[test]
     fn wrong_shapes_and_bad_quantities_fail_naming_the_node() {
         let ngs = ("ngs", vec![ng("w", &[])]);
@@ -195,7 +237,7 @@ mod tests {
             .run_state(handle)
             .unwrap_err();
         assert_eq!(err, "node \"n1\": field cpu: invalid quantity \"abc\"");
-        // Nodes are tallied by group and quantities: the error still names the first failing node.
+        // Nodes are folded per group: the error still names the first failing node.
         let nodes = ["8", "zzz", "abc", "zzz", "8", "abc"]
             .iter()
             .enumerate()

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use domain::{classify, BillingType, NodeCounts};
 use serde::Deserialize;
 use serde_json::json;
-use shell_hook::{run_state, Collect, Hook, Input, Members, Reads, Snapshot, Writes};
+use shell_hook::{run_state, Hook, Input, Reads, Snapshot, Writes};
 
 const HOOK: Hook = Hook {
     config: include_str!("config.yaml"),
@@ -77,16 +77,18 @@ struct Kind<'a> {
 /// classifying waits for [`handle`].
 type Tally<'a> = shell_hook::Tally<Kind<'a>, Cow<'a, str>, WARN_NODE_NAMES>;
 
-impl<'a> Collect<Node<'a>> for Tally<'a> {
-    fn push(&mut self, node: Node<'a>) {
-        let kind = Kind {
-            node_group: node.node_group,
-            annotation: node.pricing_node_type,
-            virtualization: node.virtualization,
-            controlplane: node.is_controlplane,
-            tainted: node.is_controlplane_tainted,
-        };
-        self.add(kind, node.name);
+impl<'a> Extend<Node<'a>> for Tally<'a> {
+    fn extend<I: IntoIterator<Item = Node<'a>>>(&mut self, nodes: I) {
+        for node in nodes {
+            let kind = Kind {
+                node_group: node.node_group,
+                annotation: node.pricing_node_type,
+                virtualization: node.virtualization,
+                controlplane: node.is_controlplane,
+                tainted: node.is_controlplane_tainted,
+            };
+            self.add(kind, node.name);
+        }
     }
 }
 
@@ -105,7 +107,7 @@ fn count<'t>(
 ) -> (NodeCounts, usize, BTreeMap<&'t str, BadAnnotation<'t>>) {
     let mut counts = NodeCounts::default();
     let mut without_group = 0usize;
-    let mut bad: BTreeMap<&str, Vec<&Members<Cow<'_, str>>>> = BTreeMap::new();
+    let mut bad: BTreeMap<&str, (usize, Vec<&Kind<'_>>)> = BTreeMap::new();
     for (kind, nodes) in tally.iter() {
         let Some(ng_type) = node_types.get(kind.node_group.as_ref()) else {
             without_group += nodes.count();
@@ -113,15 +115,16 @@ fn count<'t>(
         };
         let c = classify(&kind.annotation, ng_type, &kind.virtualization);
         if c.ignored_annotation {
-            bad.entry(kind.annotation.as_ref()).or_default().push(nodes);
+            let (count, kinds) = bad.entry(kind.annotation.as_ref()).or_default();
+            *count += nodes.count();
+            kinds.push(kind);
         }
         counts.add(c.billing_type, kind.controlplane, kind.tainted, nodes.count());
     }
     let bad = bad
         .into_iter()
-        .map(|(value, kinds)| {
-            let count = kinds.iter().map(|nodes| nodes.count()).sum();
-            let nodes = Tally::first_names(kinds).into_iter().map(AsRef::as_ref).collect();
+        .map(|(value, (count, kinds))| {
+            let nodes = tally.first_names(kinds).into_iter().map(AsRef::as_ref).collect();
             (value, BadAnnotation { count, nodes })
         })
         .collect();

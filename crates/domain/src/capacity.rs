@@ -120,20 +120,35 @@ fn from_nanos(n: i128) -> f64 {
     (n / NANO) as f64 + (n % NANO) as f64 / 1e9
 }
 
-/// One node as the hook sees it, or `count` nodes of one NodeGroup with the same quantities
-/// (they sum alike; `name` is the first of them, the one an error names).
-#[derive(Debug, Clone, Copy)]
-pub struct NodeCapacity<'a> {
-    /// Node name (for errors).
-    pub name: &'a str,
-    /// How many nodes this entry stands for.
-    pub count: usize,
-    /// Its NodeGroup (label `node.deckhouse.io/group`).
-    pub node_group: &'a str,
-    /// `status.capacity.cpu` (`"0"` when absent).
-    pub cpu: &'a str,
-    /// `status.capacity.memory`.
-    pub memory: &'a str,
+/// A node's capacity: its CPU and memory quantities parsed exactly (`"0"` is the hook's CPU when
+/// the field is absent); the first of the two that cannot count is the error, CPU first.
+pub fn node(name: &str, cpu: &str, memory: &str) -> Result<Capacity, CapacityError> {
+    Ok(Capacity { cpu_nanos: quantity(name, "cpu", cpu)?, memory_nanos: quantity(name, "memory", memory)? })
+}
+
+/// The nodes of one NodeGroup folded as they are read: the sums of their capacities and the
+/// first node (by position) whose capacity cannot count. Whether the group exists is known only
+/// once every NodeGroup is read, so a group's sums and error wait for [`capacities`].
+#[derive(Debug, Default)]
+pub struct GroupCapacity {
+    sum: Capacity,
+    error: Option<(usize, CapacityError)>,
+}
+
+impl GroupCapacity {
+    /// Adds the node at `position` (positions rise: snapshot order) with its [`node`] capacity.
+    /// The sums wrap at `i128` (as the release build's arithmetic always did; 10²⁹ cores).
+    pub fn add(&mut self, position: usize, node: Result<Capacity, CapacityError>) {
+        match node {
+            Ok(c) => {
+                self.sum.cpu_nanos = self.sum.cpu_nanos.wrapping_add(c.cpu_nanos);
+                self.sum.memory_nanos = self.sum.memory_nanos.wrapping_add(c.memory_nanos);
+            }
+            Err(e) => {
+                self.error.get_or_insert((position, e));
+            }
+        }
+    }
 }
 
 /// The result of one run.
@@ -141,30 +156,37 @@ pub struct NodeCapacity<'a> {
 pub struct RoleCapacities {
     /// One entry per role that at least one NodeGroup has, in [`Role::ORDER`].
     pub roles: Vec<(Role, Capacity)>,
-    /// Positions (in the `nodes` given) of the entries whose NodeGroup is unknown (not counted).
+    /// Positions (in the `nodes` given) of the groups that do not exist (their nodes are not
+    /// counted).
     pub uncounted: Vec<usize>,
 }
 
 /// Sums capacity per role: `groups` are (NodeGroup name, role) — a repeated name keeps the later
-/// role; nodes of unknown groups are not counted; a role whose groups have no nodes reports 0.
+/// role; `nodes` are each NodeGroup's nodes folded (one entry per name). Nodes of unknown groups
+/// are not counted and their quantities never fail; otherwise the first node (by position) whose
+/// capacity cannot count is the error. A role whose groups have no nodes reports 0.
 pub fn capacities<'a>(
     groups: impl IntoIterator<Item = (&'a str, Role)>,
-    nodes: impl IntoIterator<Item = NodeCapacity<'a>>,
+    nodes: impl IntoIterator<Item = (&'a str, &'a GroupCapacity)>,
 ) -> Result<RoleCapacities, CapacityError> {
     let by_group: HashMap<&str, Role> = groups.into_iter().collect();
     let mut sums: HashMap<Role, Capacity> = by_group.values().map(|r| (*r, Capacity::default())).collect();
     let mut uncounted = Vec::new();
-    for (position, node) in nodes.into_iter().enumerate() {
-        let Some(role) = by_group.get(node.node_group) else {
+    let mut first_error: Option<&(usize, CapacityError)> = None;
+    for (position, (group, nodes)) in nodes.into_iter().enumerate() {
+        let Some(role) = by_group.get(group) else {
             uncounted.push(position);
             continue;
         };
-        let count = i128::try_from(node.count).unwrap_or(i128::MAX);
-        let cpu = quantity(node.name, "cpu", node.cpu)?;
-        let memory = quantity(node.name, "memory", node.memory)?;
+        if let Some(e) = &nodes.error {
+            first_error = first_error.filter(|f| f.0 < e.0).or(Some(e));
+        }
         let sum = sums.entry(*role).or_default();
-        sum.cpu_nanos += cpu * count;
-        sum.memory_nanos += memory * count;
+        sum.cpu_nanos = sum.cpu_nanos.wrapping_add(nodes.sum.cpu_nanos);
+        sum.memory_nanos = sum.memory_nanos.wrapping_add(nodes.sum.memory_nanos);
+    }
+    if let Some((_, e)) = first_error {
+        return Err(e.clone());
     }
     let roles = Role::ORDER.iter().filter_map(|r| sums.get(r).map(|c| (*r, *c))).collect();
     Ok(RoleCapacities { roles, uncounted })
@@ -212,36 +234,60 @@ mod tests {
         assert_eq!(Role::Master.labels()[1], ("is_master", "true"));
     }
 
-    fn node<'a>(name: &'a str, group: &'a str, cpu: &'a str, memory: &'a str) -> NodeCapacity<'a> {
-        NodeCapacity { name, count: 1, node_group: group, cpu, memory }
+    /// `nodes` (name, group, cpu, memory) folded per group in the order of each group's first
+    /// node, as the hook folds them, then summed.
+    fn sums<'a>(
+        groups: &[(&'a str, Role)],
+        nodes: &[(&str, &'a str, &str, &str)],
+    ) -> Result<RoleCapacities, CapacityError> {
+        let mut folded: Vec<(&str, GroupCapacity)> = Vec::new();
+        for (position, &(name, group, cpu, memory)) in nodes.iter().enumerate() {
+            let i = folded.iter().position(|(g, _)| *g == group).unwrap_or_else(|| {
+                folded.push((group, GroupCapacity::default()));
+                folded.len() - 1
+            });
+            folded[i].1.add(position, node(name, cpu, memory));
+        }
+        capacities(groups.iter().copied(), folded.iter().map(|(g, c)| (*g, c)))
     }
 
     #[test]
     fn exact_sums_unknown_groups_and_empty_roles() {
-        let r = capacities(
-            [("w", Role::Worker), ("mon", Role::Monitoring)],
-            [node("a", "w", "8", "16Gi"), node("b", "w", "7500m", "16351048Ki"), node("ghost", "gone", "4", "8Gi")],
+        let r = sums(
+            &[("w", Role::Worker), ("mon", Role::Monitoring)],
+            &[("a", "w", "8", "16Gi"), ("ghost", "gone", "4", "8Gi"), ("b", "w", "7500m", "16351048Ki")],
         )
         .unwrap();
-        assert_eq!(r.uncounted, [2]);
+        assert_eq!(r.uncounted, [1], "the second group given");
         assert_eq!(r.roles.len(), 2);
         let (role, worker) = r.roles[0];
         assert_eq!((role, worker.cpu_cores(), worker.memory_bytes()), (Role::Worker, 15.5, 33_923_342_336.0));
         assert_eq!(r.roles[1], (Role::Monitoring, Capacity::default()));
-        let small =
-            capacities([("w", Role::Worker)], [node("a", "w", "250m", "1e9"), node("b", "w", "0", "129M")]).unwrap();
+        let small = sums(&[("w", Role::Worker)], &[("a", "w", "250m", "1e9"), ("b", "w", "0", "129M")]).unwrap();
         assert_eq!((small.roles[0].1.cpu_cores(), small.roles[0].1.memory_bytes()), (0.25, 1_129_000_000.0));
-        let three = NodeCapacity { count: 3, ..node("a", "w", "250m", "1Gi") };
-        let many = capacities([("w", Role::Worker)], [three, node("b", "w", "1", "1Gi")]).unwrap();
+        let two_groups = [("w", Role::Worker), ("x", Role::Worker)];
+        let many = sums(&two_groups, &[("a", "w", "250m", "1Gi"), ("b", "x", "1", "1Gi"), ("c", "w", "500m", "2Gi")]);
+        let many = many.unwrap();
         assert_eq!((many.roles[0].1.cpu_cores(), many.roles[0].1.memory_bytes()), (1.75, 4.0 * 1_073_741_824.0));
     }
 
     #[test]
-    fn bad_quantities_name_the_node_and_field() {
-        let e = capacities([("w", Role::Worker)], [node("n1", "w", "abc", "0")]).unwrap_err();
+    fn bad_quantities_name_the_first_failing_node_of_a_known_group() {
+        let w = [("w", Role::Worker), ("v", Role::Worker)];
+        let e = sums(&w, &[("n1", "w", "abc", "0")]).unwrap_err();
         assert_eq!(e.to_string(), "node \"n1\": field cpu: invalid quantity \"abc\"");
-        let e = capacities([("w", Role::Worker)], [node("n1", "w", "-1", "0")]).unwrap_err();
+        let e = sums(&w, &[("n1", "w", "-1", "0")]).unwrap_err();
         assert_eq!(e.to_string(), "node \"n1\": field cpu: quantity \"-1\" is negative");
-        assert_eq!(capacities([], [node("n", "w", "abc", "")]).unwrap().roles, [], "uncounted nodes are not parsed");
+        let e = sums(&w, &[("n1", "w", "1", "1x")]).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n1\": field memory: invalid quantity \"1x\"");
+        let e = sums(&w, &[("n1", "w", "x", "y")]).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n1\": field cpu: invalid quantity \"x\"", "cpu first");
+        let nodes = [("n0", "w", "1", "1"), ("n1", "v", "1", "b1"), ("n2", "w", "b2", "1"), ("n3", "v", "b3", "1")];
+        let e = sums(&w, &nodes).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n1\": field memory: invalid quantity \"b1\"", "over groups, by position");
+        let ghost = [("g", "gone", "b0", "1"), ("n1", "w", "1", "1"), ("n2", "v", "b2", "1")];
+        let e = sums(&w, &ghost).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n2\": field cpu: invalid quantity \"b2\"");
+        assert_eq!(sums(&[], &[("n", "w", "abc", "")]).unwrap().roles, [], "uncounted nodes do not fail");
     }
 }

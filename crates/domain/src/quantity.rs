@@ -91,11 +91,13 @@ fn scaled_ceil(text: &str, extra_exp10: i32) -> Result<i128, QuantityError> {
         _ => return Err(invalid()),
     };
     // mantissa (all digits) * 1024^pow1024 * 10^(exp10 - frac_len)
-    let mut mantissa: u128 = 0;
-    for b in int_digits.bytes().chain(frac_digits.bytes()) {
-        mantissa =
-            mantissa.checked_mul(10).and_then(|m| m.checked_add(u128::from(b - b'0'))).ok_or_else(out_of_range)?;
-    }
+    let mut digits = int_digits.bytes().chain(frac_digits.bytes());
+    let mantissa = if int_digits.len() + frac_digits.len() <= 19 {
+        // 10¹⁹ − 1 < 2⁶⁴: no check per digit (every Node's capacity takes this way).
+        u128::from(digits.fold(0_u64, |m, b| m * 10 + u64::from(b - b'0')))
+    } else {
+        digits.try_fold(0_u128, |m, b| m.checked_mul(10)?.checked_add(u128::from(b - b'0'))).ok_or_else(out_of_range)?
+    };
     let frac_len = i32::try_from(frac_digits.len()).map_err(|_| out_of_range())?;
     let scale = exp10.checked_sub(frac_len).and_then(|s| s.checked_add(extra_exp10)).ok_or_else(out_of_range)?;
     let num = mantissa.checked_mul(1024u128.pow(pow1024)).ok_or_else(out_of_range)?;
@@ -176,6 +178,10 @@ mod tests {
             ("1n", 1),
             ("1e-12", 1),
             ("-1", -n),
+            // 19 digits (summed in a u64) and 20 (checked in a u128) alike.
+            ("9999999999999999999", 9_999_999_999_999_999_999 * n),
+            ("1234567890.123456789Ki", 1_264_197_519_486_419_751_936),
+            ("99999999999999999999m", 99_999_999_999_999_999_999 * 1_000_000),
         ] {
             assert_eq!(parse_nanos(input), Ok(want), "{input}");
         }

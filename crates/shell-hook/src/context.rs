@@ -122,8 +122,9 @@ pub struct BindingContexts<'a> {
 /// deserialises from a snapshot's item array, so a hook's state type
 /// ([`BindingContexts::parse_state`]) has one `Snapshot` field per binding.
 ///
-/// The items go into `C`, a `Vec` unless the hook names a [`Collect`] of its own: a hook that only
-/// aggregates a large snapshot folds each item as it is read and keeps no per-item memory.
+/// The items go into `C`, a `Vec` unless the hook names a collection of its own (any [`Extend`] of
+/// the items with a [`Default`]): a hook that only aggregates a large snapshot folds each item as
+/// it is read and keeps no per-item memory.
 #[derive(Debug)]
 pub struct Snapshot<T, C = Vec<T>> {
     /// Deserialised filter results.
@@ -133,28 +134,16 @@ pub struct Snapshot<T, C = Vec<T>> {
     item: PhantomData<fn() -> T>,
 }
 
-/// Where a [`Snapshot`]'s items go, in snapshot order.
-pub trait Collect<T>: Default {
-    /// Takes the next item.
-    fn push(&mut self, item: T);
-}
-
-impl<T> Collect<T> for Vec<T> {
-    fn push(&mut self, item: T) {
-        Vec::push(self, item);
-    }
-}
-
 impl<T, C: Default> Default for Snapshot<T, C> {
     fn default() -> Self {
         Self { items: C::default(), skipped_null: 0, item: PhantomData }
     }
 }
 
-impl<'de, T: Deserialize<'de>, C: Collect<T>> Deserialize<'de> for Snapshot<T, C> {
+impl<'de, T: Deserialize<'de>, C: Extend<T> + Default> Deserialize<'de> for Snapshot<T, C> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Items<T, C>(PhantomData<(T, C)>);
-        impl<'de, T: Deserialize<'de>, C: Collect<T>> Visitor<'de> for Items<T, C> {
+        impl<'de, T: Deserialize<'de>, C: Extend<T> + Default> Visitor<'de> for Items<T, C> {
             type Value = Snapshot<T, C>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an array of snapshot items")
@@ -163,7 +152,7 @@ impl<'de, T: Deserialize<'de>, C: Collect<T>> Deserialize<'de> for Snapshot<T, C
                 let mut snapshot: Snapshot<T, C> = Snapshot::default();
                 while let Some(item) = seq.next_element::<Item<T>>()? {
                     match item.filter_result {
-                        Some(value) => snapshot.items.push(value),
+                        Some(value) => snapshot.items.extend([value]),
                         None => snapshot.skipped_null += 1,
                     }
                 }

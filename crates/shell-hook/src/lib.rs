@@ -54,7 +54,7 @@ pub use config::{
     ConfigVersion, FieldExpression, FieldOperator, FieldSelector, HookConfig, KubernetesBinding, LabelExpression,
     LabelOperator, LabelSelector, NameSelector, NamespaceSelector, ScheduleBinding, Settings, WatchEvent,
 };
-pub use context::{BindingContext, BindingContexts, Collect, ContextError, ContextType, Snapshot};
+pub use context::{BindingContext, BindingContexts, ContextError, ContextType, Snapshot};
 pub use env::Env;
 pub use output::kube::{KubeOperation, KubeOperations, ObjectRef, PatchFlags};
 pub use output::metrics::{format_value, MetricOperation, Metrics};
