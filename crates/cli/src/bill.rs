@@ -162,6 +162,9 @@ fn unmet(selector: &Selector, object: &Object) -> Option<String> {
         return None;
     }
     let labels = object.labels();
+    if selector.matches(&labels) {
+        return None;
+    }
     let words = |e: Expression| match e {
         Expression::Equal(k, v) => format!("label {k} is not {v}"),
         Expression::NotEqual(k, v) => format!("label {k} is {v}"),
@@ -171,7 +174,7 @@ fn unmet(selector: &Selector, object: &Object) -> Option<String> {
         Expression::NotIn(k, v) => format!("label {k} in [{}]", Vec::from_iter(v).join(", ")),
     };
     let missing: Vec<String> = selector.clone().into_iter().filter(|e| !e.matches(&labels)).map(words).collect();
-    (!missing.is_empty()).then(|| missing.join("; "))
+    Some(missing.join("; "))
 }
 
 fn explain(rule: BillingRule, group_type: &str, annotation: &str, virtualization: &str, t: BillingType) -> String {
