@@ -172,44 +172,7 @@ fn cli_snapshots_equal_shell_operators_generator() {
 fn label_selectors_are_judged_by_shell_operator() {
     use crate::harness::{self, Job};
     use std::os::unix::fs::PermissionsExt;
-    let long = "a".repeat(64);
-    // (`labelSelector: {}` is refused earlier, by shell-operator's config schema: `minProperties: 1`.)
-    let cases = [
-        json!({"matchLabels": {}}),
-        json!({"matchExpressions": []}),
-        json!({"matchLabels": {"tier": "a"}}),
-        json!({"matchLabels": {"tier": ""}}),
-        json!({"matchLabels": {"tier": "a", "example.com/role": "db"}}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]}),
-        json!({"matchExpressions": [{"key": "example.com/role", "operator": "Exists"}]}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "NotIn"}]}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "Exists", "values": ["a"]}]}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist", "values": ["a"]}]}),
-        json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a b"]}]}),
-        json!({"matchLabels": {"bad key": "a"}}),
-        json!({"matchLabels": {"a/b/c": "a"}}),
-        json!({"matchLabels": {"/tier": "a"}}),
-        json!({"matchLabels": {"Example.com/tier": "a"}}),
-        json!({"matchLabels": {"example..com/tier": "a"}}),
-        json!({"matchLabels": {"": "a"}}),
-        json!({"matchLabels": {"tier": "-a"}}),
-        json!({"matchLabels": {"tier": "a_"}}),
-        json!({"matchLabels": {"tier": "a.b_c-d"}}),
-        json!({"matchLabels": {"tier": long}}),
-        json!({"matchLabels": {long.clone(): "a"}}),
-        json!({"matchLabels": {format!("{}/tier", "a".repeat(254)): "a"}}),
-    ];
-    let nodes = [
-        ("n-a", json!({"tier": "a"})),
-        ("n-a-db", json!({"tier": "a", "example.com/role": "db"})),
-        ("n-b", json!({"tier": "b"})),
-        ("n-empty", json!({"tier": ""})),
-        ("n-none", json!({})),
-        ("n-dots", json!({"tier": "a.b_c-d"})),
-    ];
+    let (cases, nodes) = crate::common::label_selector_cases();
     let docs: Vec<String> = nodes
         .iter()
         .map(|(name, labels)| {
