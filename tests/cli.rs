@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::{hook_bin, root, run_hook, snapshot, RunInput};
 
@@ -161,6 +161,83 @@ fn cli_snapshots_equal_shell_operators_generator() {
             .collect();
         assert_eq!(ours, theirs, "binding {name}");
     }
+}
+
+/// Label selectors the CLI's two routes use, judged by shell-operator: each is put in a binding of a
+/// hook's `--config`, which shell-operator loads (refusing it as client-go's
+/// `LabelSelectorAsSelector` refuses it) and, where it loads, selects from the same Nodes on its
+/// generator's fake cluster. The CLI refuses exactly those selectors with one line, in both routes
+/// (the offline selection and the live query text), and selects the same Nodes.
+#[test]
+fn label_selectors_are_judged_by_shell_operator() {
+    use crate::harness::{self, Job};
+    use std::os::unix::fs::PermissionsExt;
+    let (cases, nodes) = crate::common::label_selector_cases();
+    let docs: Vec<String> = nodes
+        .iter()
+        .map(|(name, labels)| {
+            let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}});
+            serde_saphyr::to_string(&node).unwrap()
+        })
+        .collect();
+    let mut objects = flant_integration_cli::objects::Objects::default();
+    flant_integration_cli::objects::add_text(&mut objects, &docs.join("---\n"), "nodes").unwrap();
+    let objects = objects.objects;
+    let dir = tempfile::tempdir().unwrap();
+    let configs: Vec<String> = cases
+        .iter()
+        .map(|selector| {
+            json!({"configVersion": "v1", "kubernetes": [{"name": "sel", "apiVersion": "v1", "kind": "Node",
+                   "labelSelector": selector, "jqFilter": ".metadata.name"}]})
+            .to_string()
+        })
+        .collect();
+    let jobs: Vec<Job> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let case = dir.path().join(format!("case-{i}"));
+            std::fs::create_dir(&case).unwrap();
+            std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
+            let hook = case.join("hook");
+            let script = format!("#!/bin/sh\n[ \"$1\" = --config ] && cat <<'EOF'\n{config}\nEOF\nexit 0\n");
+            std::fs::write(&hook, script).unwrap();
+            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+            Job {
+                id: format!("selector/{i}"),
+                hook: "selector".into(),
+                binary: hook,
+                case_dir: Some(case),
+                env: json!({}),
+            }
+        })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let verdicts = harness::run(&jobs, tmp.path(), None);
+    let (mut accepted, mut refused) = (0, 0);
+    for ((selector, config), verdict) in cases.iter().zip(&configs).zip(&verdicts) {
+        let binding = &shell_hook::HookConfig::parse(config).unwrap().kubernetes[0];
+        let ours = flant_integration_cli::snapshot::filter_results(binding, &objects);
+        let live = flant_integration_cli::live::label_selector(binding.label_selector.as_ref().unwrap());
+        if let Some(why) = verdict["config_error"].as_str() {
+            assert!(why.contains("labelSelector is invalid"), "{selector}: {why}");
+            let err = format!("{:#}", ours.expect_err(&format!("shell-operator refuses {selector}: {why}")));
+            assert!(err.contains("labelSelector is invalid") && !err.contains('\n'), "{selector}: {err}");
+            assert!(live.is_err(), "{selector}: the live route sends {live:?}");
+            refused += 1;
+            continue;
+        }
+        let theirs: Vec<Value> = verdict["binding_context"][0]["objects"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{selector}: {verdict}"))
+            .iter()
+            .map(|i| i["filterResult"].clone())
+            .collect();
+        assert_eq!(ours.unwrap(), theirs, "{selector}");
+        assert!(live.is_ok(), "{selector}");
+        accepted += 1;
+    }
+    assert_eq!((accepted, refused), (10, 16), "cases shell-operator accepts and refuses");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Every hook binary, by name (folder = binary name = fixture dir).
 pub const HOOKS: &[(&str, &str)] = &[
@@ -260,4 +260,51 @@ pub fn snapshot(name: &str, record: &str) {
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
     settings.add_filter(r"/tmp/[^\s\x22]+", "[tmp]");
     settings.bind(|| insta::assert_snapshot!(name, record));
+}
+
+/// Label selectors client-go's `LabelSelectorAsSelector` accepts (the first ten) and refuses (the
+/// rest: `In`/`NotIn` without values, `Exists`/`DoesNotExist` with values, keys and values that
+/// are not qualified names and label values), and the objects' names and labels to select from.
+/// Judged by shell-operator in `cli::label_selectors_are_judged_by_shell_operator`, by the API
+/// server in `live::label_selectors_select_as_offline`. (`labelSelector: {}` is refused earlier,
+/// by shell-operator's config schema, `minProperties: 1`; not a case of the conversion.)
+pub fn label_selector_cases() -> (Vec<Value>, Vec<(&'static str, Value)>) {
+    let long = "a".repeat(64);
+    let cases = vec![
+        json!({"matchLabels": {}}),
+        json!({"matchExpressions": []}),
+        json!({"matchLabels": {"tier": "a"}}),
+        json!({"matchLabels": {"tier": ""}}),
+        json!({"matchLabels": {"tier": "a", "example.com/role": "db"}}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]}),
+        json!({"matchExpressions": [{"key": "example.com/role", "operator": "Exists"}]}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+        json!({"matchLabels": {"tier": "a.b_c-d"}}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "NotIn"}]}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "Exists", "values": ["a"]}]}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist", "values": ["a"]}]}),
+        json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a b"]}]}),
+        json!({"matchLabels": {"bad key": "a"}}),
+        json!({"matchLabels": {"a/b/c": "a"}}),
+        json!({"matchLabels": {"/tier": "a"}}),
+        json!({"matchLabels": {"Example.com/tier": "a"}}),
+        json!({"matchLabels": {"example..com/tier": "a"}}),
+        json!({"matchLabels": {"": "a"}}),
+        json!({"matchLabels": {"tier": "-a"}}),
+        json!({"matchLabels": {"tier": "a_"}}),
+        json!({"matchLabels": {"tier": long}}),
+        json!({"matchLabels": {long.clone(): "a"}}),
+        json!({"matchLabels": {format!("{}/tier", "a".repeat(254)): "a"}}),
+    ];
+    let objects = vec![
+        ("o-a", json!({"tier": "a"})),
+        ("o-a-db", json!({"tier": "a", "example.com/role": "db"})),
+        ("o-b", json!({"tier": "b"})),
+        ("o-empty", json!({"tier": ""})),
+        ("o-none", json!({})),
+        ("o-dots", json!({"tier": "a.b_c-d"})),
+    ];
+    (cases, objects)
 }

@@ -434,3 +434,54 @@ fn an_absent_kind_is_none_and_named() {
         ["absent.example.com/v1 Nothing: not served by this API server (its CRD is absent): read as none"]
     );
 }
+
+/// One label-selector conversion for both routes: on the real API server, the live route's query
+/// text selects what the offline route selects from the same objects, for every selector
+/// shell-operator judges in `cli::label_selectors_are_judged_by_shell_operator`; a selector
+/// client-go refuses is refused with one line before any request.
+#[test]
+fn label_selectors_select_as_offline() {
+    use flant_integration_cli::live::{bindings, Cluster, Target};
+    let cp = demo_cluster();
+    cp.kubectl(&["create", "namespace", "live-selectors"]).ok();
+    let (cases, objects) = crate::common::label_selector_cases();
+    let maps: Vec<Value> = objects
+        .iter()
+        .map(|(name, labels)| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": name, "namespace": "live-selectors", "labels": labels}})
+        })
+        .collect();
+    cp.apply(&crate::cluster::list(&maps), false).unwrap();
+    let cluster = Cluster::connect(&Target { kubeconfig: Some(cp.kubeconfig.clone()), context: None }).unwrap();
+    let binding = |selector: Option<&Value>| {
+        let mut b = json!({"name": "sel", "apiVersion": "v1", "kind": "ConfigMap", "jqFilter": ".metadata.name",
+                           "namespace": {"nameSelector": {"matchNames": ["live-selectors"]}}});
+        if let Some(s) = selector {
+            b["labelSelector"] = s.clone();
+        }
+        bindings(&[], &[b]).unwrap()
+    };
+    let all = cluster.read(&binding(None), &["ConfigMap"]).unwrap().objects.objects;
+    assert!(all.len() >= objects.len(), "the ConfigMaps are read");
+    let mut accepted = 0;
+    for selector in &cases {
+        let b = binding(Some(selector));
+        let offline = flant_integration_cli::snapshot::filter_results(&b[0], &all);
+        match cluster.read(&b, &["ConfigMap"]) {
+            Err(e) => {
+                let e = format!("{e:#}");
+                assert!(e.contains("labelSelector is invalid") && !e.contains('\n'), "{selector}: {e}");
+                assert!(offline.is_err(), "{selector}: the offline route selects {offline:?}");
+            }
+            Ok(read) => {
+                let mut live: Vec<&str> =
+                    read.objects.objects.iter().map(flant_integration_cli::objects::Object::name).collect();
+                live.sort_unstable();
+                assert_eq!(live.iter().map(|n| json!(n)).collect::<Vec<_>>(), offline.unwrap(), "{selector}");
+                accepted += 1;
+            }
+        }
+    }
+    assert_eq!(accepted, 10, "the selectors client-go accepts");
+}

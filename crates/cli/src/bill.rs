@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use domain::{classify, BillingRule, BillingType, NodeCounts};
+use kube::core::{Expression, Selector, SelectorExt};
 use serde::{Deserialize, Serialize};
-use shell_hook::{HookConfig, KubernetesBinding, LabelOperator, LabelSelector};
+use shell_hook::{HookConfig, KubernetesBinding};
 
 use crate::objects::Object;
-use crate::snapshot::{filter_many, selector_matches, selects};
+use crate::selector;
+use crate::snapshot::filter_many;
 
 /// node-metrics' config, embedded: the bill reads the objects through the hook's own bindings.
 pub const NODE_METRICS_CONFIG: &str = include_str!("../../../hooks/node-metrics/config.yaml");
@@ -81,13 +83,16 @@ pub fn bill(objects: Vec<Object>) -> anyhow::Result<Bill> {
     let binding = |name: &str| config.kubernetes.iter().find(|k| k.name.as_deref() == Some(name)).context("binding");
     let watched = binding("nodes")?;
     // The hook's filter runs on every Node, so a node it does not watch still shows its facts;
-    // whether it is counted is decided by the binding's own selectors.
+    // whether it is counted is decided by the binding's own selectors. `every_node` is `watched`
+    // without its label selector, and `facts` gives `unmet` only the objects `every_node` selects
+    // (its kind, apiVersion, name and namespace: `watched`'s), so the label selector is all that
+    // is left to check.
     let every_node = KubernetesBinding { label_selector: None, ..watched.clone() };
+    let labels = watched.label_selector.as_ref().map(selector::convert).transpose().context("binding nodes")?;
     // With each Node's facts, on the same thread: the label requirements of the binding it does
     // not meet (`None`: watched).
     let nodes: Vec<(NodeFacts, Option<String>)> =
-        facts(&every_node, &objects, |o| (!selects(watched, o)).then(|| unmet(watched.label_selector.as_ref(), o)))
-            .context("node facts")?;
+        facts(&every_node, &objects, |o| labels.as_ref().and_then(|s| unmet(s, o))).context("node facts")?;
     let groups: Vec<(GroupFacts, ())> = facts(binding("ngs")?, &objects, |_| ()).context("NodeGroup facts")?;
     drop(objects);
     let types: HashMap<&str, &str> = groups.iter().map(|(g, ())| (g.name.as_str(), g.node_type.as_str())).collect();
@@ -149,28 +154,27 @@ fn facts<T: serde::de::DeserializeOwned + Send, A: Send>(
     Ok(results.into_iter().flatten().collect())
 }
 
-/// The requirements of the binding's label selector that `object` does not meet, in words; each is
-/// checked by the same matcher that decides the snapshot ([`selector_matches`]).
-fn unmet(selector: Option<&LabelSelector>, object: &Object) -> String {
-    let Some(selector) = selector else { return "not selected".into() };
-    let one = |match_labels, match_expressions| LabelSelector { match_labels, match_expressions };
-    let mut missing = Vec::new();
-    for (k, v) in &selector.match_labels {
-        if !selector_matches(&one(BTreeMap::from([(k.clone(), v.clone())]), Vec::new()), object) {
-            missing.push(format!("label {k} is not {v}"));
-        }
+/// The requirements of the binding's label selector that `object` does not meet, in words (`None`:
+/// it meets them all); each is checked by kube-rs's matcher, the one that decides the snapshot
+/// ([`selector::matches`]).
+fn unmet(selector: &Selector, object: &Object) -> Option<String> {
+    if selector.selects_all() {
+        return None;
     }
-    for e in &selector.match_expressions {
-        if !selector_matches(&one(BTreeMap::new(), vec![e.clone()]), object) {
-            missing.push(match e.operator {
-                LabelOperator::Exists => format!("no {} label", e.key),
-                LabelOperator::DoesNotExist => format!("has the {} label", e.key),
-                LabelOperator::In => format!("label {} not in [{}]", e.key, e.values.join(", ")),
-                LabelOperator::NotIn => format!("label {} in [{}]", e.key, e.values.join(", ")),
-            });
-        }
+    let labels = object.labels();
+    if selector.matches(&labels) {
+        return None;
     }
-    missing.join("; ")
+    let words = |e: Expression| match e {
+        Expression::Equal(k, v) => format!("label {k} is not {v}"),
+        Expression::NotEqual(k, v) => format!("label {k} is {v}"),
+        Expression::Exists(k) => format!("no {k} label"),
+        Expression::DoesNotExist(k) => format!("has the {k} label"),
+        Expression::In(k, v) => format!("label {k} not in [{}]", Vec::from_iter(v).join(", ")),
+        Expression::NotIn(k, v) => format!("label {k} in [{}]", Vec::from_iter(v).join(", ")),
+    };
+    let missing: Vec<String> = selector.clone().into_iter().filter(|e| !e.matches(&labels)).map(words).collect();
+    Some(missing.join("; "))
 }
 
 fn explain(rule: BillingRule, group_type: &str, annotation: &str, virtualization: &str, t: BillingType) -> String {

@@ -34,6 +34,7 @@ pub mod preview;
 pub mod prometheus;
 pub mod redact;
 pub mod relabel;
+pub mod selector;
 pub mod snapshot;
 
 /// The JSON output of `bill` and `preview`: `body`'s fields, then `skipped` (objects skipped for

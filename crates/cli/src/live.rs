@@ -73,16 +73,14 @@ struct ListCall {
     fields: String,
 }
 
-/// A label selector as the API takes it (`key=value`, `key in (a,b)`, `!key`, …), rendered by
-/// kube-rs: the binding's selector (the Kubernetes `LabelSelector` JSON shape) becomes k8s-openapi's
-/// `LabelSelector`, and `kube::core::Selector`'s own conversion and `Display` write the query.
+/// A label selector as the API takes it (`key=value`, `key in (a,b)`, `!key`, …): the binding's
+/// selector converted as shell-operator converts it ([`crate::selector::convert`], the one the
+/// offline route matches with), written by kube-rs's `Selector` `Display`.
 ///
 /// # Errors
-/// A requirement kube-rs refuses (`In`/`NotIn` without values).
+/// A requirement client-go refuses (`labelSelector is invalid: …`).
 pub fn label_selector(s: &LabelSelector) -> anyhow::Result<String> {
-    let api: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector = serde_json::from_value(json!(s))?;
-    let selector = kube::core::Selector::try_from(api).map_err(|e| anyhow::anyhow!("invalid labelSelector: {e}"))?;
-    Ok(selector.to_string())
+    Ok(crate::selector::convert(s)?.to_string())
 }
 
 /// The list calls of one binding: per namespace of its `namespace.nameSelector` (all without
@@ -757,6 +755,6 @@ mod tests {
         let bad: LabelSelector =
             serde_json::from_value(json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}))
                 .unwrap();
-        assert!(label_selector(&bad).unwrap_err().to_string().contains("invalid labelSelector"));
+        assert!(label_selector(&bad).unwrap_err().to_string().contains("labelSelector is invalid"));
     }
 }

@@ -421,10 +421,11 @@ fn logs(objects: &[Object], values: Option<&Value>, off: bool, uuid: Option<&str
         .context("the log shipping's namespaceSelector")?;
     let selector: shell_hook::LabelSelector =
         serde_json::from_value(pods_spec["labelSelector"].clone()).context("the log shipping's labelSelector")?;
+    let selector = crate::selector::convert(&selector).context("the log shipping")?;
     let mut pods: Vec<String> = objects
         .iter()
         .filter(|o| o.kind() == "Pod" && namespaces.iter().any(|n| o.namespace() == n))
-        .filter(|o| crate::snapshot::selector_matches(&selector, o))
+        .filter(|o| crate::selector::matches(&selector, o))
         .map(|o| format!("{}/{}", o.namespace(), o.name()))
         .collect();
     pods.sort();

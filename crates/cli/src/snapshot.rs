@@ -10,27 +10,49 @@ use anyhow::{anyhow, Context};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
+use kube::core::Selector;
 use serde::de::IgnoredAny as Checked;
 use serde_json::Value;
-use shell_hook::{KubernetesBinding, LabelOperator, LabelSelector};
+use shell_hook::KubernetesBinding;
 
 use crate::objects::Object;
+use crate::selector;
 
-/// Whether `selector` matches the labels `get` reads (a Kubernetes label selector).
-fn labels_match<'a>(selector: &LabelSelector, get: impl Fn(&str) -> Option<&'a str>) -> bool {
-    selector.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
-        && selector.match_expressions.iter().all(|e| match e.operator {
-            LabelOperator::Exists => get(&e.key).is_some(),
-            LabelOperator::DoesNotExist => get(&e.key).is_none(),
-            LabelOperator::In => get(&e.key).is_some_and(|v| e.values.iter().any(|x| x == v)),
-            LabelOperator::NotIn => get(&e.key).is_none_or(|v| e.values.iter().all(|x| x != v)),
-        })
+/// A binding with its label selector converted once ([`crate::selector::convert`]).
+struct Selection<'a> {
+    binding: &'a KubernetesBinding,
+    labels: Option<Selector>,
 }
 
-/// Whether the binding watches `object`.
-#[must_use]
-pub fn selects(binding: &KubernetesBinding, object: &Object) -> bool {
-    same_kind(&binding.kind, object.kind()) && selects_of_its_kind(binding, object)
+impl<'a> Selection<'a> {
+    fn new(binding: &'a KubernetesBinding) -> anyhow::Result<Self> {
+        let labels = binding.label_selector.as_ref().map(selector::convert).transpose();
+        Ok(Self { binding, labels: labels.with_context(|| binding_name(binding))? })
+    }
+
+    /// Whether the binding watches `object`, an object of the binding's kind: its apiVersion,
+    /// name, namespace and label selectors.
+    fn selects_of_its_kind(&self, object: &Object) -> bool {
+        let b = self.binding;
+        if b.api_version.as_deref().is_some_and(|a| a != object.api_version()) {
+            return false;
+        }
+        if b.name_selector.as_ref().is_some_and(|s| !s.match_names.iter().any(|n| n == object.name())) {
+            return false;
+        }
+        let ns_selector = b.namespace.as_ref().and_then(|n| n.name_selector.as_ref());
+        if ns_selector.is_some_and(|s| !s.match_names.iter().any(|n| n == object.namespace())) {
+            return false;
+        }
+        self.labels.as_ref().is_none_or(|s| selector::matches(s, object))
+    }
+}
+
+/// Whether the binding watches `object` (the reference the one-pass [`filter_many`] is tested
+/// against).
+#[cfg(test)]
+pub(crate) fn selects(binding: &KubernetesBinding, object: &Object) -> bool {
+    same_kind(&binding.kind, object.kind()) && Selection::new(binding).unwrap().selects_of_its_kind(object)
 }
 
 /// Whether a binding's `kind` and an object's `kind` name the same kind (ASCII case ignored).
@@ -38,20 +60,9 @@ fn same_kind(kind: &str, other: &str) -> bool {
     kind.eq_ignore_ascii_case(other)
 }
 
-/// Whether the binding watches `object`, an object of the binding's kind: its apiVersion, name,
-/// namespace and label selectors.
-fn selects_of_its_kind(binding: &KubernetesBinding, object: &Object) -> bool {
-    if binding.api_version.as_deref().is_some_and(|a| a != object.api_version()) {
-        return false;
-    }
-    if binding.name_selector.as_ref().is_some_and(|s| !s.match_names.iter().any(|n| n == object.name())) {
-        return false;
-    }
-    let ns_selector = binding.namespace.as_ref().and_then(|n| n.name_selector.as_ref());
-    if ns_selector.is_some_and(|s| !s.match_names.iter().any(|n| n == object.namespace())) {
-        return false;
-    }
-    binding.label_selector.as_ref().is_none_or(|s| selector_matches(s, object))
+/// `binding NAME`, for errors.
+fn binding_name(binding: &KubernetesBinding) -> String {
+    format!("binding {}", binding.name.as_deref().unwrap_or("?"))
 }
 
 /// A compiled jq filter.
@@ -118,13 +129,6 @@ fn order(a: &Object, b: &Object) -> std::cmp::Ordering {
     (a.namespace(), a.name()).cmp(&(b.namespace(), b.name()))
 }
 
-/// Whether `selector` matches the labels of `object` (a Kubernetes label selector).
-#[must_use]
-pub fn selector_matches(selector: &LabelSelector, object: &Object) -> bool {
-    let labels = object.labels();
-    labels_match(selector, |k| labels.get(k).map(String::as_str))
-}
-
 /// The binding's filter results for `objects`, in shell-operator's order (namespace, name).
 pub fn filter_results(binding: &KubernetesBinding, objects: &[Object]) -> anyhow::Result<Vec<Value>> {
     let mut all = filter_many(&[binding], objects, |_, _, text| serde_json::from_str(&text).map_err(Into::into))?;
@@ -159,15 +163,17 @@ pub fn filter_many<T: Send>(
         .collect();
     // Stable: each binding's selection of the sorted objects is its own selection sorted.
     work.sort_by(|(a, _), (b, _)| order(a, b));
+    // Each binding's label selector converted once: one refused is an error whatever it selects.
+    let selections = bindings.iter().map(|b| Selection::new(b)).collect::<anyhow::Result<Vec<_>>>()?;
     let run = |part: &[(&Object, &[usize])]| -> anyhow::Result<Vec<(usize, T)>> {
         let mut filters: Vec<Option<Filter>> = bindings.iter().map(|_| None).collect();
         let mut out = Vec::with_capacity(part.len());
         let mut by = Vec::with_capacity(bindings.len());
         for &(object, of_kind) in part {
             by.clear();
-            by.extend(of_kind.iter().copied().filter(|&b| selects_of_its_kind(bindings[b], object)));
+            by.extend(of_kind.iter().copied().filter(|&b| selections[b].selects_of_its_kind(object)));
             let by = &by;
-            let name = |b: usize| format!("binding {}", bindings[b].name.as_deref().unwrap_or("?"));
+            let name = |b: usize| binding_name(bindings[b]);
             let parsed = match by.iter().find(|&&b| bindings[b].jq_filter.is_some()) {
                 Some(&b) => Some(parse(object.json().as_bytes()).with_context(|| name(b))?),
                 None => None,
@@ -206,7 +212,7 @@ pub fn filter_many<T: Send>(
     // A filter that does not compile is an error even when its binding selects nothing.
     for (binding, results) in bindings.iter().zip(&per_binding) {
         if let (Some(code), true) = (&binding.jq_filter, results.is_empty()) {
-            Filter::new(code).with_context(|| format!("binding {}", binding.name.as_deref().unwrap_or("?")))?;
+            Filter::new(code).with_context(|| binding_name(binding))?;
         }
     }
     Ok(per_binding)
