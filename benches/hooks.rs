@@ -396,8 +396,8 @@ fn bench_node_group_resources(dir: &Path, report: &mut String) {
     let _ = writeln!(
         report,
         "Synthetic Group context (seed 7): N nodes in 40 NodeGroups of every role, quantities in every \
-         form (cores, millicores, Ki, Gi, M), each node with its own memory figure as on a real cluster \
-         (7 in 8 distinct `…Ki` values); {RUNS} runs each of the release binary.\n"
+         form (cores, millicores, Ki, Gi, M), most nodes with a memory figure of their own as on a real cluster \
+         (7 in 8 drawn from 327 680 `…Ki` values); {RUNS} runs each of the release binary.\n"
     );
     size_table(report, dir, NODE_GROUP_RESOURCES, &[10_000, 100_000], |n| synthetic_capacity_cluster(n, 7));
     let _ = writeln!(

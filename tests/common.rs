@@ -281,6 +281,10 @@ pub fn label_selector_cases() -> (Vec<Value>, Vec<(&'static str, Value)>) {
         json!({"matchExpressions": [{"key": "example.com/role", "operator": "Exists"}]}),
         json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
         json!({"matchLabels": {"tier": "a.b_c-d"}}),
+        // The longest a value, a key's name and its prefix may be.
+        json!({"matchLabels": {"tier": "a".repeat(63)}}),
+        json!({"matchLabels": {"a".repeat(63): "a"}}),
+        json!({"matchLabels": {format!("{}{}/tier", format!("{}.", "a".repeat(63)).repeat(3), "a".repeat(61)): "a"}}),
         json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": []}]}),
         json!({"matchExpressions": [{"key": "tier", "operator": "NotIn"}]}),
         json!({"matchExpressions": [{"key": "tier", "operator": "Exists", "values": ["a"]}]}),

@@ -483,5 +483,5 @@ fn label_selectors_select_as_offline() {
             }
         }
     }
-    assert_eq!(accepted, 10, "the selectors client-go accepts");
+    assert_eq!(accepted, 13, "the selectors client-go accepts");
 }

@@ -82,8 +82,8 @@ impl<'a> Extend<Node<'a>> for Nodes<'a> {
                     continue;
                 }
             };
-            let (position, group) = self.groups.add(node.node_group, node.name);
-            group.add(position, capacity);
+            let (position, group) = self.groups.add(node.node_group, node.name.clone());
+            group.add(position, &node.name, capacity);
         }
     }
 }

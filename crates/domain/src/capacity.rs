@@ -89,6 +89,23 @@ pub enum CapacityError {
         /// The quantity as given.
         text: String,
     },
+    /// The node's quantity takes its NodeGroup's sum beyond `i128` nano-units (about 10²⁹ cores or
+    /// bytes): an error, never a wrapped (under-reported) sum.
+    #[error("node {node:?}: field {field}: the sum of its NodeGroup is out of range")]
+    GroupOverflow {
+        /// The node whose quantity overflowed the sum.
+        node: String,
+        /// `cpu` or `memory`.
+        field: &'static str,
+    },
+    /// A role's sum over its NodeGroups is beyond `i128` nano-units.
+    #[error("field {field}: the sum of role {role:?} is out of range")]
+    RoleOverflow {
+        /// The role.
+        role: Role,
+        /// `cpu` or `memory`.
+        field: &'static str,
+    },
 }
 
 /// Exact sums of one role, in nano-units (10⁻⁹ cores, 10⁻⁹ bytes).
@@ -136,14 +153,18 @@ pub struct GroupCapacity {
 }
 
 impl GroupCapacity {
-    /// Adds the node at `position` (positions rise: snapshot order) with its [`node`] capacity.
-    /// The sums wrap at `i128` (as the release build's arithmetic always did; 10²⁹ cores).
-    pub fn add(&mut self, position: usize, node: Result<Capacity, CapacityError>) {
-        match node {
-            Ok(c) => {
-                self.sum.cpu_nanos = self.sum.cpu_nanos.wrapping_add(c.cpu_nanos);
-                self.sum.memory_nanos = self.sum.memory_nanos.wrapping_add(c.memory_nanos);
-            }
+    /// Adds the node `name` at `position` (positions rise: snapshot order) with its [`node`]
+    /// capacity. A sum beyond `i128` is the node's error ([`CapacityError::GroupOverflow`]), as a
+    /// quantity that cannot count is: the sums never wrap.
+    pub fn add(&mut self, position: usize, name: &str, node: Result<Capacity, CapacityError>) {
+        let summed = node.and_then(|c| {
+            let overflow = |field| CapacityError::GroupOverflow { node: name.into(), field };
+            let cpu = self.sum.cpu_nanos.checked_add(c.cpu_nanos).ok_or_else(|| overflow("cpu"))?;
+            let memory = self.sum.memory_nanos.checked_add(c.memory_nanos).ok_or_else(|| overflow("memory"))?;
+            Ok(Capacity { cpu_nanos: cpu, memory_nanos: memory })
+        });
+        match summed {
+            Ok(sum) => self.sum = sum,
             Err(e) => {
                 self.error.get_or_insert((position, e));
             }
@@ -173,6 +194,7 @@ pub fn capacities<'a>(
     let mut sums: HashMap<Role, Capacity> = by_group.values().map(|r| (*r, Capacity::default())).collect();
     let mut uncounted = Vec::new();
     let mut first_error: Option<&(usize, CapacityError)> = None;
+    let mut out_of_range: Option<CapacityError> = None;
     for (position, (group, nodes)) in nodes.into_iter().enumerate() {
         let Some(role) = by_group.get(group) else {
             uncounted.push(position);
@@ -182,10 +204,16 @@ pub fn capacities<'a>(
             first_error = first_error.filter(|f| f.0 < e.0).or(Some(e));
         }
         let sum = sums.entry(*role).or_default();
-        sum.cpu_nanos = sum.cpu_nanos.wrapping_add(nodes.sum.cpu_nanos);
-        sum.memory_nanos = sum.memory_nanos.wrapping_add(nodes.sum.memory_nanos);
+        match (sum.cpu_nanos.checked_add(nodes.sum.cpu_nanos), sum.memory_nanos.checked_add(nodes.sum.memory_nanos)) {
+            (Some(cpu), Some(memory)) => *sum = Capacity { cpu_nanos: cpu, memory_nanos: memory },
+            (cpu, _) => {
+                let field = if cpu.is_none() { "cpu" } else { "memory" };
+                out_of_range.get_or_insert(CapacityError::RoleOverflow { role: *role, field });
+            }
+        }
     }
-    if let Some((_, e)) = first_error {
+    // A node's error first (the one a node-by-node pass meets first), then a role's sum.
+    if let Some(e) = first_error.map(|(_, e)| e).or(out_of_range.as_ref()) {
         return Err(e.clone());
     }
     let roles = Role::ORDER.iter().filter_map(|r| sums.get(r).map(|c| (*r, *c))).collect();
@@ -246,7 +274,7 @@ mod tests {
                 folded.push((group, GroupCapacity::default()));
                 folded.len() - 1
             });
-            folded[i].1.add(position, node(name, cpu, memory));
+            folded[i].1.add(position, name, node(name, cpu, memory));
         }
         capacities(groups.iter().copied(), folded.iter().map(|(g, c)| (*g, c)))
     }
@@ -269,6 +297,27 @@ mod tests {
         let many = sums(&two_groups, &[("a", "w", "250m", "1Gi"), ("b", "x", "1", "1Gi"), ("c", "w", "500m", "2Gi")]);
         let many = many.unwrap();
         assert_eq!((many.roles[0].1.cpu_cores(), many.roles[0].1.memory_bytes()), (1.75, 4.0 * 1_073_741_824.0));
+    }
+
+    /// Sums beyond `i128` nano-units fail naming where, never wrap into a smaller (even negative)
+    /// amount: within a group at the node that overflows it, over a role's groups naming the role.
+    #[test]
+    fn sums_out_of_range_are_errors() {
+        let w = [("w", Role::Worker), ("v", Role::Worker)];
+        let huge = "1e29"; // 10^38 nano-units: one fits in an i128, two do not
+        let e = sums(&w, &[("n1", "w", huge, "0"), ("n2", "w", "1", "0"), ("n3", "w", huge, "0")]).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n3\": field cpu: the sum of its NodeGroup is out of range");
+        let e = sums(&w, &[("n1", "w", "0", huge), ("n2", "w", "0", huge)]).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n2\": field memory: the sum of its NodeGroup is out of range");
+        let e = sums(&w, &[("n1", "w", huge, "0"), ("n2", "v", huge, "0")]).unwrap_err();
+        assert_eq!(e.to_string(), "field cpu: the sum of role Worker is out of range");
+        // A node's bad quantity is the error before any sum out of range, wherever its group.
+        let e = sums(&w, &[("n0", "v", "x", "0"), ("n1", "w", huge, "0"), ("n2", "w", huge, "0")]).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n0\": field cpu: invalid quantity \"x\"");
+        let three = [("w", Role::Worker), ("v", Role::Worker), ("u", Role::Worker)];
+        let e = sums(&three, &[("n1", "w", huge, "0"), ("n2", "v", huge, "0"), ("n3", "u", "x", "0")]).unwrap_err();
+        assert_eq!(e.to_string(), "node \"n3\": field cpu: invalid quantity \"x\"");
+        assert_eq!(sums(&w, &[("n1", "w", huge, huge)]).unwrap().roles[0].1.cpu_nanos, 10i128.pow(38));
     }
 
     #[test]

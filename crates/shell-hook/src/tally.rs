@@ -4,9 +4,10 @@
 //! A hook that bills 100 000 Nodes needs only how many there are of each kind (group, annotation,
 //! …), what it folds per kind (sums of quantities) and a few names for its log lines and errors,
 //! so it keeps no per-item memory: its collector for the snapshot (an [`Extend`]) maps each item
-//! to its kind and name and calls [`Tally::add`], then folds the item into what `add` returns. Positions are the order the items were added in (snapshot order), so what a
-//! hook reports from the tally (the first names over several kinds, the first failing item) is
-//! what reading the items one by one would have reported.
+//! to its kind and name and calls [`Tally::add`], then folds the item into what `add` returns.
+//! Positions are the order the items were added in (snapshot order), so what a hook reports from
+//! the tally (the first names over several kinds, the first failing item) is what reading the
+//! items one by one would have reported.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
