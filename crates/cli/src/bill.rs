@@ -88,7 +88,7 @@ pub fn bill(objects: Vec<Object>) -> anyhow::Result<Bill> {
     // (its kind, apiVersion, name and namespace: `watched`'s), so the label selector is all that
     // is left to check.
     let every_node = KubernetesBinding { label_selector: None, ..watched.clone() };
-    let labels = watched.label_selector.as_ref().map(selector::convert).transpose().context("binding nodes")?;
+    let labels = selector::of_binding(watched)?;
     // With each Node's facts, on the same thread: the label requirements of the binding it does
     // not meet (`None`: watched).
     let nodes: Vec<(NodeFacts, Option<String>)> =
@@ -158,13 +158,10 @@ fn facts<T: serde::de::DeserializeOwned + Send, A: Send>(
 /// it meets them all); each is checked by kube-rs's matcher, the one that decides the snapshot
 /// ([`selector::matches`]).
 fn unmet(selector: &Selector, object: &Object) -> Option<String> {
-    if selector.selects_all() {
+    if selector::matches(selector, object) {
         return None;
     }
     let labels = object.labels();
-    if selector.matches(&labels) {
-        return None;
-    }
     let words = |e: Expression| match e {
         Expression::Equal(k, v) => format!("label {k} is not {v}"),
         Expression::NotEqual(k, v) => format!("label {k} is {v}"),

@@ -104,13 +104,7 @@ fn calls(b: &KubernetesBinding) -> anyhow::Result<Vec<ListCall>> {
         Some(n) => n.match_names.iter().map(Some).collect(),
         None => vec![None],
     };
-    let labels = b
-        .label_selector
-        .as_ref()
-        .map(label_selector)
-        .transpose()
-        .with_context(|| format!("binding {}", b.name.as_deref().unwrap_or("?")))?
-        .unwrap_or_default();
+    let labels = crate::selector::of_binding(b)?.map(|s| s.to_string()).unwrap_or_default();
     let mut out = Vec::new();
     for ns in &namespaces {
         for name in &names {

@@ -12,9 +12,9 @@
 //! the offline selection (`labels.Selector.Matches`' rules: `NotIn` and `DoesNotExist` match an
 //! absent key).
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use kube::core::{Expression, Selector, SelectorExt};
-use shell_hook::{LabelOperator, LabelSelector};
+use shell_hook::{KubernetesBinding, LabelOperator, LabelSelector};
 
 use crate::objects::Object;
 
@@ -41,6 +41,16 @@ pub fn convert(s: &LabelSelector) -> anyhow::Result<Selector> {
         });
     }
     Ok(out.into_iter().collect())
+}
+
+/// The binding's label selector converted ([`convert`]; `None`: it has none), a refusal naming
+/// the binding — what both routes use.
+///
+/// # Errors
+/// A requirement `labels.NewRequirement` refuses.
+pub fn of_binding(binding: &KubernetesBinding) -> anyhow::Result<Option<Selector>> {
+    let labels = binding.label_selector.as_ref().map(convert).transpose();
+    labels.with_context(|| crate::snapshot::binding_name(binding))
 }
 
 /// Whether `selector` matches the labels of `object`.

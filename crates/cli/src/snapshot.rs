@@ -26,8 +26,7 @@ struct Selection<'a> {
 
 impl<'a> Selection<'a> {
     fn new(binding: &'a KubernetesBinding) -> anyhow::Result<Self> {
-        let labels = binding.label_selector.as_ref().map(selector::convert).transpose();
-        Ok(Self { binding, labels: labels.with_context(|| binding_name(binding))? })
+        Ok(Self { binding, labels: selector::of_binding(binding)? })
     }
 
     /// Whether the binding watches `object`, an object of the binding's kind: its apiVersion,
@@ -61,7 +60,7 @@ fn same_kind(kind: &str, other: &str) -> bool {
 }
 
 /// `binding NAME`, for errors.
-fn binding_name(binding: &KubernetesBinding) -> String {
+pub(crate) fn binding_name(binding: &KubernetesBinding) -> String {
     format!("binding {}", binding.name.as_deref().unwrap_or("?"))
 }
 
