@@ -57,6 +57,56 @@ fn operators_load_every_hook_config() {
     insta::assert_json_snapshot!("operator_configs", described);
 }
 
+/// What `HookConfig::parse` refuses of a binding's selectors, shell-operator's config loader
+/// refuses, and what it accepts, the loader accepts: the edges of the schema's selector rules
+/// (`minProperties`, `required`, `additionalProperties`), each in a config of its own.
+#[test]
+fn selector_shapes_are_judged_by_shell_operator() {
+    use std::os::unix::fs::PermissionsExt;
+    let cases = [
+        ("labelSelector", json!({}), false),
+        ("labelSelector", json!({"matchLabels": {}}), true),
+        ("labelSelector", json!({"matchExpressions": []}), true),
+        ("labelSelector", json!({"matchLabels": {"a": "b"}, "matchExpressions": []}), true),
+        ("labelSelector", json!({"matchLabels": {}, "other": {}}), false),
+        ("namespace", json!({}), false),
+        ("namespace", json!({"nameSelector": {"matchNames": ["a"]}}), true),
+        ("namespace", json!({"nameSelector": {}}), false),
+        ("namespace", json!({"labelSelector": {"matchLabels": {"a": "b"}}}), true),
+        ("namespace", json!({"labelSelector": {}}), false),
+        ("nameSelector", json!({"matchNames": []}), true),
+        ("nameSelector", json!({}), false),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let configs: Vec<String> = cases
+        .iter()
+        .map(|(key, value, _)| {
+            let mut binding = json!({"name": "sel", "apiVersion": "v1", "kind": "Pod", "jqFilter": ".metadata.name"});
+            binding[key] = value.clone();
+            json!({"configVersion": "v1", "kubernetes": [binding]}).to_string()
+        })
+        .collect();
+    let jobs: Vec<Job> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let hook = dir.path().join(format!("hook-{i}"));
+            std::fs::write(&hook, format!("#!/bin/sh\n[ \"$1\" = --config ] && cat <<'EOF'\n{config}\nEOF\nexit 0\n"))
+                .unwrap();
+            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+            Job { id: format!("shape/{i}"), hook: "shape".into(), binary: hook, case_dir: None, env: json!({}) }
+        })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let verdicts = harness::run(&jobs, tmp.path(), None);
+    for (((key, value, accepted), config), verdict) in cases.iter().zip(&configs).zip(&verdicts) {
+        let theirs = verdict.get("config_error").map(ToString::to_string);
+        assert_eq!(theirs.is_none(), *accepted, "{key}: {value}: shell-operator says {theirs:?}");
+        let ours = HookConfig::parse(config);
+        assert_eq!(ours.is_ok(), *accepted, "{key}: {value}: HookConfig::parse says {ours:?}");
+    }
+}
+
 #[test]
 fn config_prints_config_yaml_and_parses_strictly() {
     for (hook, _) in HOOKS {

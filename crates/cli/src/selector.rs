@@ -46,10 +46,18 @@ pub fn convert(s: &LabelSelector) -> anyhow::Result<Selector> {
 /// The binding's label selector converted ([`convert`]; `None`: it has none), a refusal naming
 /// the binding — what both routes use.
 ///
+/// A binding that selects its namespaces by label (`namespace.labelSelector`) is refused: shell-operator
+/// watches the Namespaces it selects and the objects in them, and neither route reads Namespaces, so
+/// the selection would silently be wider than the hook's (no hook of ours has one).
+///
 /// # Errors
-/// A requirement `labels.NewRequirement` refuses.
+/// A requirement `labels.NewRequirement` refuses, or a `namespace.labelSelector`.
 pub fn of_binding(binding: &KubernetesBinding) -> anyhow::Result<Option<Selector>> {
-    let labels = binding.label_selector.as_ref().map(convert).transpose();
+    let labels = if binding.namespace.as_ref().is_some_and(|n| n.label_selector.is_some()) {
+        Err(anyhow::anyhow!("namespace.labelSelector is not supported: the namespaces' labels are not read"))
+    } else {
+        binding.label_selector.as_ref().map(convert).transpose()
+    };
     labels.with_context(|| crate::snapshot::binding_name(binding))
 }
 
@@ -127,4 +135,27 @@ fn dns_subdomain(s: &str) -> bool {
             let b = l.as_bytes();
             !b.is_empty() && edge(b[0]) && edge(b[b.len() - 1]) && b.iter().all(|&c| edge(c) || c == b'-')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::of_binding;
+    use shell_hook::KubernetesBinding;
+
+    fn binding(yaml: &str) -> KubernetesBinding {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    /// A binding whose namespaces are chosen by label is refused, naming the binding, on the one
+    /// path both routes take; one that names its namespaces is not.
+    #[test]
+    fn a_namespace_label_selector_is_refused() {
+        let by_label = binding("{name: pods, kind: Pod, namespace: {labelSelector: {matchLabels: {team: a}}}}");
+        let err = format!("{:#}", of_binding(&by_label).unwrap_err());
+        assert_eq!(err, "binding pods: namespace.labelSelector is not supported: the namespaces' labels are not read");
+        let by_name = binding(
+            "{name: pods, kind: Pod, namespace: {nameSelector: {matchNames: [a]}}, labelSelector: {matchLabels: {t: a}}}",
+        );
+        assert_eq!(of_binding(&by_name).unwrap().map(|s| s.to_string()).as_deref(), Some("t=a"));
+    }
 }

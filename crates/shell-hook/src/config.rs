@@ -158,9 +158,10 @@ pub struct NameSelector {
     pub match_names: Vec<String>,
 }
 
-/// `labelSelector`.
+/// `labelSelector`. shell-operator's schema (`pkg/hook/config/schemas.go`, `minProperties: 1`)
+/// refuses one with neither field (`{}`); `matchLabels: {}` is a field, and selects everything.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", try_from = "LabelSelectorFields")]
 pub struct LabelSelector {
     /// Equality requirements.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -168,6 +169,27 @@ pub struct LabelSelector {
     /// Set-based requirements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<LabelExpression>,
+}
+
+/// [`LabelSelector`] as written: which fields are present.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LabelSelectorFields {
+    match_labels: Option<BTreeMap<String, String>>,
+    match_expressions: Option<Vec<LabelExpression>>,
+}
+
+impl TryFrom<LabelSelectorFields> for LabelSelector {
+    type Error = &'static str;
+    fn try_from(f: LabelSelectorFields) -> Result<Self, Self::Error> {
+        if f.match_labels.is_none() && f.match_expressions.is_none() {
+            return Err("labelSelector is invalid: it has neither matchLabels nor matchExpressions");
+        }
+        Ok(Self {
+            match_labels: f.match_labels.unwrap_or_default(),
+            match_expressions: f.match_expressions.unwrap_or_default(),
+        })
+    }
 }
 
 /// One set-based label requirement.
@@ -227,9 +249,10 @@ pub enum FieldOperator {
     NotEquals,
 }
 
-/// `namespace` selector.
+/// `namespace` selector. shell-operator's schema refuses one with neither field (`{}`,
+/// `minProperties: 1`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", try_from = "NamespaceSelectorFields")]
 pub struct NamespaceSelector {
     /// Namespaces by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,6 +260,24 @@ pub struct NamespaceSelector {
     /// Namespaces by labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_selector: Option<LabelSelector>,
+}
+
+/// [`NamespaceSelector`] as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NamespaceSelectorFields {
+    name_selector: Option<NameSelector>,
+    label_selector: Option<LabelSelector>,
+}
+
+impl TryFrom<NamespaceSelectorFields> for NamespaceSelector {
+    type Error = &'static str;
+    fn try_from(f: NamespaceSelectorFields) -> Result<Self, Self::Error> {
+        if f.name_selector.is_none() && f.label_selector.is_none() {
+            return Err("namespace is invalid: it has neither nameSelector nor labelSelector");
+        }
+        Ok(Self { name_selector: f.name_selector, label_selector: f.label_selector })
+    }
 }
 
 impl HookConfig {
