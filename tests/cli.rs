@@ -171,7 +171,6 @@ fn cli_snapshots_equal_shell_operators_generator() {
 #[test]
 fn label_selectors_are_judged_by_shell_operator() {
     use crate::harness::{self, Job};
-    use std::os::unix::fs::PermissionsExt;
     let (cases, nodes) = crate::common::label_selector_cases();
     let docs: Vec<String> = nodes
         .iter()
@@ -200,9 +199,7 @@ fn label_selectors_are_judged_by_shell_operator() {
             std::fs::create_dir(&case).unwrap();
             std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
             let hook = case.join("hook");
-            let script = format!("#!/bin/sh\n[ \"$1\" = --config ] && cat <<'EOF'\n{config}\nEOF\nexit 0\n");
-            std::fs::write(&hook, script).unwrap();
-            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+            harness::config_only_hook(&hook, config);
             Job {
                 id: format!("selector/{i}"),
                 hook: "selector".into(),

@@ -62,7 +62,6 @@ fn operators_load_every_hook_config() {
 /// (`minProperties`, `required`, `additionalProperties`), each in a config of its own.
 #[test]
 fn selector_shapes_are_judged_by_shell_operator() {
-    use std::os::unix::fs::PermissionsExt;
     let cases = [
         ("labelSelector", json!({}), false),
         ("labelSelector", json!({"matchLabels": {}}), true),
@@ -91,9 +90,7 @@ fn selector_shapes_are_judged_by_shell_operator() {
         .enumerate()
         .map(|(i, config)| {
             let hook = dir.path().join(format!("hook-{i}"));
-            std::fs::write(&hook, format!("#!/bin/sh\n[ \"$1\" = --config ] && cat <<'EOF'\n{config}\nEOF\nexit 0\n"))
-                .unwrap();
-            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+            harness::config_only_hook(&hook, config);
             Job { id: format!("shape/{i}"), hook: "shape".into(), binary: hook, case_dir: None, env: json!({}) }
         })
         .collect();

@@ -40,6 +40,14 @@ pub fn operator_of(hook: &str) -> &'static str {
     }
 }
 
+/// Writes an executable at `path` that prints `config` on `--config` and does nothing else: a hook
+/// the operators load, for configs no hook of ours has.
+pub fn config_only_hook(path: &Path, config: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n[ \"$1\" = --config ] && cat <<'EOF'\n{config}\nEOF\nexit 0\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Path of the harness binary.
 pub fn harness_bin() -> PathBuf {
     let p = root().join("target/operators/operator-harness");
