@@ -170,7 +170,7 @@ fn cli_snapshots_equal_shell_operators_generator() {
 /// (the offline selection and the live query text), and selects the same Nodes.
 #[test]
 fn label_selectors_are_judged_by_shell_operator() {
-    use crate::harness::{self, Job};
+    use crate::harness;
     let (cases, nodes) = crate::common::label_selector_cases();
     let docs: Vec<String> = nodes
         .iter()
@@ -182,7 +182,6 @@ fn label_selectors_are_judged_by_shell_operator() {
     let mut objects = flant_integration_cli::objects::Objects::default();
     flant_integration_cli::objects::add_text(&mut objects, &docs.join("---\n"), "nodes").unwrap();
     let objects = objects.objects;
-    let dir = tempfile::tempdir().unwrap();
     let configs: Vec<String> = cases
         .iter()
         .map(|selector| {
@@ -191,26 +190,7 @@ fn label_selectors_are_judged_by_shell_operator() {
             .to_string()
         })
         .collect();
-    let jobs: Vec<Job> = configs
-        .iter()
-        .enumerate()
-        .map(|(i, config)| {
-            let case = dir.path().join(format!("case-{i}"));
-            std::fs::create_dir(&case).unwrap();
-            std::fs::write(case.join("objects.yaml"), docs.join("---\n")).unwrap();
-            let hook = case.join("hook");
-            harness::config_only_hook(&hook, config);
-            Job {
-                id: format!("selector/{i}"),
-                hook: "selector".into(),
-                binary: hook,
-                case_dir: Some(case),
-                env: json!({}),
-            }
-        })
-        .collect();
-    let tmp = tempfile::tempdir().unwrap();
-    let verdicts = harness::run(&jobs, tmp.path(), None);
+    let verdicts = harness::judge_configs(&configs, Some(&docs.join("---\n")));
     let (mut accepted, mut refused) = (0, 0);
     for ((selector, config), verdict) in cases.iter().zip(&configs).zip(&verdicts) {
         let binding = &shell_hook::HookConfig::parse(config).unwrap().kubernetes[0];

@@ -262,12 +262,12 @@ pub fn snapshot(name: &str, record: &str) {
     settings.bind(|| insta::assert_snapshot!(name, record));
 }
 
-/// Label selectors client-go's `LabelSelectorAsSelector` accepts (the first ten) and refuses (the
-/// rest: `In`/`NotIn` without values, `Exists`/`DoesNotExist` with values, keys and values that
-/// are not qualified names and label values), and the objects' names and labels to select from.
-/// Judged by shell-operator in `cli::label_selectors_are_judged_by_shell_operator`, by the API
+/// Label selectors client-go's `LabelSelectorAsSelector` accepts (the first thirteen) and refuses
+/// (the rest: `In`/`NotIn` without values, `Exists`/`DoesNotExist` with values, keys and values
+/// that are not qualified names and label values), and the objects' names and labels to select
+/// from. Judged by shell-operator in `cli::label_selectors_are_judged_by_shell_operator`, by the API
 /// server in `live::label_selectors_select_as_offline`. (`labelSelector: {}` is refused earlier,
-/// by shell-operator's config schema, `minProperties: 1`; not a case of the conversion.)
+/// by shell-operator's config schema, `minProperties: 1`: `config::selector_shapes_are_judged_by_shell_operator`.)
 pub fn label_selector_cases() -> (Vec<Value>, Vec<(&'static str, Value)>) {
     let long = "a".repeat(64);
     let cases = vec![

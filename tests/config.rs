@@ -76,7 +76,6 @@ fn selector_shapes_are_judged_by_shell_operator() {
         ("nameSelector", json!({"matchNames": []}), true),
         ("nameSelector", json!({}), false),
     ];
-    let dir = tempfile::tempdir().unwrap();
     let configs: Vec<String> = cases
         .iter()
         .map(|(key, value, _)| {
@@ -85,17 +84,7 @@ fn selector_shapes_are_judged_by_shell_operator() {
             json!({"configVersion": "v1", "kubernetes": [binding]}).to_string()
         })
         .collect();
-    let jobs: Vec<Job> = configs
-        .iter()
-        .enumerate()
-        .map(|(i, config)| {
-            let hook = dir.path().join(format!("hook-{i}"));
-            harness::config_only_hook(&hook, config);
-            Job { id: format!("shape/{i}"), hook: "shape".into(), binary: hook, case_dir: None, env: json!({}) }
-        })
-        .collect();
-    let tmp = tempfile::tempdir().unwrap();
-    let verdicts = harness::run(&jobs, tmp.path(), None);
+    let verdicts = harness::judge_configs(&configs, None);
     for (((key, value, accepted), config), verdict) in cases.iter().zip(&configs).zip(&verdicts) {
         let theirs = verdict.get("config_error").map(ToString::to_string);
         assert_eq!(theirs.is_none(), *accepted, "{key}: {value}: shell-operator says {theirs:?}");

@@ -40,12 +40,31 @@ pub fn operator_of(hook: &str) -> &'static str {
     }
 }
 
-/// Writes an executable at `path` that prints `config` on `--config` and does nothing else: a hook
-/// the operators load, for configs no hook of ours has.
-pub fn config_only_hook(path: &Path, config: &str) {
+/// Each config as shell-operator loads it from a hook that only prints it on `--config`, and runs
+/// it on `objects` (YAML documents) when given: the harness's verdicts, in the configs' order (a
+/// refused config's verdict has `config_error`).
+pub fn judge_configs(configs: &[String], objects: Option<&str>) -> Vec<Value> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, format!("#!/bin/sh\n[ \"$1\" = --config ] && cat <<'EOF'\n{config}\nEOF\nexit 0\n")).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<Job> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let case = dir.path().join(format!("case-{i}"));
+            std::fs::create_dir(&case).unwrap();
+            if let Some(objects) = objects {
+                std::fs::write(case.join("objects.yaml"), objects).unwrap();
+            }
+            let hook = case.join("hook");
+            std::fs::write(&hook, format!("#!/bin/sh\n[ \"$1\" = --config ] && cat <<'EOF'\n{config}\nEOF\nexit 0\n"))
+                .unwrap();
+            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let case_dir = objects.map(|_| case);
+            Job { id: format!("config/{i}"), hook: "config".into(), binary: hook, case_dir, env: json!({}) }
+        })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    run(&jobs, tmp.path(), None)
 }
 
 /// Path of the harness binary.
